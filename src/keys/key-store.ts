@@ -45,10 +45,11 @@ export interface KeyStore {
   generateKeyPair(options: GenerateKeyOptions): Promise<KeyHandle>;
   findKey(query: KeyQuery): Promise<KeyHandle | undefined>;
   /**
-   * Signs a digest the caller computed (SoftHSM2 offers CKM_ECDSA without hashing). Returns the signature
-   * as X.509 wants it: DER ECDSA-Sig-Value for EC keys, PKCS#1 v1.5 for RSA keys.
+   * Signs data with the key, hashing with `hash` (a PKCS#11 store hashes in the app and signs the digest,
+   * since SoftHSM2 offers CKM_ECDSA without hashing). Returns the signature as X.509 wants it: DER
+   * ECDSA-Sig-Value for EC keys, PKCS#1 v1.5 for RSA keys.
    */
-  signDigest(key: KeyHandle, digest: Uint8Array, hash: HashAlgorithm): Promise<Uint8Array>;
+  sign(key: KeyHandle, data: Uint8Array, hash: HashAlgorithm): Promise<Uint8Array>;
   /** PKCS#8 DER; refused (keys.not-extractable) unless the key was made extractable. */
   exportPrivateKey(key: KeyHandle): Promise<Uint8Array>;
   destroyKey(key: KeyHandle): Promise<void>;
