@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { errorBodySchema } from './errors.js';
+
+/** The per-device pipeline, in order (design.md 8). Each step's outcome and duration land in the record. */
+export const pipelineSteps = [
+  'connect',
+  'identify',
+  'parameters',
+  'evaluate',
+  'key',
+  'issue',
+  'register',
+  'write',
+  'verify',
+  'complete',
+] as const;
+export const pipelineStepSchema = z.enum(pipelineSteps);
+export type PipelineStep = z.infer<typeof pipelineStepSchema>;
+
+/** What a technician reads for a step: "... during certificate write". */
+export const stepPhrases: Record<PipelineStep, string> = {
+  connect: 'connecting',
+  identify: 'identification',
+  parameters: 'parameter lookup',
+  evaluate: 'template evaluation',
+  key: 'key generation',
+  issue: 'certificate issuance',
+  register: 'registry update',
+  write: 'credential write',
+  verify: 'verification',
+  complete: 'completion',
+};
+
+export const keyModes = ['csr', 'inject', 'existing', 'claim'] as const;
+export const keyModeSchema = z.enum(keyModes);
+export type KeyMode = z.infer<typeof keyModeSchema>;
+
+export const recordStates = ['IN_PROGRESS', 'ISSUED', 'PROVISIONED', 'FAILED', 'ABANDONED'] as const;
+export const recordStateSchema = z.enum(recordStates);
+export type RecordState = z.infer<typeof recordStateSchema>;
+
+export const stepOutcomeSchema = z.enum(['ok', 'failed', 'skipped']);
+export type StepOutcome = z.infer<typeof stepOutcomeSchema>;
+
+const eventBase = { port: z.string(), at: z.number() };
+
+export const provisioningEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('port-plugged'), ...eventBase, location: z.string().optional() }),
+  z.object({ type: z.literal('port-unplugged'), ...eventBase }),
+  z.object({ type: z.literal('device-begin'), ...eventBase, recordId: z.number(), driver: z.string() }),
+  z.object({ type: z.literal('step-begin'), ...eventBase, recordId: z.number(), step: pipelineStepSchema }),
+  z.object({
+    type: z.literal('step-end'),
+    ...eventBase,
+    recordId: z.number(),
+    step: pipelineStepSchema,
+    outcome: stepOutcomeSchema,
+    durationMs: z.number(),
+    error: errorBodySchema.optional(),
+  }),
+  z.object({
+    type: z.literal('progress'),
+    ...eventBase,
+    recordId: z.number(),
+    step: pipelineStepSchema,
+    done: z.number(),
+    total: z.number(),
+  }),
+  z.object({
+    type: z.literal('log'),
+    ...eventBase,
+    level: z.enum(['info', 'warn', 'error']),
+    message: z.string(),
+  }),
+  z.object({
+    type: z.literal('device-end'),
+    ...eventBase,
+    recordId: z.number(),
+    state: recordStateSchema,
+    thingName: z.string().optional(),
+    certificateId: z.string().optional(),
+    error: errorBodySchema.optional(),
+  }),
+]);
+export type ProvisioningEvent = z.infer<typeof provisioningEventSchema>;
