@@ -1,0 +1,44 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { ProvisioningEvent } from '../api/provisioning.js';
+import { formatSummary, LiveDisplay, summarize } from './live-display.js';
+
+const run: ProvisioningEvent[] = [
+  { type: 'device-begin', port: 'p1', at: 0, recordId: 1, driver: 'nrf91' },
+  { type: 'step-end', port: 'p1', at: 1, recordId: 1, step: 'write', outcome: 'ok', durationMs: 10 },
+  { type: 'device-end', port: 'p1', at: 2, recordId: 1, state: 'PROVISIONED', thingName: 'SN-1' },
+  { type: 'device-begin', port: 'p2', at: 0, recordId: 2, driver: 'jsonl' },
+  { type: 'step-end', port: 'p2', at: 1, recordId: 2, step: 'write', outcome: 'ok', durationMs: 30 },
+  { type: 'step-end', port: 'p2', at: 1, recordId: 2, step: 'verify', outcome: 'failed', durationMs: 5 },
+  {
+    type: 'device-end',
+    port: 'p2',
+    at: 2,
+    recordId: 2,
+    state: 'FAILED',
+    error: { code: 'device.mismatch', message: 'read-back differs', userFault: true },
+  },
+];
+
+describe('summarize', () => {
+  it('counts outcomes and takes the median of each successful step', () => {
+    const summary = summarize(run);
+    expect(summary).toMatchObject({ devices: 2, provisioned: 1, failed: 1, stepMedians: { write: 20 } });
+    expect(summary.stepMedians.verify).toBeUndefined();
+    expect(summary.failures).toEqual([{ port: 'p2', message: 'read-back differs' }]);
+    expect(formatSummary(summary)).toContain('credential write');
+  });
+});
+
+describe('LiveDisplay', () => {
+  it('prints one line per finished device when the output is not a terminal', () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    new LiveDisplay(out).update(run);
+    const lines = text.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^p1 +nrf91 +PROVISIONED +SN-1$/);
+    expect(lines[1]).toMatch(/FAILED +read-back differs$/);
+  });
+});

@@ -1,0 +1,148 @@
+import Table from 'cli-table3';
+import {
+  pipelineSteps,
+  stepPhrases,
+  type PipelineStep,
+  type ProvisioningEvent,
+  type RecordState,
+} from '../api/provisioning.js';
+
+interface PortLine {
+  port: string;
+  driver: string;
+  step?: PipelineStep;
+  done?: number;
+  total?: number;
+  state?: RecordState;
+  thingName?: string;
+  error?: string;
+}
+
+/**
+ * One live line per port, redrawn in place on a terminal (a progress display, not a scroll of logs).
+ * Without a terminal (CI, a pipe) it prints one line per finished device instead.
+ */
+export class LiveDisplay {
+  private readonly lines = new Map<string, PortLine>();
+  private drawn = 0;
+
+  constructor(private readonly out: NodeJS.WriteStream | NodeJS.WritableStream = process.stdout) {}
+
+  private get interactive(): boolean {
+    return 'isTTY' in this.out && this.out.isTTY === true;
+  }
+
+  update(events: readonly ProvisioningEvent[]): void {
+    for (const event of events) this.apply(event);
+    if (this.interactive) this.redraw();
+  }
+
+  private apply(event: ProvisioningEvent): void {
+    const line = this.lines.get(event.port) ?? { port: event.port, driver: '' };
+    this.lines.set(event.port, line);
+    switch (event.type) {
+      case 'device-begin':
+        Object.assign(line, {
+          driver: event.driver,
+          step: undefined,
+          state: undefined,
+          error: undefined,
+          done: undefined,
+        });
+        break;
+      case 'step-begin':
+        Object.assign(line, { step: event.step, done: undefined, total: undefined });
+        break;
+      case 'progress':
+        Object.assign(line, { done: event.done, total: event.total });
+        break;
+      case 'device-end':
+        Object.assign(line, { state: event.state, thingName: event.thingName, error: event.error?.message });
+        if (!this.interactive) this.out.write(`${formatLine(line)}\n`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private redraw(): void {
+    const rows = [...this.lines.values()].sort((a, b) => a.port.localeCompare(b.port)).map(formatLine);
+    // Move up over what was drawn before and rewrite each line in place.
+    let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    for (const row of rows) text += `\x1b[2K${row}\n`;
+    this.drawn = rows.length;
+    this.out.write(text);
+  }
+}
+
+function formatLine(line: PortLine): string {
+  const port = line.port.padEnd(22).slice(0, 22);
+  const driver = line.driver.padEnd(8);
+  if (line.state) {
+    const detail = line.state === 'PROVISIONED' ? (line.thingName ?? '') : (line.error ?? '');
+    return `${port} ${driver} ${line.state.padEnd(12)} ${detail}`;
+  }
+  const step = line.step ? stepPhrases[line.step] : 'waiting';
+  return `${port} ${driver} ${step.padEnd(22)} ${progressBar(line.done, line.total)}`;
+}
+
+function progressBar(done?: number, total?: number): string {
+  if (done === undefined || !total) return '';
+  const width = 20;
+  const filled = Math.min(width, Math.round((done / total) * width));
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round((done / total) * 100)}%`;
+}
+
+export interface BatchSummary {
+  devices: number;
+  provisioned: number;
+  failed: number;
+  /** Median duration of each step that ran, in ms. */
+  stepMedians: Partial<Record<PipelineStep, number>>;
+  failures: { port: string; message: string }[];
+}
+
+/** Folds a run's events into the end-of-batch summary. */
+export function summarize(events: readonly ProvisioningEvent[]): BatchSummary {
+  const durations = new Map<PipelineStep, number[]>();
+  const summary: BatchSummary = { devices: 0, provisioned: 0, failed: 0, stepMedians: {}, failures: [] };
+  for (const event of events) {
+    if (event.type === 'step-end' && event.outcome === 'ok') {
+      const list = durations.get(event.step) ?? [];
+      list.push(event.durationMs);
+      durations.set(event.step, list);
+    }
+    if (event.type !== 'device-end') continue;
+    summary.devices++;
+    if (event.state === 'PROVISIONED') summary.provisioned++;
+    else {
+      summary.failed++;
+      summary.failures.push({ port: event.port, message: event.error?.message ?? event.state });
+    }
+  }
+  for (const step of pipelineSteps) {
+    const list = durations.get(step);
+    if (list?.length) summary.stepMedians[step] = median(list);
+  }
+  return summary;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export function formatSummary(summary: BatchSummary): string {
+  const totals = new Table({ head: ['devices', 'provisioned', 'failed'], style: { head: [] } });
+  totals.push([summary.devices, summary.provisioned, summary.failed]);
+  const steps = new Table({ head: ['step', 'median'], style: { head: [] } });
+  for (const [step, ms] of Object.entries(summary.stepMedians)) {
+    steps.push([stepPhrases[step as PipelineStep], `${ms.toFixed(1)} ms`]);
+  }
+  const parts = [totals.toString(), steps.toString()];
+  if (summary.failures.length > 0) {
+    parts.push(['Failures:', ...summary.failures.map((f) => `  ${f.port}: ${f.message}`)].join('\n'));
+  }
+  return parts.join('\n');
+}
