@@ -1,0 +1,81 @@
+import { AuditAnchor } from './audit-anchor.js';
+import { AuditLog } from './audit.js';
+import { SqliteConnection, type SqlReader } from './database.js';
+import { migrations as allMigrations, type Migration } from './migrations/index.js';
+import { migrate, type MigrationOutcome } from './migrations/migrate.js';
+import { TransactionRunner, type Transaction } from './transaction.js';
+
+export interface RegistryOptions {
+  /** Schema steps to apply; all of them unless a test builds an older registry. */
+  readonly migrations?: readonly Migration[];
+}
+
+const inMemory = ':memory:';
+
+/**
+ * The station's SQLite registry: one connection, migrated at open. Writes happen only inside
+ * `transaction()`, which also appends the audit rows of the change; reads go through the
+ * table-family modules (or `reader` for modules built on top).
+ */
+export class Registry {
+  readonly audit: AuditLog;
+  private readonly transactions: TransactionRunner;
+
+  private constructor(
+    private readonly connection: SqliteConnection,
+    readonly file: string,
+    readonly migration: MigrationOutcome,
+    private readonly anchor: AuditAnchor | undefined,
+  ) {
+    this.audit = new AuditLog(connection, anchor);
+    this.transactions = new TransactionRunner(
+      connection,
+      this.audit,
+      (head) => this.anchor?.advance(head) ?? Promise.resolve(),
+    );
+  }
+
+  /** Opens (creating if needed) and migrates the registry file; `:memory:` for a throwaway registry. */
+  static async open(file: string, options: RegistryOptions = {}): Promise<Registry> {
+    const connection = await SqliteConnection.open(file);
+    try {
+      const migration = await migrate(connection, options.migrations ?? allMigrations);
+      const anchor = file === inMemory ? undefined : new AuditAnchor(auditAnchorFile(file));
+      const registry = new Registry(connection, file, migration, anchor);
+      await registry.anchorEmptyLog();
+      return registry;
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
+  }
+
+  /** Statements for reading outside a transaction (for modules built on the registry). */
+  get reader(): SqlReader {
+    return this.connection;
+  }
+
+  /**
+   * Runs `work` as one transaction: queued behind any running one, BEGIN IMMEDIATE, COMMIT when it
+   * resolves, ROLLBACK when it throws (nothing is left behind, audit rows included).
+   */
+  transaction<T>(actor: string, work: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.transactions.run(actor, work);
+  }
+
+  close(): Promise<void> {
+    return this.connection.close();
+  }
+
+  /** A new registry gets its anchor at once, so a later missing file means someone removed it. */
+  private async anchorEmptyLog(): Promise<void> {
+    if (!this.anchor || (await this.anchor.read())) return;
+    const head = await this.audit.head();
+    if (head.seq === 0) await this.anchor.advance(head);
+  }
+}
+
+/** Where the audit head of a registry file is kept (see AuditAnchor). */
+export function auditAnchorFile(registryFile: string): string {
+  return `${registryFile}.audit-head.json`;
+}

@@ -1,0 +1,125 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Registry } from '../../../src/registry/registry.js';
+
+let dir: string;
+let registry: Registry;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'registry-tx-'));
+  registry = await Registry.open(path.join(dir, 'registry.sqlite'));
+});
+
+afterEach(async () => {
+  await registry.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const now = '2025-01-01T00:00:00.000Z';
+
+describe('registry transactions', () => {
+  it('opens with WAL and foreign keys on', async () => {
+    expect(await registry.reader.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
+    expect(await registry.reader.get('PRAGMA foreign_keys')).toEqual({ foreign_keys: 1 });
+  });
+
+  it('commits the change and its audit row together', async () => {
+    await registry.transaction('test:alice', async (tx) => {
+      await tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', [
+        'bob',
+        'quality',
+        now,
+      ]);
+      await tx.audit('operator.create', 'bob', { role: 'quality' });
+    });
+    expect(await registry.reader.all('SELECT name FROM operators')).toEqual([{ name: 'bob' }]);
+    const [entry] = await registry.audit.list();
+    expect(entry).toMatchObject({
+      seq: 1,
+      actor: 'test:alice',
+      action: 'operator.create',
+      subject: 'bob',
+      details: { role: 'quality' },
+    });
+  });
+
+  it('leaves nothing behind when the work throws: no row, no audit row', async () => {
+    await expect(
+      registry.transaction('test:alice', async (tx) => {
+        await tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', [
+          'bob',
+          'quality',
+          now,
+        ]);
+        await tx.audit('operator.create', 'bob');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await registry.reader.all('SELECT name FROM operators')).toEqual([]);
+    expect(await registry.audit.list()).toEqual([]);
+  });
+
+  it('rolls back statements still running when the work fails', async () => {
+    await expect(
+      registry.transaction('test:alice', async (tx) => {
+        const inserts = Array.from({ length: 50 }, (_, index) =>
+          tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', [
+            `op${index}`,
+            'technician',
+            now,
+          ]),
+        );
+        await Promise.all([
+          ...inserts,
+          tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', ['x', 'boss', now]),
+        ]);
+      }),
+    ).rejects.toThrow(/CHECK constraint/);
+    expect(await registry.reader.all('SELECT name FROM operators')).toEqual([]);
+  });
+
+  it('runs concurrent transactions one after the other', async () => {
+    const order: string[] = [];
+    const slow = registry.transaction('test:a', async (tx) => {
+      order.push('a-begin');
+      await tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', ['a', 'admin', now]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      order.push('a-end');
+    });
+    const fast = registry.transaction('test:b', async (tx) => {
+      order.push('b-begin');
+      await tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', ['b', 'admin', now]);
+      order.push('b-end');
+    });
+    await Promise.all([slow, fast]);
+    expect(order).toEqual(['a-begin', 'a-end', 'b-begin', 'b-end']);
+  });
+
+  it('refuses a transaction opened inside another instead of deadlocking', async () => {
+    await expect(
+      registry.transaction('test:a', () => registry.transaction('test:a', async () => 1)),
+    ).rejects.toMatchObject({
+      code: 'internal.nested_transaction',
+    });
+  });
+
+  it('refuses statements on a transaction that has ended', async () => {
+    let leaked: Parameters<Parameters<Registry['transaction']>[1]>[0] | undefined;
+    await registry.transaction('test:a', async (tx) => {
+      leaked = tx;
+    });
+    expect(() => leaked?.run('DELETE FROM operators')).toThrow(/already ended/);
+  });
+
+  it('refuses to update or delete audit rows through SQL', async () => {
+    await registry.transaction('test:a', (tx) => tx.audit('operator.create', 'bob'));
+    await expect(
+      registry.transaction('test:a', (tx) => tx.run("UPDATE audit_log SET actor = 'eve'")),
+    ).rejects.toThrow(/append-only/);
+    await expect(registry.transaction('test:a', (tx) => tx.run('DELETE FROM audit_log'))).rejects.toThrow(
+      /append-only/,
+    );
+  });
+});
