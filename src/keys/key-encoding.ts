@@ -1,0 +1,198 @@
+import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { ECParameters, ECPrivateKey, id_ecPublicKey, id_secp256r1, id_secp384r1 } from '@peculiar/asn1-ecc';
+import { RSAPrivateKey, RSAPublicKey, id_rsaEncryption } from '@peculiar/asn1-rsa';
+import { PrivateKey, PrivateKeyInfo } from '@peculiar/asn1-pkcs8';
+import type { HashAlgorithm, KeyAlgorithm } from './key-store.js';
+
+/**
+ * DER encodings shared by the key stores: SubjectPublicKeyInfo and PKCS#8 built from the raw values a
+ * PKCS#11 token returns, and signatures in the form X.509 wants them.
+ */
+
+export type EcAlgorithm = Extract<KeyAlgorithm, `EC-${string}`>;
+export type RsaAlgorithm = Extract<KeyAlgorithm, `RSA-${string}`>;
+
+export interface EcCurve {
+  readonly oid: string;
+  /** Bytes in one coordinate and in the private scalar. */
+  readonly fieldBytes: number;
+  /** The named curve as DER (CKA_EC_PARAMS). */
+  readonly paramsDer: Uint8Array;
+  /** Everything of the SPKI before the uncompressed point, so building one is a concatenation. */
+  readonly spkiPrefix: Uint8Array;
+}
+
+function curve(oid: string, fieldBytes: number): EcCurve {
+  const paramsDer = new Uint8Array(AsnConvert.serialize(new ECParameters({ namedCurve: oid })));
+  const template = new SubjectPublicKeyInfo({
+    algorithm: new AlgorithmIdentifier({ algorithm: id_ecPublicKey, parameters: paramsDer.buffer }),
+    subjectPublicKey: new Uint8Array(1 + 2 * fieldBytes).buffer,
+  });
+  const der = new Uint8Array(AsnConvert.serialize(template));
+  return { oid, fieldBytes, paramsDer, spkiPrefix: der.subarray(0, der.length - (1 + 2 * fieldBytes)) };
+}
+
+export const ecCurves: Readonly<Record<EcAlgorithm, EcCurve>> = {
+  'EC-P256': curve(id_secp256r1, 32),
+  'EC-P384': curve(id_secp384r1, 48),
+};
+
+export const rsaModulusBits: Readonly<Record<RsaAlgorithm, number>> = {
+  'RSA-2048': 2048,
+  'RSA-3072': 3072,
+};
+
+export function isEcAlgorithm(algorithm: KeyAlgorithm): algorithm is EcAlgorithm {
+  return algorithm.startsWith('EC-');
+}
+
+export function ecAlgorithmForParams(paramsDer: Uint8Array): EcAlgorithm | undefined {
+  for (const [algorithm, entry] of Object.entries(ecCurves) as [EcAlgorithm, EcCurve][]) {
+    if (Buffer.compare(entry.paramsDer, paramsDer) === 0) return algorithm;
+  }
+  return undefined;
+}
+
+export function rsaAlgorithmForBits(bits: number): RsaAlgorithm | undefined {
+  for (const [algorithm, size] of Object.entries(rsaModulusBits) as [RsaAlgorithm, number][]) {
+    if (size === bits) return algorithm;
+  }
+  return undefined;
+}
+
+/** SPKI of an EC key from its uncompressed point (0x04 || X || Y). */
+export function ecSpki(algorithm: EcAlgorithm, point: Uint8Array): Uint8Array {
+  return Buffer.concat([ecCurves[algorithm].spkiPrefix, point]);
+}
+
+/**
+ * CKA_EC_POINT holds the point wrapped in a DER OCTET STRING (PKCS#11 v2.40 section 2.3.3); some tokens
+ * return it bare. Accepts both and returns the bare uncompressed point.
+ */
+export function unwrapEcPoint(value: Uint8Array, fieldBytes: number): Uint8Array {
+  const pointLength = 1 + 2 * fieldBytes;
+  if (value.length === pointLength && value[0] === 0x04) return value;
+  return new Uint8Array(AsnConvert.parse(value, OctetString).buffer);
+}
+
+/** DER INTEGER contents are signed: an unsigned big-endian value with its top bit set needs a 0x00 prefix. */
+function derIntegerBytes(unsigned: Uint8Array): Uint8Array {
+  let start = 0;
+  while (start < unsigned.length - 1 && unsigned[start] === 0) start++;
+  const trimmed = unsigned.subarray(start);
+  return trimmed[0]! & 0x80 ? Buffer.concat([Buffer.of(0), trimmed]) : trimmed;
+}
+
+/** asn1-schema takes INTEGER contents as an ArrayBuffer of its own (a copy: Buffers share a pool). */
+function unsignedInteger(value: Uint8Array): ArrayBuffer {
+  return new Uint8Array(derIntegerBytes(value)).buffer;
+}
+
+export interface RsaPublicComponents {
+  modulus: Uint8Array;
+  publicExponent: Uint8Array;
+}
+
+export function rsaSpki(key: RsaPublicComponents): Uint8Array {
+  const publicKey = new RSAPublicKey({
+    modulus: unsignedInteger(key.modulus),
+    publicExponent: unsignedInteger(key.publicExponent),
+  });
+  const spki = new SubjectPublicKeyInfo({
+    algorithm: new AlgorithmIdentifier({ algorithm: id_rsaEncryption, parameters: null }),
+    subjectPublicKey: AsnConvert.serialize(publicKey),
+  });
+  return new Uint8Array(AsnConvert.serialize(spki));
+}
+
+/** PKCS#8 of an EC key from its private scalar (CKA_VALUE) and public point. */
+export function ecPkcs8(algorithm: EcAlgorithm, scalar: Uint8Array, point: Uint8Array): Uint8Array {
+  const { fieldBytes, paramsDer } = ecCurves[algorithm];
+  // RFC 5915: the private key is an octet string of exactly the field size, left-padded with zeros.
+  const significant = scalar.subarray(Math.max(0, scalar.length - fieldBytes));
+  const padded = new Uint8Array(fieldBytes);
+  padded.set(significant, fieldBytes - significant.length);
+  const ecKey = new ECPrivateKey({
+    version: 1,
+    privateKey: new OctetString(padded),
+    publicKey: new Uint8Array(point).buffer,
+  });
+  const info = new PrivateKeyInfo({
+    privateKeyAlgorithm: new AlgorithmIdentifier({
+      algorithm: id_ecPublicKey,
+      parameters: new Uint8Array(paramsDer).buffer,
+    }),
+    privateKey: new PrivateKey(AsnConvert.serialize(ecKey)),
+  });
+  return new Uint8Array(AsnConvert.serialize(info));
+}
+
+export interface RsaPrivateComponents extends RsaPublicComponents {
+  privateExponent: Uint8Array;
+  prime1: Uint8Array;
+  prime2: Uint8Array;
+  exponent1: Uint8Array;
+  exponent2: Uint8Array;
+  coefficient: Uint8Array;
+}
+
+export function rsaPkcs8(key: RsaPrivateComponents): Uint8Array {
+  const rsaKey = new RSAPrivateKey({
+    version: 0,
+    modulus: unsignedInteger(key.modulus),
+    publicExponent: unsignedInteger(key.publicExponent),
+    privateExponent: unsignedInteger(key.privateExponent),
+    prime1: unsignedInteger(key.prime1),
+    prime2: unsignedInteger(key.prime2),
+    exponent1: unsignedInteger(key.exponent1),
+    exponent2: unsignedInteger(key.exponent2),
+    coefficient: unsignedInteger(key.coefficient),
+  });
+  const info = new PrivateKeyInfo({
+    privateKeyAlgorithm: new AlgorithmIdentifier({ algorithm: id_rsaEncryption, parameters: null }),
+    privateKey: new PrivateKey(AsnConvert.serialize(rsaKey)),
+  });
+  return new Uint8Array(AsnConvert.serialize(info));
+}
+
+/** node:crypto hash names for the hashes X.509 signatures here use. */
+export const nodeHashNames: Readonly<Record<HashAlgorithm, string>> = {
+  'SHA-256': 'sha256',
+  'SHA-384': 'sha384',
+};
+
+/**
+ * DigestInfo prefixes (RFC 8017 section 9.2, note 1): CKM_RSA_PKCS signs whatever it is given, so the app
+ * prepends the AlgorithmIdentifier of the hash to the digest itself.
+ */
+export const digestInfoPrefixes: Readonly<Record<HashAlgorithm, Uint8Array>> = {
+  'SHA-256': Buffer.from('3031300d060960864801650304020105000420', 'hex'),
+  'SHA-384': Buffer.from('3041300d060960864801650304020205000430', 'hex'),
+};
+
+function derLength(length: number): Uint8Array {
+  if (length < 0x80) return Buffer.of(length);
+  if (length < 0x100) return Buffer.of(0x81, length);
+  return Buffer.of(0x82, length >> 8, length & 0xff);
+}
+
+/**
+ * PKCS#11 CKM_ECDSA returns r || s, each the field size (PKCS#11 v2.40 section 2.3.1); X.509 wants the DER
+ * ECDSA-Sig-Value SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 section 2.2 / RFC 3279). Hand-written because
+ * it runs once per signature on the issuance path.
+ */
+export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
+  const half = raw.length / 2;
+  const r = derIntegerBytes(raw.subarray(0, half));
+  const s = derIntegerBytes(raw.subarray(half));
+  const body = Buffer.concat([
+    Buffer.of(0x02),
+    derLength(r.length),
+    r,
+    Buffer.of(0x02),
+    derLength(s.length),
+    s,
+  ]);
+  return Buffer.concat([Buffer.of(0x30), derLength(body.length), body]);
+}

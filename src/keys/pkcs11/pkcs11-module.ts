@@ -1,0 +1,200 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { StationError } from '../../api/errors.js';
+import { hsmError, isCkr } from './pkcs11-errors.js';
+
+/**
+ * Process-wide bookkeeping of PKCS#11 modules and logged-in tokens. PKCS#11 allows one C_Initialize per
+ * module per process (a second gives CKR_CRYPTOKI_ALREADY_INITIALIZED) and one login per token per
+ * application (a second gives CKR_USER_ALREADY_LOGGED_IN): stack-notes.md "Watch out for these". So every
+ * store on the same module shares one initialisation, and every store on the same token shares one
+ * logged-in session; both are reference-counted and finalised when the last user lets go (which is also
+ * when a module notices tokens created since it was initialised: SoftHSM2 reads its token folder at
+ * C_Initialize only).
+ */
+
+export type Pkcs11 = InstanceType<typeof pkcs11js.PKCS11>;
+export type Pkcs11Handle = Buffer;
+
+interface LoadedModule {
+  readonly pkcs11: Pkcs11;
+  readonly tokens: Map<string, OpenToken>;
+  users: number;
+}
+
+interface OpenToken {
+  readonly slot: Pkcs11Handle;
+  readonly session: Pkcs11Handle;
+  readonly manufacturer: string;
+  readonly model: string;
+  /** HMAC of the PIN under a key that lives only in this process, to check later openers' PINs. */
+  readonly pinCheck: Buffer;
+  users: number;
+}
+
+export interface TokenSession {
+  readonly pkcs11: Pkcs11;
+  readonly session: Pkcs11Handle;
+  readonly tokenLabel: string;
+  readonly manufacturer: string;
+  readonly model: string;
+  /** Ends this user's share; the session closes and the module finalises when nobody else uses them. */
+  release(): void;
+}
+
+const modules = new Map<string, LoadedModule>();
+const pinCheckKey = randomBytes(32);
+
+function pinCheckOf(pin: string): Buffer {
+  return createHmac('sha256', pinCheckKey).update(pin, 'utf8').digest();
+}
+
+/** One entry per library file: two paths to it (the SoftHSM2 symlink and its target) are one module. */
+function moduleKey(modulePath: string): string {
+  try {
+    return realpathSync(modulePath);
+  } catch {
+    return path.resolve(modulePath);
+  }
+}
+
+function acquireModule(key: string, modulePath: string): LoadedModule {
+  const existing = modules.get(key);
+  if (existing) {
+    existing.users++;
+    return existing;
+  }
+  const pkcs11 = new pkcs11js.PKCS11();
+  try {
+    pkcs11.load(modulePath);
+  } catch (error) {
+    throw new StationError(
+      'keys.module-unavailable',
+      `The PKCS#11 module '${modulePath}' could not be loaded: check the module path given to 'station init --module'.`,
+      { field: 'module', details: { reason: error instanceof Error ? error.message : String(error) } },
+    );
+  }
+  try {
+    pkcs11.C_Initialize();
+  } catch (error) {
+    pkcs11.close();
+    throw hsmError(error, path.basename(modulePath), 'initialise the PKCS#11 module');
+  }
+  const loaded: LoadedModule = { pkcs11, tokens: new Map(), users: 1 };
+  modules.set(key, loaded);
+  return loaded;
+}
+
+function releaseModule(key: string, loaded: LoadedModule): void {
+  loaded.users--;
+  if (loaded.users > 0) return;
+  modules.delete(key);
+  try {
+    loaded.pkcs11.C_Finalize();
+  } finally {
+    loaded.pkcs11.close();
+  }
+}
+
+function findSlot(
+  pkcs11: Pkcs11,
+  tokenLabel: string,
+): { slot: Pkcs11Handle; manufacturer: string; model: string } {
+  const seen: string[] = [];
+  // Slot ids are random on SoftHSM2 (stack-notes.md section 1): the token is chosen by its label.
+  for (const slot of pkcs11.C_GetSlotList(true)) {
+    const info = pkcs11.C_GetTokenInfo(slot);
+    const label = info.label.trimEnd();
+    if (label === tokenLabel) {
+      return { slot, manufacturer: info.manufacturerID.trimEnd(), model: info.model.trimEnd() };
+    }
+    if (label.length > 0) seen.push(label);
+  }
+  throw new StationError(
+    'keys.token-not-found',
+    `HSM token '${tokenLabel}' not found: is the HSM plugged in and the token label right?`,
+    { subject: tokenLabel, details: { tokensSeen: seen } },
+  );
+}
+
+function openToken(pkcs11: Pkcs11, tokenLabel: string, pin: string): OpenToken {
+  const { slot, manufacturer, model } = findSlot(pkcs11, tokenLabel);
+  let session: Pkcs11Handle;
+  try {
+    session = pkcs11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  } catch (error) {
+    throw hsmError(error, tokenLabel, 'open a session');
+  }
+  try {
+    pkcs11.C_Login(session, pkcs11js.CKU_USER, pin);
+  } catch (error) {
+    pkcs11.C_CloseSession(session);
+    throw hsmError(error, tokenLabel, 'log in');
+  }
+  return { slot, session, manufacturer, model, pinCheck: pinCheckOf(pin), users: 1 };
+}
+
+/** Opens (or joins) the logged-in session on the token with this label. */
+export function acquireTokenSession(modulePath: string, tokenLabel: string, pin: string): TokenSession {
+  const key = moduleKey(modulePath);
+  const loaded = acquireModule(key, modulePath);
+  let token = loaded.tokens.get(tokenLabel);
+  try {
+    if (token) {
+      // The token is already logged in for this process, so C_Login cannot check the PIN: compare it with
+      // the first opener's instead, so a wrong PIN is refused whoever opens first.
+      if (!pinCheckOf(pin).equals(token.pinCheck)) {
+        throw new StationError('keys.wrong-pin', `Wrong HSM PIN for token '${tokenLabel}'.`, {
+          subject: tokenLabel,
+        });
+      }
+      token.users++;
+    } else {
+      token = openToken(loaded.pkcs11, tokenLabel, pin);
+      loaded.tokens.set(tokenLabel, token);
+    }
+  } catch (error) {
+    releaseModule(key, loaded);
+    throw error;
+  }
+  const opened = token;
+  let released = false;
+  return {
+    pkcs11: loaded.pkcs11,
+    session: opened.session,
+    tokenLabel,
+    manufacturer: opened.manufacturer,
+    model: opened.model,
+    release() {
+      if (released) return;
+      released = true;
+      opened.users--;
+      try {
+        if (opened.users === 0) closeToken(loaded, tokenLabel, opened);
+      } finally {
+        releaseModule(key, loaded);
+      }
+    },
+  };
+}
+
+function closeToken(loaded: LoadedModule, tokenLabel: string, token: OpenToken): void {
+  loaded.tokens.delete(tokenLabel);
+  try {
+    loaded.pkcs11.C_Logout(token.session);
+  } catch (error) {
+    // Already logged out (the token went away): closing the session below is what matters.
+    if (!isCkr(error, 'CKR_USER_NOT_LOGGED_IN', 'CKR_SESSION_HANDLE_INVALID', 'CKR_DEVICE_REMOVED')) {
+      throw hsmError(error, tokenLabel, 'log out');
+    }
+  }
+  try {
+    loaded.pkcs11.C_CloseSession(token.session);
+  } catch (error) {
+    if (!isCkr(error, 'CKR_SESSION_HANDLE_INVALID', 'CKR_SESSION_CLOSED', 'CKR_DEVICE_REMOVED')) {
+      throw hsmError(error, tokenLabel, 'close its session');
+    }
+  }
+}
