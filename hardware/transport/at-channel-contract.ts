@@ -24,6 +24,11 @@ export interface AtCommandOptions {
   signal?: AbortSignal;
   /** Mask the command's arguments in the transcript (it carries a key or other secret). */
   secret?: boolean;
+  /**
+   * A response line starting with this header (group 1 = byte count) is followed by that many raw bytes,
+   * line ends included (ESP-AT `+SYSMFG:"ns","key",8,<len>,<bytes>`); they land in AtResponse.data.
+   */
+  rawData?: { header: RegExp; maxBytes: number };
 }
 
 export interface AtPayloadOptions extends AtCommandOptions {
@@ -36,6 +41,8 @@ export interface AtPayloadOptions extends AtCommandOptions {
 export interface AtResponse {
   /** Information lines between the command and the final result, in order. */
   info: string[];
+  /** Raw values announced by AtCommandOptions.rawData, in order (the header line is in info). */
+  data?: Uint8Array[];
 }
 
 export interface TranscriptEntry {

@@ -1,0 +1,53 @@
+import { StationError } from '../../src/api/errors.js';
+
+/**
+ * The transport's failures, each naming the port so one bad bench slot never reads like a station fault.
+ * Codes are those the AtChannelContract promises (at-channel-contract.ts).
+ */
+export function disconnected(port: string, cause?: unknown): StationError {
+  return new StationError(
+    'transport.disconnected',
+    `The device on ${port} went away; check the cable and plug it in again.`,
+    { port, cause },
+  );
+}
+
+export function timedOut(port: string, what: string, timeoutMs: number): StationError {
+  return new StationError(
+    'transport.timeout',
+    `The device on ${port} did not answer ${what} within ${timeoutMs} ms; re-plug it and try again.`,
+    { port, details: { command: what, timeoutMs } },
+  );
+}
+
+export function aborted(port: string, what: string): StationError {
+  return new StationError('transport.aborted', `${what} on ${port} was cancelled.`, {
+    port,
+    details: { command: what },
+  });
+}
+
+export function lineTooLong(port: string, what: string, maxLineBytes: number): StationError {
+  return new StationError(
+    'transport.line-too-long',
+    `The device on ${port} sent a line longer than ${maxLineBytes} bytes while answering ${what}; it may run other firmware than expected.`,
+    { port, details: { command: what, maxLineBytes } },
+  );
+}
+
+export function garbled(port: string, what: string): StationError {
+  return new StationError(
+    'transport.garbled',
+    `The device on ${port} sent unreadable bytes while answering ${what}; check the baud rate and the cable.`,
+    { port, details: { command: what } },
+  );
+}
+
+export function openFailed(port: string, cause: unknown): StationError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new StationError(
+    'transport.open-failed',
+    `Could not open ${port} (${reason}); check that no other program holds it.`,
+    { port, cause },
+  );
+}
