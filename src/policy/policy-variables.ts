@@ -1,0 +1,95 @@
+import type { AuthorizationContext } from '../api/policies.js';
+
+/**
+ * Values of policy variables and condition keys for one request (aws-iot-spec.md 4, Variables):
+ * a string for single-valued keys, a list for multi-valued ones (`...List`, iot:ConnectAttributes),
+ * undefined when the context cannot supply it.
+ */
+export type ContextValue = string | readonly string[] | undefined;
+
+/** DG:cert-policy-variables: such values are not substituted, and authorization fails. */
+const unsafeCertificateValue = /[*$+?#]/;
+const certificateValueMaxLength = 1024;
+/** DG:cert-policy-variables: multi-valued attributes are cut to five items. */
+const certificateListMaxItems = 5;
+
+const certificateGroups = {
+  Subject: 'subject',
+  Issuer: 'issuer',
+  SubjectAlternativeName: 'subjectAlternativeName',
+  IssuerAlternativeName: 'issuerAlternativeName',
+} as const;
+
+const certificateVariable =
+  /^(Subject|Issuer|SubjectAlternativeName|IssuerAlternativeName)\.([A-Za-z0-9]+)(?:\.(List|[1-9][0-9]*))?$/;
+const thingAttributeVariable = /^Attributes\[(.+)\]$/;
+
+export function resolveContextKey(name: string, context: AuthorizationContext): ContextValue {
+  switch (name) {
+    case 'iot:ClientId':
+      return context.clientId;
+    case 'aws:SourceIp':
+      return context.sourceIp;
+    case 'iot:DomainName':
+      return context.domainName;
+    case 'iot:ConnectAttributes':
+      return context.connectAttributes;
+    case 'iot:LastWillTopic':
+      return context.lastWillTopic;
+    case 'iot:Certificate.SerialNumber':
+      return safeCertificateValues(context.certificate?.serialNumber)?.[0];
+  }
+  if (name.startsWith('iot:Connection.Thing.')) {
+    return resolveThingVariable(name.slice('iot:Connection.Thing.'.length), context);
+  }
+  if (name.startsWith('iot:Certificate.')) {
+    return resolveCertificateVariable(name.slice('iot:Certificate.'.length), context);
+  }
+  return undefined;
+}
+
+/**
+ * Thing variables resolve only when the client ID names a thing attached to the certificate
+ * (DG:thing-policy-variables); otherwise "the variable won't be resolved" and access is denied.
+ */
+function resolveThingVariable(field: string, context: AuthorizationContext): ContextValue {
+  const { clientId, principalAttachedThings = [] } = context;
+  const attached = clientId !== undefined && principalAttachedThings.includes(clientId);
+  if (field === 'IsAttached') return attached ? 'true' : 'false';
+  if (!attached) return undefined;
+  if (field === 'ThingName') return clientId;
+  if (field === 'ThingTypeName') return context.thingTypeName;
+  const attribute = thingAttributeVariable.exec(field)?.[1];
+  const attributes = context.thingAttributes;
+  if (attribute === undefined || attributes === undefined || !Object.hasOwn(attributes, attribute))
+    return undefined;
+  return attributes[attribute];
+}
+
+/** `Subject.Organization` = first value, `.2` = second (1-based), `.List` = all of them. */
+function resolveCertificateVariable(path: string, context: AuthorizationContext): ContextValue {
+  const match = certificateVariable.exec(path);
+  if (match === null) return undefined;
+  const [, group, field, selector] = match as unknown as [
+    string,
+    keyof typeof certificateGroups,
+    string,
+    string?,
+  ];
+  const fields = context.certificate?.[certificateGroups[group]];
+  if (fields === undefined || !Object.hasOwn(fields, field)) return undefined;
+  const values = safeCertificateValues(fields[field]);
+  if (values === undefined) return undefined;
+  if (selector === 'List') return values;
+  return values[selector === undefined ? 0 : Number(selector) - 1];
+}
+
+function safeCertificateValues(raw: string | readonly string[] | undefined): readonly string[] | undefined {
+  if (raw === undefined) return undefined;
+  const values = (typeof raw === 'string' ? [raw] : raw).slice(0, certificateListMaxItems);
+  if (values.length === 0) return undefined;
+  const unsafe = values.some(
+    (value) => unsafeCertificateValue.test(value) || value.length > certificateValueMaxLength,
+  );
+  return unsafe ? undefined : values;
+}
