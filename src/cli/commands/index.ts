@@ -1,4 +1,5 @@
 import type { CommandModule } from '../program.js';
+import { policyCommands } from './policy.js';
 
 /** Every command family of `station`, in the order `station --help` lists them. */
-export const commandModules: CommandModule[] = [];
+export const commandModules: CommandModule[] = [policyCommands];
