@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { StationError, type ErrorCode } from '../../../src/api/errors.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import type { TranscriptEntry } from '../../transport/at-channel-contract.js';
+import { aborted, disconnected, garbled, lineTooLong, timedOut } from '../../transport/transport-errors.js';
 import { LineSplitter } from './line-splitter.js';
 import {
   MAX_LINE_BYTES,
@@ -137,15 +138,7 @@ export class JsonlChannel {
     const envelope = responseEnvelopeSchema.safeParse(parsed);
     if (!envelope.success || text.includes('\uFFFD')) {
       if (!pending || text.trim() === '') return;
-      this.fail(
-        this.error(
-          'transport.garbled',
-          `The device sent an unreadable line while answering ${pending.cmd}.`,
-          {
-            command: pending.cmd,
-          },
-        ),
-      );
+      this.fail(garbled(this.link.port, pending.cmd));
       return;
     }
     if (!pending) return;
@@ -171,13 +164,7 @@ export class JsonlChannel {
     const pending = this.pending;
     this.record('rx', `<line over ${maxLineBytes} bytes dropped>`);
     if (!pending) return;
-    this.fail(
-      this.error(
-        'transport.line-too-long',
-        `The device sent a line longer than ${maxLineBytes} bytes while answering ${pending.cmd}.`,
-        { command: pending.cmd, maxLineBytes },
-      ),
-    );
+    this.fail(lineTooLong(this.link.port, pending.cmd, maxLineBytes));
   }
 
   private onLinkClosed(): void {
@@ -203,23 +190,15 @@ export class JsonlChannel {
   }
 
   private timedOut(cmd: string, timeoutMs: number): StationError {
-    return this.error('transport.timeout', `The device did not answer ${cmd} within ${timeoutMs} ms.`, {
-      command: cmd,
-      timeoutMs,
-    });
+    return timedOut(this.link.port, cmd, timeoutMs);
   }
 
   private aborted(cmd: string): StationError {
-    return this.error('transport.aborted', `${cmd} was cancelled before the device answered.`, {
-      command: cmd,
-    });
+    return aborted(this.link.port, cmd);
   }
 
   private disconnected(): StationError {
-    return this.error(
-      'transport.disconnected',
-      'The device port closed; check the cable and plug it in again.',
-    );
+    return disconnected(this.link.port);
   }
 
   private error(code: ErrorCode, message: string, details?: Record<string, unknown>): StationError {

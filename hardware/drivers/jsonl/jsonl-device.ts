@@ -103,6 +103,12 @@ export class JsonlDevice {
     this.staged = undefined;
   }
 
+  /** How far the write in progress has come, if one is staged. */
+  stagedWrite(): { slot: SlotName; received: number; length: number } | undefined {
+    const staged = this.staged;
+    return staged && { slot: staged.slot, received: staged.next, length: staged.length };
+  }
+
   storedBytes(slot: SlotName): Uint8Array | undefined {
     const stored = this.slots.get(slot);
     return stored?.origin === 'written' ? stored.bytes : undefined;
