@@ -1,0 +1,51 @@
+import { QuectelSimulator, quectelDriver } from '../../../hardware/drivers/quectel/index.js';
+import { describeDriverSuite, type FaultCase } from './driver-suite.js';
+
+// The shared driver suite for Quectel, in memory and over a socat pty pair.
+const faultCases: FaultCase[] = [
+  {
+    fault: { kind: 'drop-response', match: 'AT+GSN' },
+    operation: 'identify',
+    expectedCode: 'transport.timeout',
+    timeoutMs: 500,
+  },
+  {
+    fault: { kind: 'slow', match: 'ATI', delayMs: 5_000 },
+    operation: 'identify',
+    expectedCode: 'transport.timeout',
+    timeoutMs: 500,
+  },
+  {
+    fault: { kind: 'garble', match: 'AT+QFUPL' },
+    operation: 'write-certificate',
+    expectedCode: 'transport.garbled',
+    timeoutMs: 1_000,
+  },
+  {
+    fault: { kind: 'disconnect', match: 'AT+QFUPL' },
+    operation: 'write-certificate',
+    expectedCode: 'transport.disconnected',
+    timeoutMs: 1_000,
+  },
+  {
+    fault: { kind: 'storage-full', match: 'AT+QFUPL' },
+    operation: 'write-certificate',
+    expectedCode: 'device.storage-full',
+    timeoutMs: 1_000,
+  },
+  {
+    fault: { kind: 'refuse', match: 'AT+QFOPEN' },
+    operation: 'read-certificate',
+    expectedCode: 'device.cme-error',
+    timeoutMs: 1_000,
+  },
+];
+
+for (const transport of ['memory', 'pty'] as const) {
+  describeDriverSuite({
+    driver: quectelDriver,
+    createSimulator: (options) => new QuectelSimulator(options),
+    transport,
+    faultCases,
+  });
+}
