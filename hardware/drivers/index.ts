@@ -1,6 +1,8 @@
 import { invalidInput } from '../../src/api/errors.js';
 import type { DeviceDriver, DeviceSimulator, DriverName, SimulatorOptions } from './device-driver.js';
+import { EspAtSimulator, espAtDriver } from './esp-at/index.js';
 import { JsonlSimulator, jsonlDriver } from './jsonl/index.js';
+import { QuectelSimulator, quectelDriver } from './quectel/index.js';
 
 /**
  * The driver catalogue: every device family the station speaks, how to recognise it on USB, and how to
@@ -13,6 +15,8 @@ export interface CatalogueEntry {
 
 const entries: CatalogueEntry[] = [
   { driver: jsonlDriver, createSimulator: (options) => new JsonlSimulator(options) },
+  { driver: espAtDriver, createSimulator: (options) => new EspAtSimulator(options) },
+  { driver: quectelDriver, createSimulator: (options) => new QuectelSimulator(options) },
 ];
 
 export const driverCatalogue: ReadonlyMap<DriverName, CatalogueEntry> = new Map(
