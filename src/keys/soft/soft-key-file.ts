@@ -1,0 +1,182 @@
+import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { StationError } from '../../api/errors.js';
+import { keyAlgorithms } from '../key-store.js';
+
+/**
+ * The soft key store's file: a JSON envelope whose only secret-bearing part is AES-256-GCM ciphertext
+ * under a key derived from the passphrase with scrypt. The envelope header is authenticated too (GCM
+ * additional data), so its KDF parameters cannot be swapped.
+ */
+
+const format = 'station-soft-key-store';
+const scryptDefaults = { N: 2 ** 15, r: 8, p: 1 };
+/** Upper bounds for a file's KDF parameters, so a crafted file cannot make opening it take hours. */
+const scryptLimits = { N: 2 ** 20, r: 16, p: 4 };
+const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
+const headerSchema = z.object({
+  format: z.literal(format),
+  version: z.literal(1),
+  notice: z.string(),
+  kdf: z.object({
+    name: z.literal('scrypt'),
+    salt: base64,
+    N: z.number().int().min(2).max(scryptLimits.N),
+    r: z.number().int().min(1).max(scryptLimits.r),
+    p: z.number().int().min(1).max(scryptLimits.p),
+  }),
+  cipher: z.literal('aes-256-gcm'),
+});
+type Header = z.infer<typeof headerSchema>;
+
+const envelopeSchema = headerSchema.extend({ iv: base64, tag: base64, ciphertext: base64 });
+
+const storedKeySchema = z.object({
+  id: z.string().regex(/^[0-9a-f]+$/),
+  label: z.string(),
+  algorithm: z.enum(keyAlgorithms),
+  /** PKCS#8 DER, base64: only ever inside the ciphertext. */
+  pkcs8: base64,
+});
+export type StoredKey = z.infer<typeof storedKeySchema>;
+
+const contentsSchema = z.object({ keys: z.array(storedKeySchema) });
+
+/** The derived file key and the header it belongs with; the passphrase itself is not kept. */
+export interface SoftKeyFileKey {
+  readonly header: Header;
+  readonly key: Buffer;
+}
+
+function deriveKey(passphrase: string, kdf: Header['kdf']): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const { N, r, p } = kdf;
+    // scrypt needs 128 * N * r bytes; node's default ceiling (32 MiB) is just below that for N = 2^15.
+    scrypt(
+      passphrase,
+      Buffer.from(kdf.salt, 'base64'),
+      32,
+      { N, r, p, maxmem: 256 * N * r + 1024 },
+      (error, key) => (error ? reject(error) : resolve(key)),
+    );
+  });
+}
+
+function headerBytes(header: Header): Buffer {
+  const { format: f, version, notice, kdf, cipher } = header;
+  return Buffer.from(JSON.stringify({ format: f, version, notice, kdf, cipher }), 'utf8');
+}
+
+function corrupt(file: string, reason: string): StationError {
+  return new StationError(
+    'keys.soft-file-corrupt',
+    `The software key file ${path.basename(file)} is damaged (${reason}): restore it from a backup.`,
+    { subject: file, userFault: true },
+  );
+}
+
+/** A fresh header and key for a new file. */
+export async function newFileKey(passphrase: string): Promise<SoftKeyFileKey> {
+  const header: Header = {
+    format,
+    version: 1,
+    notice: 'Software key store: NOT an HSM. Keys are encrypted with a passphrase.',
+    kdf: { name: 'scrypt', salt: randomBytes(16).toString('base64'), ...scryptDefaults },
+    cipher: 'aes-256-gcm',
+  };
+  return { header, key: await deriveKey(passphrase, header.kdf) };
+}
+
+/** Reads and decrypts the file; undefined when it does not exist. */
+export async function readKeyFile(
+  file: string,
+  passphrase: string,
+): Promise<{ fileKey: SoftKeyFileKey; keys: StoredKey[] } | undefined> {
+  let text: string;
+  try {
+    const handle = await open(file, 'r');
+    try {
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw corrupt(file, 'not JSON');
+  }
+  const parsed = envelopeSchema.safeParse(json);
+  if (!parsed.success) throw corrupt(file, 'unknown layout');
+  const envelope = parsed.data;
+  const header: Header = headerSchema.parse(envelope);
+  const key = await deriveKey(passphrase, header.kdf);
+  let plaintext: Buffer;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'));
+    decipher.setAAD(headerBytes(header));
+    decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));
+    plaintext = Buffer.concat([
+      decipher.update(Buffer.from(envelope.ciphertext, 'base64')),
+      decipher.final(),
+    ]);
+  } catch {
+    // GCM cannot tell a wrong key from altered bytes; a wrong passphrase is by far the likelier.
+    key.fill(0);
+    throw new StationError(
+      'keys.wrong-passphrase',
+      'Wrong passphrase for the software key store (or its file was altered).',
+      { field: 'passphrase', subject: path.basename(file) },
+    );
+  }
+  try {
+    const contents = contentsSchema.safeParse(JSON.parse(plaintext.toString('utf8')));
+    if (!contents.success) throw corrupt(file, 'unknown contents');
+    return { fileKey: { header, key }, keys: contents.data.keys };
+  } catch (error) {
+    if (error instanceof StationError) throw error;
+    throw corrupt(file, 'unreadable contents');
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/**
+ * Encrypts and writes the keys atomically: a temp file beside the target (holding only ciphertext, like
+ * the target) is synced and renamed over it, so a crash leaves the old file or the new one, never half.
+ */
+export async function writeKeyFile(file: string, fileKey: SoftKeyFileKey, keys: StoredKey[]): Promise<void> {
+  const plaintext = Buffer.from(JSON.stringify({ keys }), 'utf8');
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', fileKey.key, iv);
+  cipher.setAAD(headerBytes(fileKey.header));
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  plaintext.fill(0);
+  const envelope = {
+    ...fileKey.header,
+    iv: iv.toString('base64'),
+    tag: cipher.getAuthTag().toString('base64'),
+    ciphertext: ciphertext.toString('base64'),
+  };
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await open(temp, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(envelope, null, 2)}\n`, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,215 @@
+import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StationError } from '../../../src/api/errors.js';
+import { keyAlgorithms } from '../../../src/keys/key-store.js';
+import type { KeyHandle } from '../../../src/keys/key-store.js';
+import { SoftKeyStore } from '../../../src/keys/soft/soft-key-store.js';
+
+const passphrase = 'correct horse battery staple';
+let dir: string;
+let file: string;
+const opened: SoftKeyStore[] = [];
+
+async function openStore(
+  options: Partial<Parameters<typeof SoftKeyStore.open>[0]> = {},
+): Promise<SoftKeyStore> {
+  const store = await SoftKeyStore.open({ file, passphrase, env: {}, ...options });
+  opened.push(store);
+  return store;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'station-soft-keys-'));
+  file = path.join(dir, 'soft-keys.json');
+});
+
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function verifies(
+  key: KeyHandle,
+  data: Uint8Array,
+  signature: Uint8Array,
+  hash: 'sha256' | 'sha384',
+): boolean {
+  const publicKey = createPublicKey({ key: Buffer.from(key.publicKeySpki), format: 'der', type: 'spki' });
+  return verify(hash, data, { key: publicKey, dsaEncoding: 'der' }, signature);
+}
+
+async function expectStationError(promise: Promise<unknown>, code: string): Promise<StationError> {
+  const error = await promise.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(StationError);
+  expect((error as StationError).code).toBe(code);
+  return error as StationError;
+}
+
+describe('SoftKeyStore', () => {
+  it('says plainly that it is not an HSM', async () => {
+    const store = await openStore();
+    expect(store.kind).toBe('soft');
+    expect(store.isHardware).toBe(false);
+    expect(store.description).toContain('NOT an HSM');
+  });
+
+  for (const algorithm of keyAlgorithms) {
+    it(`generates a ${algorithm} key whose SHA-256 and SHA-384 signatures verify against its SPKI`, async () => {
+      const store = await openStore();
+      const key = await store.generateKeyPair({ algorithm, label: `device-${algorithm}`, purpose: 'device' });
+      expect(key.algorithm).toBe(algorithm);
+      const data = Buffer.from('tbsCertificate bytes');
+      expect(verifies(key, data, await store.sign(key, data, 'SHA-256'), 'sha256')).toBe(true);
+      expect(verifies(key, data, await store.sign(key, data, 'SHA-384'), 'sha384')).toBe(true);
+      expect(verifies(key, Buffer.from('other'), await store.sign(key, data, 'SHA-256'), 'sha256')).toBe(
+        false,
+      );
+    });
+  }
+
+  it('keeps CA keys across reopening and device keys only in memory', async () => {
+    const first = await openStore();
+    const ca = await first.generateKeyPair({ algorithm: 'EC-P384', label: 'factory-ca', purpose: 'ca' });
+    const device = await first.generateKeyPair({
+      algorithm: 'EC-P256',
+      label: 'device-1',
+      purpose: 'device',
+    });
+    await first.close();
+
+    const second = await openStore();
+    const found = await second.findKey({ label: 'factory-ca' });
+    expect(found).toEqual(ca);
+    expect(await second.findKey({ id: ca.id })).toEqual(ca);
+    expect(await second.findKey({ id: device.id })).toBeUndefined();
+    const data = Buffer.from('crl bytes');
+    expect(verifies(ca, data, await second.sign(found!, data, 'SHA-384'), 'sha384')).toBe(true);
+  });
+
+  it('exports a device key as PKCS#8 and refuses to export a CA key', async () => {
+    const store = await openStore();
+    const device = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'device', purpose: 'device' });
+    const pkcs8 = Buffer.from(await store.exportPrivateKey(device));
+    const derived = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+    expect(derived.export({ format: 'der', type: 'spki' }).equals(Buffer.from(device.publicKeySpki))).toBe(
+      true,
+    );
+
+    const ca = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca', purpose: 'ca' });
+    await expectStationError(store.exportPrivateKey(ca), 'keys.not-extractable');
+    await expectStationError(store.exportPrivateKey({ ...ca, extractable: true }), 'keys.not-extractable');
+  });
+
+  it('forgets a destroyed CA key, also in the file', async () => {
+    const store = await openStore();
+    const ca = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'retired-ca', purpose: 'ca' });
+    await store.destroyKey(ca);
+    await expectStationError(store.sign(ca, Buffer.from('x'), 'SHA-256'), 'keys.key-not-found');
+    await store.close();
+    expect(await (await openStore()).findKey({ label: 'retired-ca' })).toBeUndefined();
+  });
+
+  it('refuses a second CA key with a label already in use', async () => {
+    const store = await openStore();
+    await store.generateKeyPair({ algorithm: 'EC-P256', label: 'dup', purpose: 'ca' });
+    await expectStationError(
+      store.generateKeyPair({ algorithm: 'EC-P256', label: 'dup', purpose: 'ca' }),
+      'keys.label-taken',
+    );
+  });
+
+  it('persists every CA key made concurrently', async () => {
+    const store = await openStore();
+    const made = await Promise.all(
+      Array.from({ length: 6 }, (_, index) =>
+        store.generateKeyPair({ algorithm: 'EC-P256', label: `ca-${index}`, purpose: 'ca' }),
+      ),
+    );
+    await store.close();
+    const reopened = await openStore();
+    for (const key of made) expect(await reopened.findKey({ id: key.id })).toEqual(key);
+  });
+
+  it('holds no key material in clear in its file and leaves no temp files', async () => {
+    const store = await openStore();
+    await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca-p256', purpose: 'ca' });
+    await store.generateKeyPair({ algorithm: 'RSA-2048', label: 'ca-rsa', purpose: 'ca' });
+    const device = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'device', purpose: 'device' });
+    const devicePkcs8 = Buffer.from(await store.exportPrivateKey(device));
+    await store.close();
+
+    expect(await readdir(dir)).toEqual(['soft-keys.json']);
+    expect((await stat(file)).mode & 0o077).toBe(0);
+    const bytes = await readFile(file);
+    const text = bytes.toString('latin1');
+    expect(text).not.toContain('PRIVATE KEY');
+    // The DER and base64 openings of a P-256 and an RSA PKCS#8, as node writes them.
+    const p256Pkcs8Head = Buffer.from('308187020100301306072a8648ce3d020106082a8648ce3d030107', 'hex');
+    const rsaPkcs8Head = Buffer.from('300d06092a864886f70d0101010500', 'hex');
+    expect(bytes.includes(p256Pkcs8Head)).toBe(false);
+    expect(bytes.includes(rsaPkcs8Head)).toBe(false);
+    expect(text).not.toContain(p256Pkcs8Head.toString('base64').slice(0, 24));
+    expect(text).not.toContain('MIIEv');
+    expect(bytes.includes(devicePkcs8)).toBe(false);
+    expect(text).not.toContain(devicePkcs8.toString('base64').slice(0, 40));
+    expect(text).not.toContain('ca-p256');
+    expect(text).toContain('NOT an HSM');
+  });
+
+  it('refuses a wrong passphrase', async () => {
+    await (await openStore()).generateKeyPair({ algorithm: 'EC-P256', label: 'ca', purpose: 'ca' });
+    const error = await expectStationError(
+      openStore({ passphrase: 'not the passphrase' }),
+      'keys.wrong-passphrase',
+    );
+    expect(error.field).toBe('passphrase');
+  });
+
+  it('refuses a file whose ciphertext was altered', async () => {
+    await (await openStore()).generateKeyPair({ algorithm: 'EC-P256', label: 'ca', purpose: 'ca' });
+    const envelope = JSON.parse(await readFile(file, 'utf8')) as { ciphertext: string };
+    const ciphertext = Buffer.from(envelope.ciphertext, 'base64');
+    ciphertext[5]! ^= 0x01;
+    await writeFile(file, JSON.stringify({ ...envelope, ciphertext: ciphertext.toString('base64') }));
+    await expectStationError(openStore(), 'keys.wrong-passphrase');
+  });
+
+  it('says the file is damaged when it is not a key file', async () => {
+    await writeFile(file, 'garbage');
+    await expectStationError(openStore(), 'keys.soft-file-corrupt');
+    await writeFile(file, '{"format":"something else"}');
+    await expectStationError(openStore(), 'keys.soft-file-corrupt');
+  });
+
+  it('takes the passphrase from STATION_SOFT_PASSPHRASE, else from the prompt, else says it needs one', async () => {
+    await openStore({ passphrase: undefined, env: { STATION_SOFT_PASSPHRASE: passphrase } });
+    let asked = 0;
+    await openStore({
+      passphrase: undefined,
+      promptPassphrase: () => {
+        asked++;
+        return Promise.resolve(passphrase);
+      },
+    });
+    expect(asked).toBe(1);
+    await expectStationError(openStore({ passphrase: undefined }), 'keys.passphrase-required');
+  });
+
+  it('refuses a short passphrase for a new store', async () => {
+    await expectStationError(openStore({ passphrase: 'short' }), 'keys.weak-passphrase');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('refuses to work after close', async () => {
+    const store = await openStore();
+    const key = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'k', purpose: 'device' });
+    await store.close();
+    await expectStationError(store.sign(key, Buffer.from('x'), 'SHA-256'), 'keys.store-closed');
+  });
+});
