@@ -3,6 +3,9 @@ import { AuditLog } from './audit.js';
 import { SqliteConnection, type SqlReader } from './database.js';
 import { migrations as allMigrations, type Migration } from './migrations/index.js';
 import { migrate, type MigrationOutcome } from './migrations/migrate.js';
+import { ThingGroupRegistry } from './thing-groups.js';
+import { ThingTypeRegistry } from './thing-types.js';
+import { ThingRegistry } from './things.js';
 import { TransactionRunner, type Transaction } from './transaction.js';
 
 export interface RegistryOptions {
@@ -19,6 +22,9 @@ const inMemory = ':memory:';
  */
 export class Registry {
   readonly audit: AuditLog;
+  readonly things: ThingRegistry;
+  readonly thingTypes: ThingTypeRegistry;
+  readonly thingGroups: ThingGroupRegistry;
   private readonly transactions: TransactionRunner;
 
   private constructor(
@@ -28,6 +34,9 @@ export class Registry {
     private readonly anchor: AuditAnchor | undefined,
   ) {
     this.audit = new AuditLog(connection, anchor);
+    this.things = new ThingRegistry(connection);
+    this.thingTypes = new ThingTypeRegistry(connection);
+    this.thingGroups = new ThingGroupRegistry(connection);
     this.transactions = new TransactionRunner(
       connection,
       this.audit,
