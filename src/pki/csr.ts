@@ -21,7 +21,7 @@ export interface CheckedCsr {
   subjectText: string;
   commonName?: string;
   spki: Uint8Array;
-  key: PublicKeyDescription & { algorithm: KeyAlgorithm };
+  key: Exclude<PublicKeyDescription, { kind: 'other' }> & { algorithm: KeyAlgorithm };
 }
 
 export interface CsrRules {

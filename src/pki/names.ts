@@ -117,6 +117,14 @@ export function formatName(attributes: readonly NameAttribute[]): string {
   return attributes.map((attribute) => `${attribute.type}=${escapeValue(attribute.value)}`).join(', ');
 }
 
+/** The same line for a subject the station is about to write. */
+export function formatSubject(subject: SubjectName): string {
+  return attributeSpecs
+    .filter((spec) => subject[spec.key] !== undefined)
+    .map((spec) => `${spec.short}=${escapeValue(subject[spec.key]!)}`)
+    .join(', ');
+}
+
 function escapeValue(value: string): string {
   return value.replace(/([,+"\\<>;=])/g, '\\$1');
 }

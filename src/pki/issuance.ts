@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto';
+import { StationError } from '../api/errors.js';
+import { keyAlgorithms, type KeyAlgorithm, type KeyStore } from '../keys/key-store.js';
+import {
+  CertificateTable,
+  type CertificateRecord,
+  type CertificateStatus,
+  type KeyOrigin,
+  type NewCertificate,
+} from '../registry/certificates.js';
+import type { Registry } from '../registry/registry.js';
+import { assembleSigned, randomSerial } from './certificate-builder.js';
+import { certificateId } from './certificate-reader.js';
+import { checkCsr } from './csr.js';
+import type { SubjectAltNames } from './extensions.js';
+import type { FactoryCa, SigningCa } from './factory-ca.js';
+import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
+import { toPem } from './pem.js';
+import { validityFor } from './validity.js';
+
+export interface IssueOptions {
+  caName: string;
+  /** Validity in days from now (default 365). */
+  days?: number;
+  /** The thing name: the certificate's CN, and the CN a CSR must carry when given. */
+  commonName?: string;
+  /** Further subject attributes the profile adds (organization, country, ...). */
+  subject?: Omit<SubjectName, 'commonName'>;
+  subjectAltNames?: SubjectAltNames;
+  /** KeyUsage keyAgreement for EC keys (default false). */
+  ecKeyAgreement?: boolean;
+  status?: CertificateStatus;
+  jobId?: number;
+}
+
+export interface CsrIssueOptions extends IssueOptions {
+  /** Key types and sizes a CSR may carry (default all the station supports). */
+  allowedKeys?: readonly KeyAlgorithm[];
+}
+
+export interface InjectionIssueOptions extends IssueOptions {
+  commonName: string;
+  algorithm?: KeyAlgorithm;
+}
+
+/** A signed certificate not yet in the registry (the bulk path records many in one transaction). */
+export interface PreparedCertificate {
+  record: NewCertificate;
+  der: Uint8Array;
+}
+
+export interface IssuedCertificate {
+  certificate: CertificateRecord;
+  der: Uint8Array;
+}
+
+/** Injection mode result: the private key (PKCS#8 DER) goes to the device and nowhere else. */
+export interface InjectedIdentity extends IssuedCertificate {
+  privateKeyPkcs8: Uint8Array;
+}
+
+/**
+ * Issues device certificates (design.md 5): from a device's CSR (preferred) or from a key made in the key
+ * store for injection. The certificate is built from the CA's compiled profile, signed through the
+ * KeyStore, and recorded with its audit row; a rejected request leaves no row.
+ */
+export class CertificateIssuer {
+  readonly certificates: CertificateTable;
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly factoryCa: FactoryCa,
+    private readonly keyStore: KeyStore,
+  ) {
+    this.certificates = new CertificateTable(registry.reader);
+  }
+
+  async issueFromCsr(csr: Uint8Array, options: CsrIssueOptions, actor: string): Promise<IssuedCertificate> {
+    const prepared = await this.prepareFromCsr(csr, options);
+    const [certificate] = await this.record([prepared], actor);
+    return { certificate: certificate!, der: prepared.der };
+  }
+
+  async issueWithInjectedKey(options: InjectionIssueOptions, actor: string): Promise<InjectedIdentity> {
+    const { prepared, privateKeyPkcs8 } = await this.prepareInjected(options);
+    const [certificate] = await this.record([prepared], actor);
+    return { certificate: certificate!, der: prepared.der, privateKeyPkcs8 };
+  }
+
+  async prepareFromCsr(csr: Uint8Array, options: CsrIssueOptions): Promise<PreparedCertificate> {
+    const ca = await this.factoryCa.signingCa(options.caName);
+    const checked = checkCsr(csr, {
+      allowedKeys: options.allowedKeys ?? keyAlgorithms,
+      ...(options.commonName !== undefined && { expectedCommonName: options.commonName }),
+    });
+    const commonName = options.commonName ?? checked.commonName!;
+    return this.sign(ca, checked.spki, checked.key.kind, commonName, 'device', options);
+  }
+
+  /**
+   * Makes a device key in the key store (a session object, extractable), certifies it, exports it once as
+   * PKCS#8 and destroys it, whatever happens in between: no device key outlives this call on the token.
+   */
+  async prepareInjected(
+    options: InjectionIssueOptions,
+  ): Promise<{ prepared: PreparedCertificate; privateKeyPkcs8: Uint8Array }> {
+    const ca = await this.factoryCa.signingCa(options.caName);
+    const algorithm = options.algorithm ?? 'EC-P256';
+    const key = await this.keyStore.generateKeyPair({
+      algorithm,
+      label: `device:${randomBytes(8).toString('hex')}`,
+      purpose: 'device',
+    });
+    try {
+      const keyKind = algorithm.startsWith('EC') ? 'EC' : 'RSA';
+      const prepared = await this.sign(
+        ca,
+        key.publicKeySpki,
+        keyKind,
+        options.commonName,
+        'hsm-injected',
+        options,
+      );
+      const privateKeyPkcs8 = await this.keyStore.exportPrivateKey(key);
+      return { prepared, privateKeyPkcs8 };
+    } finally {
+      await this.keyStore.destroyKey(key);
+    }
+  }
+
+  /** Records prepared certificates in one transaction (one multi-row insert, one audit append). */
+  async record(prepared: readonly PreparedCertificate[], actor: string): Promise<CertificateRecord[]> {
+    return this.registry.transaction(actor, (tx) =>
+      this.certificates.insertMany(
+        tx,
+        prepared.map((entry) => entry.record),
+      ),
+    );
+  }
+
+  private async sign(
+    ca: SigningCa,
+    spki: Uint8Array,
+    keyKind: 'EC' | 'RSA',
+    commonName: string,
+    keyOrigin: KeyOrigin,
+    options: IssueOptions,
+  ): Promise<PreparedCertificate> {
+    const subject: SubjectName = { ...options.subject, commonName };
+    const problems = subjectProblems(subject);
+    if (problems.length > 0) {
+      throw new StationError(
+        'pki.subject-invalid',
+        `The certificate subject is not valid: ${problems.join('; ')}.`,
+        {
+          field: 'subject',
+        },
+      );
+    }
+    const { notBefore, notAfter } = validityFor(options.days ?? 365);
+    // A device certificate outliving its CA would fail verification later: refuse it now.
+    if (notAfter > ca.certificate.notAfter) {
+      throw new StationError(
+        'pki.validity-beyond-ca',
+        `CA '${ca.record.name}' expires on ${ca.certificate.notAfter.toISOString().slice(0, 10)}; choose fewer days.`,
+        { field: 'days' },
+      );
+    }
+    const serial = randomSerial();
+    const tbs = ca.profile(options.ecKeyAgreement ?? false).tbs({
+      serial,
+      notBefore,
+      notAfter,
+      subjectName: encodeName(subject),
+      spki,
+      keyKind,
+      ...(options.subjectAltNames && { subjectAltNames: options.subjectAltNames }),
+    });
+    const signature = await this.keyStore.sign(ca.key, tbs, ca.signatureAlgorithm.hash);
+    const der = assembleSigned(tbs, ca.signatureAlgorithm, signature);
+    return {
+      der,
+      record: {
+        id: certificateId(der),
+        caId: ca.record.id,
+        pem: toPem('CERTIFICATE', der),
+        subject: formatSubject(subject),
+        serialHex: Buffer.from(serial).toString('hex'),
+        notBefore: notBefore.toISOString(),
+        notAfter: notAfter.toISOString(),
+        status: options.status ?? 'ACTIVE',
+        keyOrigin,
+        ...(options.jobId !== undefined && { jobId: options.jobId }),
+      },
+    };
+  }
+}

@@ -1,0 +1,34 @@
+import { StationError } from '../api/errors.js';
+import type { KeyStore } from '../keys/key-store.js';
+import type { Registry } from '../registry/registry.js';
+import { FactoryCa } from './factory-ca.js';
+import { CertificateIssuer } from './issuance.js';
+import { Revocation } from './revocation.js';
+import { CertificateVerifier } from './verification.js';
+
+/** The PKI services on one registry and (where signing is needed) one key store. */
+export class Pki {
+  readonly factoryCa: FactoryCa;
+  readonly revocation: Revocation;
+  readonly verifier: CertificateVerifier;
+  private issuerOrUndefined: CertificateIssuer | undefined;
+
+  constructor(
+    registry: Registry,
+    private readonly keyStore: KeyStore | undefined,
+  ) {
+    this.factoryCa = new FactoryCa(registry, keyStore);
+    this.revocation = new Revocation(registry, this.factoryCa, keyStore);
+    this.verifier = new CertificateVerifier(registry);
+    if (keyStore) this.issuerOrUndefined = new CertificateIssuer(registry, this.factoryCa, keyStore);
+  }
+
+  get issuer(): CertificateIssuer {
+    if (!this.issuerOrUndefined) {
+      throw new StationError('keys.no-store', 'Issuing certificates needs the key store.', {
+        userFault: false,
+      });
+    }
+    return this.issuerOrUndefined;
+  }
+}

@@ -1,0 +1,140 @@
+import { StationError } from '../api/errors.js';
+import { CaCertificateTable, CertificateTable, type CertificateStatus } from '../registry/certificates.js';
+import type { Registry } from '../registry/registry.js';
+import { certificatesInPem } from './ca-records.js';
+import { namedIssuerOf, signedBy } from './chain.js';
+import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
+import { derBlocksFrom } from './pem.js';
+
+export interface VerificationCheck {
+  check: 'issuer' | 'signature' | 'ca' | 'validity' | 'status';
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerificationResult {
+  valid: boolean;
+  certificateId: string;
+  subject: string;
+  serialHex: string;
+  notBefore: string;
+  notAfter: string;
+  /** The station CA that issued it, when one did. */
+  ca?: string;
+  status: CertificateStatus | 'UNKNOWN';
+  checks: VerificationCheck[];
+}
+
+/**
+ * `station cert verify`: does this certificate chain to a station CA (trust anchors are the CAs in the
+ * registry, including registered external ones), is it within its validity, and what does the registry say?
+ */
+export class CertificateVerifier {
+  private readonly cas: CaCertificateTable;
+  private readonly certificates: CertificateTable;
+
+  constructor(registry: Registry) {
+    this.cas = new CaCertificateTable(registry.reader);
+    this.certificates = new CertificateTable(registry.reader);
+  }
+
+  async verify(content: Uint8Array, now: Date = new Date()): Promise<VerificationResult> {
+    const certificate = readLeaf(content);
+    const checks: VerificationCheck[] = [];
+    const issuer = await this.findIssuer(certificate);
+    if (!issuer) {
+      checks.push({ check: 'issuer', ok: false, detail: 'no station CA names and signs this certificate' });
+    } else {
+      checks.push({
+        check: 'issuer',
+        ok: true,
+        detail: `issued by CA '${issuer.name}' (${subjectText(issuer.certificate)})`,
+      });
+      checks.push({
+        check: 'signature',
+        ok: true,
+        detail: `signature verifies with the key of CA '${issuer.name}'`,
+      });
+      const caValid = now >= issuer.certificate.notBefore && now <= issuer.certificate.notAfter;
+      const caActive = issuer.status === 'ACTIVE';
+      checks.push({
+        check: 'ca',
+        ok: caValid && caActive && issuer.certificate.isCa,
+        detail: !issuer.certificate.isCa
+          ? `CA '${issuer.name}' is not a CA certificate`
+          : !caActive
+            ? `CA '${issuer.name}' is disabled`
+            : caValid
+              ? `CA '${issuer.name}' is active and valid until ${issuer.certificate.notAfter.toISOString()}`
+              : `CA '${issuer.name}' is outside its validity`,
+      });
+    }
+    const inValidity = now >= certificate.notBefore && now <= certificate.notAfter;
+    checks.push({
+      check: 'validity',
+      ok: inValidity,
+      detail: inValidity
+        ? `valid until ${certificate.notAfter.toISOString()}`
+        : now < certificate.notBefore
+          ? `not valid before ${certificate.notBefore.toISOString()}`
+          : `expired on ${certificate.notAfter.toISOString()}`,
+    });
+    const record = await this.certificates.byId(certificate.id);
+    const status = record?.status ?? 'UNKNOWN';
+    checks.push({
+      check: 'status',
+      ok: status === 'ACTIVE',
+      detail:
+        status === 'UNKNOWN'
+          ? 'not in the registry'
+          : status === 'REVOKED'
+            ? `revoked on ${record?.revokedAt ?? '?'} (${record?.revocationReason ?? 'no reason'})`
+            : `registry status ${status}`,
+    });
+    return {
+      valid: checks.every((check) => check.ok),
+      certificateId: certificate.id,
+      subject: subjectText(certificate),
+      serialHex: certificate.serialHex,
+      notBefore: certificate.notBefore.toISOString(),
+      notAfter: certificate.notAfter.toISOString(),
+      ...(issuer && { ca: issuer.name }),
+      status,
+      checks,
+    };
+  }
+
+  private async findIssuer(
+    certificate: ParsedCertificate,
+  ): Promise<{ name: string; status: string; certificate: ParsedCertificate } | undefined> {
+    for (const ca of await this.cas.list()) {
+      const caCertificate = certificatesInPem(ca.pem, 'ca')[0]!;
+      if (namedIssuerOf(certificate, caCertificate) && signedBy(certificate, caCertificate.spki)) {
+        return { name: ca.name, status: ca.status, certificate: caCertificate };
+      }
+    }
+    return undefined;
+  }
+}
+
+function readLeaf(content: Uint8Array): ParsedCertificate {
+  const [first] = derBlocksFrom(content, ['CERTIFICATE']);
+  if (!first) {
+    throw new StationError(
+      'pki.no-certificate',
+      'The file holds no certificate (PEM CERTIFICATE block or DER).',
+      {
+        field: 'file',
+      },
+    );
+  }
+  try {
+    return parseCertificate(first);
+  } catch (error) {
+    throw new StationError(
+      'pki.certificate-unreadable',
+      `The certificate is damaged (${error instanceof Error ? error.message : String(error)}).`,
+      { field: 'file' },
+    );
+  }
+}

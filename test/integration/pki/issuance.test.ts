@@ -1,0 +1,241 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStationError } from '../../../src/api/errors.js';
+import { toPem } from '../../../src/pki/pem.js';
+import {
+  deviceCsr,
+  filesUnder,
+  openPkiFixture,
+  opensslVerify,
+  run,
+  writeScratch,
+  type PkiFixture,
+  type StoreKind,
+} from './pki-fixture.js';
+
+const actor = 'test:pki';
+
+async function rejection(action: () => Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await action();
+  } catch (error) {
+    if (isStationError(error)) return { code: error.code, message: error.message };
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (kind) => {
+  let fixture: PkiFixture;
+  let caPemFile: string;
+  const injectedKeys: Uint8Array[] = [];
+
+  beforeAll(async () => {
+    fixture = await openPkiFixture(kind);
+    const ca = await fixture.pki.factoryCa.createRoot(
+      {
+        name: 'factory',
+        subject: { commonName: 'Factory Root CA', organization: 'Acme', country: 'DE' },
+        pathLength: 0,
+      },
+      actor,
+    );
+    caPemFile = await writeScratch(fixture, 'ca.pem', ca.pem);
+  });
+
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  it('issues from a device CSR a certificate that passes openssl verify -x509_strict', async () => {
+    const csr = deviceCsr('thing-0001');
+    const issued = await fixture.pki.issuer.issueFromCsr(csr.der, { caName: 'factory', days: 30 }, actor);
+    const certificateFile = await writeScratch(fixture, 'thing-0001.pem', issued.certificate.pem);
+    expect(await opensslVerify(['-x509_strict', '-CAfile', caPemFile, certificateFile])).toContain('OK');
+
+    const certificate = new X509Certificate(issued.certificate.pem);
+    expect(certificate.subject).toBe('CN=thing-0001');
+    expect(certificate.publicKey.export({ type: 'spki', format: 'der' })).toEqual(
+      csr.keys.publicKey.export({ type: 'spki', format: 'der' }),
+    );
+    expect(issued.certificate.id).toMatch(/^[0-9a-f]{64}$/);
+    expect(issued.certificate.keyOrigin).toBe('device');
+    const row = await fixture.pki.issuer.certificates.byId(issued.certificate.id);
+    expect(row).toMatchObject({
+      status: 'ACTIVE',
+      subject: 'CN=thing-0001',
+      serialHex: issued.certificate.serialHex,
+    });
+  });
+
+  it('issues from an openssl-made CSR too (RSA-2048)', async () => {
+    const keyFile = `${fixture.workDir}/rsa.key`;
+    const csrFile = `${fixture.workDir}/rsa.csr`;
+    await run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      '/CN=thing-rsa',
+      '-out',
+      csrFile,
+    ]);
+    const { stdout: csrPem } = await run('cat', [csrFile]);
+    const issued = await fixture.pki.issuer.issueFromCsr(Buffer.from(csrPem), { caName: 'factory' }, actor);
+    const certificateFile = await writeScratch(fixture, 'thing-rsa.pem', issued.certificate.pem);
+    expect(await opensslVerify(['-x509_strict', '-CAfile', caPemFile, certificateFile])).toContain('OK');
+  });
+
+  it('issues in injection mode: the PKCS#8 key matches the certificate and no device key stays in the store', async () => {
+    const identity = await fixture.pki.issuer.issueWithInjectedKey(
+      { caName: 'factory', commonName: 'thing-inject-1', subjectAltNames: { dns: ['thing-inject-1.local'] } },
+      actor,
+    );
+    injectedKeys.push(identity.privateKeyPkcs8);
+    const privateKey = createPrivateKey({
+      key: Buffer.from(identity.privateKeyPkcs8),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const certificate = new X509Certificate(identity.certificate.pem);
+    expect(createPublicKey(privateKey).export({ type: 'spki', format: 'der' })).toEqual(
+      certificate.publicKey.export({ type: 'spki', format: 'der' }),
+    );
+    expect(identity.certificate.keyOrigin).toBe('hsm-injected');
+    const certificateFile = await writeScratch(fixture, 'inject.pem', identity.certificate.pem);
+    expect(await opensslVerify(['-x509_strict', '-CAfile', caPemFile, certificateFile])).toContain('OK');
+  });
+
+  it('keeps the CA key sensitive and never extractable, and leaves no device key on the token', async () => {
+    if (!fixture.token) return; // pkcs11-tool reads tokens; the soft store has its own file scan below
+    const identity = await fixture.pki.issuer.issueWithInjectedKey(
+      { caName: 'factory', commonName: 'thing-inject-2', algorithm: 'EC-P384' },
+      actor,
+    );
+    injectedKeys.push(identity.privateKeyPkcs8);
+    const { stdout } = await run('pkcs11-tool', [
+      '--module',
+      fixture.token.module,
+      '--token-label',
+      fixture.token.tokenLabel,
+      '--login',
+      '--pin',
+      fixture.token.pin,
+      '--list-objects',
+    ]);
+    const caKeyBlock = stdout
+      .split(/\n(?=\S)/)
+      .find((block) => block.startsWith('Private Key Object') && block.includes('ca:factory'));
+    expect(caKeyBlock).toBeDefined();
+    expect(caKeyBlock).toMatch(/Access:.*sensitive/);
+    expect(caKeyBlock).toMatch(/never extractable/);
+    expect(stdout).not.toContain('device:');
+    expect(stdout.match(/Private Key Object/g)).toHaveLength(1);
+    expect(stdout).toContain('label:      ca:factory');
+  });
+
+  it('rejects a garbage file, a damaged CSR, RSA-1024, a wrong curve and a foreign signature, each in its own words, writing nothing', async () => {
+    const before = await fixture.pki.issuer.certificates.count();
+    const auditBefore = (await fixture.registry.audit.head()).seq;
+    const good = deviceCsr('thing-bad').der;
+    const damaged = Buffer.from(toPem('CERTIFICATE REQUEST', good.subarray(0, good.length - 7)));
+    const rsa1024 = deviceCsr('thing-bad', { keys: generateKeyPairSync('rsa', { modulusLength: 1024 }) }).der;
+    const k1 = deviceCsr('thing-bad', { keys: generateKeyPairSync('ec', { namedCurve: 'secp256k1' }) }).der;
+    const otherSigner = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const ownKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const foreign = deviceCsr('thing-bad', {
+      keys: { publicKey: ownKeys.publicKey, privateKey: otherSigner.privateKey },
+    }).der;
+
+    const cases = [
+      [Buffer.from('this is not a certificate request\n'), 'pki.csr-unreadable'],
+      [damaged, 'pki.csr-malformed'],
+      [rsa1024, 'pki.csr-key-too-small'],
+      [k1, 'pki.csr-curve-not-allowed'],
+      [foreign, 'pki.csr-signature-invalid'],
+    ] as const;
+    const messages = new Set<string>();
+    for (const [csr, code] of cases) {
+      const result = await rejection(() =>
+        fixture.pki.issuer.issueFromCsr(csr, { caName: 'factory' }, actor),
+      );
+      expect(result.code).toBe(code);
+      messages.add(result.message);
+    }
+    expect(messages.size).toBe(cases.length);
+    expect(await fixture.pki.issuer.certificates.count()).toBe(before);
+    expect((await fixture.registry.audit.head()).seq).toBe(auditBefore);
+  });
+
+  it('revokes a certificate and lists it in a CRL that openssl verifies', async () => {
+    const issued = await fixture.pki.issuer.issueFromCsr(
+      deviceCsr('thing-revoked').der,
+      { caName: 'factory' },
+      actor,
+    );
+    const revoked = await fixture.pki.revocation.revoke(issued.certificate.id, 'keyCompromise', actor);
+    expect(revoked.status).toBe('REVOKED');
+    expect(
+      (await rejection(() => fixture.pki.revocation.revoke(issued.certificate.id, 'superseded', actor))).code,
+    ).toBe('pki.already-revoked');
+
+    const crl = await fixture.pki.revocation.crl('factory');
+    const crlFile = await writeScratch(fixture, 'factory.crl.pem', crl.pem);
+    const { stderr, stdout: crlText } = await run('openssl', [
+      'crl',
+      '-in',
+      crlFile,
+      '-CAfile',
+      caPemFile,
+      '-noout',
+      '-text',
+    ]);
+    expect(stderr).toContain('verify OK');
+    expect(crlText.toUpperCase()).toContain(issued.certificate.serialHex.toUpperCase());
+    expect(crlText).toContain('Key Compromise');
+    expect(crlText).toContain('X509v3 CRL Number');
+
+    const certificateFile = await writeScratch(fixture, 'revoked.pem', issued.certificate.pem);
+    const checked = await opensslVerify([
+      '-crl_check',
+      '-CAfile',
+      caPemFile,
+      '-CRLfile',
+      crlFile,
+      certificateFile,
+    ]).catch((error: { stderr?: string }) => error.stderr ?? '');
+    expect(checked).toContain('certificate revoked');
+  });
+
+  it('verifies a certificate against the station CAs and reports its registry status', async () => {
+    const issued = await fixture.pki.issuer.issueFromCsr(
+      deviceCsr('thing-verify').der,
+      { caName: 'factory' },
+      actor,
+    );
+    const good = await fixture.pki.verifier.verify(Buffer.from(issued.certificate.pem));
+    expect(good).toMatchObject({ valid: true, ca: 'factory', status: 'ACTIVE' });
+    await fixture.pki.revocation.revoke(issued.certificate.id, 'superseded', actor);
+    const revoked = await fixture.pki.verifier.verify(issued.der);
+    expect(revoked.valid).toBe(false);
+    expect(revoked.checks.find((check) => check.check === 'status')).toMatchObject({ ok: false });
+  });
+
+  it('keeps private keys out of the data folder: no PKCS#8 bytes of injected keys and no PEM key markers', async () => {
+    expect(injectedKeys.length).toBeGreaterThan(0);
+    const files = await filesUnder(fixture.dataDir);
+    expect(files.some((entry) => entry.file.endsWith('registry.sqlite'))).toBe(true);
+    for (const { file, bytes } of files) {
+      expect(bytes.includes('PRIVATE KEY'), file).toBe(false);
+      for (const key of injectedKeys) {
+        expect(bytes.includes(Buffer.from(key)), file).toBe(false);
+        // Nor the private scalar alone: bytes 36-68 of a P-256 or P-384 PKCS#8 lie inside it.
+        expect(bytes.includes(Buffer.from(key.subarray(36, 68))), file).toBe(false);
+      }
+    }
+  });
+});
