@@ -1,5 +1,6 @@
+import type { Duplex } from 'node:stream';
 import { SerialPort } from 'serialport';
-import { StationError, invalidInput } from '../../src/api/errors.js';
+import { invalidInput } from '../../src/api/errors.js';
 import type {
   DeviceSimulator,
   DriverName,
@@ -10,7 +11,7 @@ import { catalogueEntry } from '../drivers/index.js';
 import type { ByteLink } from '../transport/byte-link.js';
 import { linkFromDuplex } from '../transport/duplex-link.js';
 import { createMemoryPair } from './memory-pair.js';
-import { startPtyPair, type PtyPair } from './pty-pair.js';
+import { openPtyDeviceEnd, startPtyPair, type PtyPair } from './pty-pair.js';
 
 /**
  * Starts N simulated devices of one driver, in memory (fast tests, the demo, benches) or on
@@ -67,23 +68,25 @@ export function startMemorySims(options: SimHostOptions): SimHost<MemorySimDevic
 export async function startPtySims(options: SimHostOptions): Promise<SimHost<PtySimDevice>> {
   const entry = catalogueEntry(options.driver);
   checkCount(options.count);
-  const started: Array<{ device: PtySimDevice; pair: PtyPair; port: SerialPort }> = [];
+  const started: Array<{ device: PtySimDevice; pair: PtyPair; deviceEnd: Duplex }> = [];
   const stop = once(async () => {
-    await Promise.all(started.map(({ device, pair, port }) => stopPty(device.simulator, port, pair)));
+    await Promise.all(
+      started.map(({ device, pair, deviceEnd }) => stopPty(device.simulator, deviceEnd, pair)),
+    );
   });
   try {
     for (let index = 0; index < options.count; index += 1) {
       const pair = await startPtyPair();
-      let port: SerialPort;
+      let deviceEnd: Duplex;
       try {
-        port = await openDeviceEnd(pair.devicePath, entry.driver.serial.baudRate);
+        deviceEnd = await openPtyDeviceEnd(pair);
       } catch (error) {
         await pair.stop();
         throw error;
       }
       const simulator = entry.createSimulator(deviceOptions(options, index));
-      simulator.attach(port);
-      started.push({ device: { simulator, path: pair.hostPath }, pair, port });
+      simulator.attach(deviceEnd);
+      started.push({ device: { simulator, path: pair.hostPath }, pair, deviceEnd });
     }
   } catch (error) {
     await stop();
@@ -141,25 +144,11 @@ function deviceOptions(options: SimHostOptions, index: number): SimulatorOptions
   return options.seed === undefined ? simulatorOptions : { ...simulatorOptions, seed: options.seed + index };
 }
 
-function openDeviceEnd(path: string, baudRate: number): Promise<SerialPort> {
-  return new Promise((resolve, reject) => {
-    const port = new SerialPort({ path, baudRate, autoOpen: false });
-    port.open((error) =>
-      error
-        ? reject(
-            new StationError('transport.open-failed', `Could not open the simulator end ${path}.`, {
-              port: path,
-              cause: error,
-              userFault: false,
-            }),
-          )
-        : resolve(port),
-    );
-  });
-}
-
-async function stopPty(simulator: DeviceSimulator, port: SerialPort, pair: PtyPair): Promise<void> {
-  if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+/** Closes the device end's file descriptor first: destroying a SerialPort stream alone leaves it open. */
+async function stopPty(simulator: DeviceSimulator, deviceEnd: Duplex, pair: PtyPair): Promise<void> {
+  if (deviceEnd instanceof SerialPort && deviceEnd.isOpen) {
+    await new Promise<void>((resolve) => deviceEnd.close(() => resolve()));
+  }
   simulator.close();
   await pair.stop();
 }

@@ -1,5 +1,6 @@
 import type { CommandModule } from '../program.js';
 import { policyCommands } from './policy.js';
+import { simCommands } from './sim.js';
 
 /** Every command family of `station`, in the order `station --help` lists them. */
-export const commandModules: CommandModule[] = [policyCommands];
+export const commandModules: CommandModule[] = [policyCommands, simCommands];

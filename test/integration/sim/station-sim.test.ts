@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { jsonlDriver } from '../../../hardware/drivers/jsonl/index.js';
+import { openSerialLink } from '../../../hardware/transport/serial-link.js';
+
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
+let child: ChildProcess | undefined;
+
+afterEach(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  child = undefined;
+});
+
+function startSim(args: string[]): ChildProcess {
+  child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'sim', ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return child;
+}
+
+/** Resolves with the first `count` stdout lines, or rejects with stderr if the command ends first. */
+function readLines(sim: ChildProcess, count: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    sim.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    sim.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      const lines = stdout.split('\n').slice(0, -1);
+      if (lines.length >= count) resolve(lines.slice(0, count));
+    });
+    sim.once('exit', (code) => reject(new Error(`station sim exited (${code}): ${stderr}`)));
+  });
+}
+
+function exitOf(sim: ChildProcess): Promise<number | null> {
+  if (sim.exitCode !== null) return Promise.resolve(sim.exitCode);
+  return new Promise((resolve) => sim.once('exit', (code) => resolve(code)));
+}
+
+/** Processes whose command line mentions `text` (socat's command line names the pty links). */
+function processesMentioning(text: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+describe('station sim', () => {
+  it('prints one "<driver> <path>" line per device, serves the driver there, and cleans up on SIGTERM', async () => {
+    const sim = startSim(['--driver', 'jsonl', '--count', '2', '--seed', '5']);
+    const lines = await readLines(sim, 2);
+    const paths = lines.map((line) => {
+      const [driver, devicePath, ...rest] = line.split(' ');
+      expect(driver).toBe('jsonl');
+      expect(rest).toEqual([]);
+      return devicePath!;
+    });
+    expect(new Set(paths).size).toBe(2);
+    expect(processesMentioning(path.dirname(paths[0]!)).length).toBeGreaterThan(0);
+
+    const link = await openSerialLink(paths[1]!, jsonlDriver.serial);
+    const session = await jsonlDriver.open(link);
+    const identity = await session.identify();
+    expect(identity.deviceId).toMatch(/^JL[0-9A-F]{12}$/);
+    const certificate = Buffer.from('-----BEGIN CERTIFICATE-----\r\nMIIB\r\n-----END CERTIFICATE-----\r\n');
+    await session.writeCredential('certificate', certificate);
+    const readBack = await session.readCredential('certificate');
+    expect(Buffer.from(readBack.bytes ?? [])).toEqual(certificate);
+    await session.close();
+
+    sim.kill('SIGTERM');
+    expect(await exitOf(sim)).toBe(0);
+    for (const devicePath of paths) {
+      expect(existsSync(devicePath)).toBe(false);
+      expect(processesMentioning(path.dirname(devicePath))).toEqual([]);
+    }
+  });
+
+  it('refuses a fault spec it cannot read, naming the syntax, with exit code 1', async () => {
+    const sim = startSim(['--driver', 'jsonl', '--faults', 'explode:write.chunk']);
+    let stderr = '';
+    sim.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    expect(await exitOf(sim)).toBe(1);
+    expect(stderr).toContain('KIND[=DELAY_MS][:MATCH][@NTH]');
+  });
+});
