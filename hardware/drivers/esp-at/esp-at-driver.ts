@@ -79,6 +79,18 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
 
 export const espAtDriver = createEspAtDriver();
 
+/** ESP-AT would drop a longer command (protocols.md 2): refuse it here, with a reason, before it is sent. */
+export function checkCommandLength(command: string, port: string): void {
+  const bytes = Buffer.byteLength(command) + 2;
+  if (bytes > ESP_AT_COMMAND_LIMIT) {
+    throw new StationError(
+      'device.command-too-long',
+      `The command for ${port} is ${bytes} bytes; ESP-AT takes at most ${ESP_AT_COMMAND_LIMIT}.`,
+      { port, details: { bytes, limit: ESP_AT_COMMAND_LIMIT } },
+    );
+  }
+}
+
 class EspAtSession implements DeviceSession {
   readonly driver = 'esp-at' as const;
 
@@ -132,7 +144,7 @@ class EspAtSession implements DeviceSession {
     }
     const [namespace, key] = this.location(slot);
     const command = `AT+SYSMFG=2,${namespace},${key},${SYSMFG_BINARY},${content.length}`;
-    this.checkLength(command);
+    checkCommandLength(command, this.port);
     const payloadOptions: AtPayloadOptions = {
       prompt: '>',
       secret: slot === 'key',
@@ -189,7 +201,7 @@ class EspAtSession implements DeviceSession {
     command: string,
     options: DeviceOperationOptions & Pick<AtCommandOptions, 'rawData'> = {},
   ): Promise<AtResponse> {
-    this.checkLength(command);
+    checkCommandLength(command, this.port);
     return this.channel.send(command, {
       signal: options.signal,
       timeoutMs: options.timeoutMs,
@@ -213,17 +225,6 @@ class EspAtSession implements DeviceSession {
   private location(slot: CredentialSlot): [string, string] {
     const namespace = SLOT_NAMESPACES[slot];
     return [quoteEspAtString(namespace), quoteEspAtString(`${namespace}.${this.slotIndex}`)];
-  }
-
-  private checkLength(command: string): void {
-    const bytes = Buffer.byteLength(command) + 2;
-    if (bytes > ESP_AT_COMMAND_LIMIT) {
-      throw new StationError(
-        'device.command-too-long',
-        `The command for ${this.port} is ${bytes} bytes; ESP-AT takes at most ${ESP_AT_COMMAND_LIMIT}.`,
-        { port: this.port, details: { bytes, limit: ESP_AT_COMMAND_LIMIT } },
-      );
-    }
   }
 
   /** ESP-AT answers a failed NVS write with a bare ERROR; say what it most likely means. */

@@ -1,5 +1,6 @@
 export {
   ESP_AT_COMMAND_LIMIT,
+  checkCommandLength,
   createEspAtDriver,
   espAtDriver,
   espAtUsbMatches,
