@@ -119,6 +119,11 @@ export class SimWire {
     });
   }
 
+  /** Resolves when every answer queued so far is on the wire (or dropped): a busy device is free again. */
+  whenAnswered(): Promise<void> {
+    return this.txChain;
+  }
+
   /** The device vanishes: the stream closes as an unplugged USB device's port would. */
   disconnect(): void {
     this.shutDown();
