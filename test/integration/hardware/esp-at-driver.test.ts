@@ -40,6 +40,12 @@ const faultCases: FaultCase[] = [
     expectedCode: 'device.error',
     timeoutMs: 1_000,
   },
+  {
+    fault: { kind: 'garble', match: 'AT+SYSMFG=1' },
+    operation: 'read-certificate',
+    expectedCode: 'transport.garbled',
+    timeoutMs: 1_000,
+  },
 ];
 
 for (const transport of ['memory', 'pty'] as const) {
@@ -48,5 +54,7 @@ for (const transport of ['memory', 'pty'] as const) {
     createSimulator: (options) => new EspAtSimulator(options),
     transport,
     faultCases,
+    // Over ptys the simulator paces its bytes as a 115,200-baud UART would.
+    ...(transport === 'pty' && { simulatorOptions: { baudRate: 115_200 } }),
   });
 }

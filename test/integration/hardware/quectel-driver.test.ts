@@ -39,6 +39,19 @@ const faultCases: FaultCase[] = [
     expectedCode: 'device.cme-error',
     timeoutMs: 1_000,
   },
+  // The read path leaves the AT channel for QFREAD's raw bytes: it must fail as typed and as fast.
+  {
+    fault: { kind: 'garble', match: 'AT+QFREAD' },
+    operation: 'read-certificate',
+    expectedCode: 'transport.garbled',
+    timeoutMs: 1_000,
+  },
+  {
+    fault: { kind: 'slow', match: 'AT+QFREAD', delayMs: 5_000 },
+    operation: 'read-certificate',
+    expectedCode: 'transport.timeout',
+    timeoutMs: 1_000,
+  },
 ];
 
 for (const transport of ['memory', 'pty'] as const) {
@@ -47,5 +60,7 @@ for (const transport of ['memory', 'pty'] as const) {
     createSimulator: (options) => new QuectelSimulator(options),
     transport,
     faultCases,
+    // Over ptys the simulator paces its bytes as a 115,200-baud UART would.
+    ...(transport === 'pty' && { simulatorOptions: { baudRate: 115_200 } }),
   });
 }
