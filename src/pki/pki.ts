@@ -1,5 +1,6 @@
 import { StationError } from '../api/errors.js';
 import type { KeyStore } from '../keys/key-store.js';
+import { CertificateTable } from '../registry/certificates.js';
 import type { Registry } from '../registry/registry.js';
 import { FactoryCa } from './factory-ca.js';
 import { CertificateIssuer } from './issuance.js';
@@ -11,6 +12,8 @@ export class Pki {
   readonly factoryCa: FactoryCa;
   readonly revocation: Revocation;
   readonly verifier: CertificateVerifier;
+  /** Device certificate rows (reading needs no key store). */
+  readonly certificates: CertificateTable;
   private issuerOrUndefined: CertificateIssuer | undefined;
 
   constructor(
@@ -20,6 +23,7 @@ export class Pki {
     this.factoryCa = new FactoryCa(registry, keyStore);
     this.revocation = new Revocation(registry, this.factoryCa, keyStore);
     this.verifier = new CertificateVerifier(registry);
+    this.certificates = new CertificateTable(registry.reader);
     if (keyStore) this.issuerOrUndefined = new CertificateIssuer(registry, this.factoryCa, keyStore);
   }
 
