@@ -88,8 +88,8 @@ export function evaluateTemplate(template: ParsedTemplate, input: EvaluationInpu
   const policies = template.resources.filter((resource) => resource.type === 'AWS::IoT::Policy');
   const plan: ResourcePlan = {
     parameters: {},
-    thing: thing && planThing(thing, scope),
-    certificate: certificate && planCertificate(certificate, scope),
+    ...(thing && { thing: planThing(thing, scope) }),
+    ...(certificate && { certificate: planCertificate(certificate, scope) }),
     policies: policies.map((policy) => planPolicy(policy, scope)).filter((policy) => policy !== undefined),
     deviceConfiguration: Object.fromEntries(
       template.deviceConfiguration.map(([key, expression]) => [key, evaluateString(expression, scope) ?? '']),
@@ -97,8 +97,6 @@ export function evaluateTemplate(template: ParsedTemplate, input: EvaluationInpu
   };
   if (!issues.empty) return { ok: false, errors: issues.issues };
   for (const [name, value] of resolved) if (value !== undefined) plan.parameters[name] = value;
-  if (!plan.thing) delete plan.thing;
-  if (!plan.certificate) delete plan.certificate;
   return { ok: true, value: plan };
 }
 
@@ -161,40 +159,45 @@ function checkedString(
   return problem ? undefined : value;
 }
 
-function planThing(thing: ThingResource, scope: EvaluationScope): ThingPlan | undefined {
-  const plan: ThingPlan = {
-    logicalName: thing.logicalName,
-    thingName: checkedString(thing.thingName, checkThingName, scope) ?? '',
-    overrideSettings: thing.overrideSettings,
-  };
-  if (thing.attributes) {
-    plan.attributes = Object.fromEntries(
+function planThing(thing: ThingResource, scope: EvaluationScope): ThingPlan {
+  const thingName = checkedString(thing.thingName, checkThingName, scope) ?? '';
+  const attributes =
+    thing.attributes &&
+    Object.fromEntries(
       thing.attributes.map(([name, expression]) => [
         name,
         checkedString(expression, checkAttributeValue, scope) ?? '',
       ]),
     );
-  }
   const thingTypeName = checkedString(thing.thingTypeName, checkThingTypeName, scope);
-  if (thingTypeName !== undefined) plan.thingTypeName = thingTypeName;
-  if (thing.thingGroups) {
-    const groups = evaluateList(thing.thingGroups, scope) ?? [];
-    for (const [index, group] of groups.entries()) {
-      const problem = checkThingGroupName(group);
-      if (problem) scope.issues.add(childPath(thing.thingGroups.path, index), problem);
-    }
-    // The same group named twice (a literal and a Ref with the same value) is one membership.
-    plan.thingGroups = [...new Set(groups)];
-    if (plan.thingGroups.length > maxThingGroups) {
-      scope.issues.add(
-        thing.thingGroups.path,
-        `a thing belongs to at most ${maxThingGroups} groups, found ${plan.thingGroups.length}`,
-      );
-    }
-  }
+  const thingGroups = thing.thingGroups && planThingGroups(thing.thingGroups, scope);
   const billingGroup = checkedString(thing.billingGroup, checkBillingGroupName, scope);
-  if (billingGroup !== undefined) plan.billingGroup = billingGroup;
-  return plan;
+  return {
+    logicalName: thing.logicalName,
+    thingName,
+    ...(attributes && { attributes }),
+    ...(thingTypeName !== undefined && { thingTypeName }),
+    ...(thingGroups && { thingGroups }),
+    ...(billingGroup !== undefined && { billingGroup }),
+    overrideSettings: thing.overrideSettings,
+  };
+}
+
+function planThingGroups(expression: Expression, scope: EvaluationScope): string[] {
+  const groups = evaluateList(expression, scope) ?? [];
+  for (const [index, group] of groups.entries()) {
+    const problem = checkThingGroupName(group);
+    if (problem) scope.issues.add(childPath(expression.path, index), problem);
+  }
+  // The same group named twice (a literal and a Ref with the same value) is one membership.
+  const unique = [...new Set(groups)];
+  if (unique.length > maxThingGroups) {
+    scope.issues.add(
+      expression.path,
+      `a thing belongs to at most ${maxThingGroups} groups, found ${unique.length}`,
+    );
+  }
+  return unique;
 }
 
 function planCertificate(
@@ -215,17 +218,21 @@ function planCertificate(
   switch (source.kind) {
     case 'csr': {
       const csr = checkedString(source.csr, checkNotEmpty('CertificateSigningRequest'), scope);
-      return { ...base, source: 'csr', certificateSigningRequest: csr ?? '' };
+      return { source: 'csr', certificateSigningRequest: csr ?? '', ...base };
     }
     case 'id': {
       const id = checkedString(source.certificateId, checkCertificateId, scope);
-      return { ...base, source: 'id', certificateId: id?.toLowerCase() ?? '' };
+      return { source: 'id', certificateId: id?.toLowerCase() ?? '', ...base };
     }
     case 'pem': {
       const pem = checkedString(source.certificatePem, checkNotEmpty('CertificatePem'), scope);
-      const plan: CertificatePlan = { ...base, source: 'pem', certificatePem: pem ?? '' };
       const ca = checkedString(source.caCertificatePem, checkNotEmpty('CACertificatePem'), scope);
-      return ca === undefined ? plan : { ...plan, caCertificatePem: ca };
+      return {
+        source: 'pem',
+        certificatePem: pem ?? '',
+        ...(ca !== undefined && { caCertificatePem: ca }),
+        ...base,
+      };
     }
   }
 }

@@ -1,0 +1,175 @@
+import 'reflect-metadata';
+import { spawnSync } from 'node:child_process';
+import { createHash, webcrypto } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as x509 from '@peculiar/x509';
+import { afterAll, describe, expect, it } from 'vitest';
+import { resourcePlanSchema, templateIssueSchema } from '../../../src/api/templates.js';
+
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
+const templatesDir = path.join(repoRoot, '..', 'shared', 'reference', 'aws', 'templates');
+const tempDir = mkdtempSync(path.join(os.tmpdir(), 'template-cli-'));
+afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
+
+function station(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', '--data', tempDir, ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function writeTemp(name: string, content: unknown): string {
+  const file = path.join(tempDir, name);
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+}
+
+const reference = (id: string, name: string): string => path.join(templatesDir, `${id}-${name}.json`);
+const t01 = reference('T01', 'docs-bulk-registration-csr');
+
+describe('station template validate', () => {
+  it('exits 0 for a valid template', () => {
+    const run = station('template', 'validate', t01);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('valid');
+  });
+
+  it('exits 1 with a JSON list of {path, message} under --json, every fault listed', () => {
+    const file = writeTemp('faulty.json', {
+      Resources: {
+        thing: {
+          Type: 'AWS::IoT::Thing',
+          Properties: { ThingName: { 'Fn::Select': [3, ['a', 'b']] }, ThingGroups: [{ 'Fn::If': [] }] },
+        },
+      },
+      Outputs: {},
+    });
+    const run = station('--json', 'template', 'validate', file);
+    expect(run.status).toBe(1);
+    const issues = templateIssueSchema.array().parse(JSON.parse(run.stdout));
+    expect(issues).toEqual([
+      { path: 'Outputs', message: expect.stringContaining('unknown section "Outputs"') },
+      {
+        path: 'Resources.thing.Properties.ThingName',
+        message: 'Fn::Select index 3 out of range (list has 2)',
+      },
+      {
+        path: 'Resources.thing.Properties.ThingGroups[0]',
+        message: expect.stringContaining('Fn::If is not supported'),
+      },
+    ]);
+  });
+
+  it('accepts T05 only when undeclared Refs may come from the parameters', () => {
+    const t05 = reference('T05', 'docs-fleet-pre-provisioning-hook');
+    expect(station('template', 'validate', t05).status).toBe(1);
+    expect(station('template', 'validate', t05, '--undeclared-from-params').status).toBe(0);
+  });
+
+  it('refuses a file that does not exist as a user error', () => {
+    const run = station('template', 'validate', path.join(tempDir, 'missing.json'));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('does not exist');
+  });
+});
+
+describe('station template eval', () => {
+  it('prints the ResourcePlan as JSON for inline parameters', () => {
+    const run = station(
+      'template',
+      'eval',
+      t01,
+      '--params',
+      '{"ThingName":"foo","SerialNumber":"123","CSR":"csr1"}',
+    );
+    expect(run.status).toBe(0);
+    const plan = resourcePlanSchema.parse(JSON.parse(run.stdout));
+    expect(plan.thing).toMatchObject({ thingName: 'foo', thingGroups: ['v1-lightbulbs', 'WA'] });
+  });
+
+  it('reads parameters from @FILE', () => {
+    const params = writeTemp('params.json', { ThingName: 'bar', SerialNumber: '456', CSR: 'csr2' });
+    const run = station('template', 'eval', t01, '--params', `@${params}`);
+    expect(run.status).toBe(0);
+    expect(resourcePlanSchema.parse(JSON.parse(run.stdout)).thing?.thingName).toBe('bar');
+  });
+
+  it('fills the certificate built-ins from --cert: subject fields and the SHA-256 id of the DER', async () => {
+    const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
+    // serialNumber has no short name in @peculiar/x509, so its OID is spelled out (stack-notes.md 3).
+    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+      name: 'CN=lightbulb-0001, 2.5.4.5=SN0001, C=US',
+      keys,
+      signingAlgorithm: algorithm,
+      notBefore: new Date('2024-01-01T00:00:00Z'),
+      notAfter: new Date('2034-01-01T00:00:00Z'),
+    });
+    const pem = writeTemp('device.pem', certificate.toString('pem'));
+    const run = station('template', 'eval', reference('T02', 'docs-jitp-certificate-id'), '--cert', pem);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const plan = resourcePlanSchema.parse(JSON.parse(run.stdout));
+    expect(plan.thing).toMatchObject({
+      thingName: 'lightbulb-0001',
+      attributes: { version: 'v1', serialNumber: 'SN0001' },
+      thingGroups: ['v1-lightbulbs', 'US'],
+    });
+    const id = createHash('sha256').update(new Uint8Array(certificate.rawData)).digest('hex');
+    expect(plan.certificate).toMatchObject({ source: 'id', certificateId: id });
+  });
+
+  it('exits 1 naming the missing parameter', () => {
+    const run = station('--json', 'template', 'eval', t01, '--params', '{"SerialNumber":"1","CSR":"x"}');
+    expect(run.status).toBe(1);
+    const body = JSON.parse(run.stdout) as { error: { code: string; details: { errors: unknown[] } } };
+    expect(body.error.code).toBe('template.evaluation-failed');
+    expect(body.error.details.errors).toEqual([
+      {
+        path: 'Resources.thing.Properties.ThingName',
+        message: 'parameter "ThingName" has no value and no Default',
+      },
+    ]);
+  });
+
+  it('refuses --params that are not a JSON object', () => {
+    const run = station('template', 'eval', t01, '--params', '[1]');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('--params');
+  });
+});
+
+describe('station template bulk', () => {
+  it('prints one result line per input line and exits 1 when a line fails', () => {
+    const input = writeTemp(
+      'bulk.jsonl',
+      [
+        '{"ThingName": "bulk1", "SerialNumber": "1", "CSR": "csr1"}',
+        'not json',
+        '',
+        '{"ThingName": "bulk 4", "SerialNumber": "4", "CSR": "csr4"}',
+        '{"ThingName": "bulk5", "SerialNumber": "5", "CSR": "csr5"}',
+      ].join('\n'),
+    );
+    const run = station('template', 'bulk', t01, '--input', input);
+    expect(run.status).toBe(1);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as { line: number; plan?: { thing: { thingName: string } }; errors?: unknown },
+      );
+    expect(lines.map((line) => [line.line, line.plan?.thing.thingName ?? 'failed'])).toEqual([
+      [1, 'bulk1'],
+      [2, 'failed'],
+      [4, 'failed'],
+      [5, 'bulk5'],
+    ]);
+    expect(run.stderr).toContain('2 lines');
+  });
+});
