@@ -122,7 +122,8 @@ describe('ESP-AT simulator', () => {
   it('says busy p... to bytes that arrive while it commits a write to flash', async () => {
     const terminal = connect({ echo: false, flashWriteMs: 200 });
     await command(terminal, 'AT+SYSMFG=2,"client_key","client_key.0",8,4', '>');
-    terminal.send('KEY!');
+    terminal.send('KEY!AT\r\n'); // a command right behind the data, in the same chunk
+    expect((await terminal.until('busy p...\r\n')).toString('latin1')).toBe('busy p...\r\n');
     terminal.send('AT\r\n');
     expect((await terminal.until('busy p...\r\n')).toString('latin1')).toBe('busy p...\r\n');
     expect((await terminal.until('OK\r\n')).toString('latin1')).toBe('\r\nOK\r\n');

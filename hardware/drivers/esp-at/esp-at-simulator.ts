@@ -140,6 +140,10 @@ export class EspAtSimulator implements DeviceSimulator {
       if (this.echo) this.answer(line, `${line}\r\n`);
       if (line.trim() !== '') this.runCommand(line);
     }
+    if (this.busy && this.pending.length > 0) {
+      this.pending = Buffer.alloc(0);
+      this.answer('', 'busy p...\r\n');
+    }
   }
 
   /** An over-long command is refused once; the rest of it, up to its line end, is discarded. */
