@@ -2,6 +2,8 @@ import { invalidInput } from '../../src/api/errors.js';
 import type { DeviceDriver, DeviceSimulator, DriverName, SimulatorOptions } from './device-driver.js';
 import { EspAtSimulator, espAtDriver } from './esp-at/index.js';
 import { JsonlSimulator, jsonlDriver } from './jsonl/index.js';
+import { nrf91Driver } from './nrf91/nrf91-driver.js';
+import { Nrf91Simulator } from './nrf91/nrf91-simulator.js';
 import { QuectelSimulator, quectelDriver } from './quectel/index.js';
 
 /**
@@ -14,6 +16,7 @@ export interface CatalogueEntry {
 }
 
 const entries: CatalogueEntry[] = [
+  { driver: nrf91Driver, createSimulator: (options) => new Nrf91Simulator(options) },
   { driver: jsonlDriver, createSimulator: (options) => new JsonlSimulator(options) },
   { driver: espAtDriver, createSimulator: (options) => new EspAtSimulator(options) },
   { driver: quectelDriver, createSimulator: (options) => new QuectelSimulator(options) },
