@@ -1,7 +1,25 @@
 import type { CommandModule } from '../program.js';
+import { auditCommands } from './audit.js';
+import { caCommands } from './ca.js';
+import { certCommands } from './cert.js';
+import { initCommands } from './init.js';
+import { thingGroupCommands } from './thing-group.js';
+import { thingTypeCommands } from './thing-type.js';
+import { thingCommands } from './thing.js';
 import { policyCommands } from './policy.js';
 import { simCommands } from './sim.js';
 import { templateCommands } from './template.js';
 
 /** Every command family of `station`, in the order `station --help` lists them. */
-export const commandModules: CommandModule[] = [policyCommands, simCommands, templateCommands];
+export const commandModules: CommandModule[] = [
+  initCommands,
+  thingCommands,
+  thingTypeCommands,
+  thingGroupCommands,
+  auditCommands,
+  policyCommands,
+  simCommands,
+  templateCommands,
+  caCommands,
+  certCommands,
+];

@@ -1,0 +1,48 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliRunOptions {
+  /** Passed as --data; omit to test data-folder resolution itself. */
+  readonly dataDir?: string;
+  /** Added to the environment (STATION_DATA, PINs for a test token, ...). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Written to the CLI's stdin, which is then closed. */
+  readonly input?: string;
+}
+
+/** Runs `station ARGS` as a real process (`node --import tsx src/cli/main.ts`) from the repository root. */
+export function runCli(args: readonly string[], options: CliRunOptions = {}): Promise<CliRun> {
+  const argv = [...(options.dataDir === undefined ? [] : ['--data', options.dataDir]), ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...argv], {
+      cwd: repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 2), stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs `station --json ARGS` and parses stdout. */
+export async function runCliJson<T = unknown>(
+  args: readonly string[],
+  options: CliRunOptions = {},
+): Promise<CliRun & { json: T }> {
+  const run = await runCli(['--json', ...args], options);
+  return { ...run, json: JSON.parse(run.stdout) as T };
+}

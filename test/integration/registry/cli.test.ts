@@ -1,0 +1,130 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runCliJson } from '../../helpers/cli.js';
+
+let dataDir: string;
+// Each step spawns a real CLI process; on a busy 2-core machine one takes seconds.
+const cliTestTimeout = 180_000;
+
+beforeAll(async () => {
+  dataDir = path.join(await mkdtemp(path.join(os.tmpdir(), 'station-cli-')), 'data');
+});
+afterAll(() => rm(path.dirname(dataDir), { recursive: true, force: true }));
+
+describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () => {
+  it('refuses registry commands before station init, with exit 1', async () => {
+    const run = await runCli(['thing', 'list'], { dataDir });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/station init/);
+  });
+
+  it('initialises the data folder once; running again keeps it and says so', async () => {
+    const first = await runCliJson<{
+      settings: { status: string };
+      registry: { status: string; schemaVersion: number };
+    }>(['init', '--hsm', 'soft'], { dataDir });
+    expect(first.code).toBe(0);
+    expect(first.json).toMatchObject({
+      settings: { status: 'created' },
+      registry: { status: 'created', schemaVersion: 2 },
+    });
+    expect(JSON.parse(await readFile(path.join(dataDir, 'station.json'), 'utf8'))).toEqual({
+      version: 1,
+      keyStore: { kind: 'soft' },
+    });
+
+    const again = await runCli(['init'], { dataDir });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already exists, kept/);
+    expect(again.stdout).toMatch(/up to date/);
+
+    const conflicting = await runCli(['init', '--hsm', 'pkcs11', '--module', '/x.so', '--token', 't'], {
+      dataDir,
+    });
+    expect(conflicting.code).toBe(1);
+    expect(conflicting.stderr).toMatch(/already chooses the soft key store/);
+  });
+
+  it('finds the data folder through STATION_DATA', async () => {
+    const run = await runCliJson(['thing', 'list'], { env: { STATION_DATA: dataDir } });
+    expect(run.code).toBe(0);
+    expect(run.json).toEqual({ things: [] });
+  });
+
+  it('creates, searches, updates and deletes things, printing JSON results under --json', async () => {
+    expect((await runCli(['thing-type', 'create', 'tracker'], { dataDir })).code).toBe(0);
+    expect((await runCli(['thing-group', 'create', 'line-1'], { dataDir })).code).toBe(0);
+    const created = await runCliJson(
+      ['thing', 'create', 'SN-1', '--type', 'tracker', '--attr', 'color=red', '--attr', 'hw=v2=rev'],
+      { dataDir },
+    );
+    expect(created).toMatchObject({
+      code: 0,
+      json: { created: true, thing: { name: 'SN-1', attributes: { color: 'red', hw: 'v2=rev' } } },
+    });
+    expect((await runCli(['thing', 'create', 'SN-2', '--attr', 'color=blue'], { dataDir })).code).toBe(0);
+    expect((await runCli(['thing-group', 'add-thing', 'line-1', 'SN-1'], { dataDir })).code).toBe(0);
+
+    const search = await runCliJson<{ things: { name: string }[] }>(
+      ['thing', 'search', '--attr', 'color=red', '--group', 'line-1'],
+      { dataDir },
+    );
+    expect(search.json.things.map((thing) => thing.name)).toEqual(['SN-1']);
+
+    const firstPage = await runCliJson<{ things: { name: string }[]; nextToken: string }>(
+      ['thing', 'list', '--max', '1'],
+      { dataDir },
+    );
+    expect(firstPage.json.things.map((thing) => thing.name)).toEqual(['SN-1']);
+    const secondPage = await runCliJson<{ things: { name: string }[] }>(
+      ['thing', 'list', '--max', '1', '--next', firstPage.json.nextToken],
+      { dataDir },
+    );
+    expect(secondPage.json.things.map((thing) => thing.name)).toEqual(['SN-2']);
+
+    const updated = await runCliJson(['thing', 'update', 'SN-1', '--remove-attr', 'hw', '--attr', 'fw=1.1'], {
+      dataDir,
+    });
+    expect(updated).toMatchObject({ code: 0, json: { attributes: { color: 'red', fw: '1.1' }, version: 2 } });
+
+    const described = await runCli(['thing', 'describe', 'SN-1'], { dataDir });
+    expect(described.stdout).toMatch(/groups:\s+line-1/);
+
+    expect((await runCli(['thing', 'delete', 'SN-2'], { dataDir })).code).toBe(0);
+    expect((await runCli(['thing', 'describe', 'SN-2'], { dataDir })).code).toBe(1);
+  });
+
+  it('exits 1 with a one-line message naming the field for bad input', async () => {
+    const run = await runCli(
+      ['thing', 'create', 'SN-3', '--attr', 'a=1', '--attr', 'b=2', '--attr', 'c=3', '--attr', 'd=4'],
+      { dataDir },
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^error: attributes: .*at most 3 attributes/),
+    ]);
+    const json = await runCliJson<{ error: { code: string; field: string } }>(
+      ['thing', 'create', 'bad name'],
+      { dataDir },
+    );
+    expect(json.code).toBe(1);
+    expect(json.json.error).toMatchObject({ code: 'input.invalid', field: 'thingName' });
+  });
+
+  it('lists audit rows by the CLI user and verifies the chain', async () => {
+    const list = await runCliJson<{ actor: string; action: string }[]>(
+      ['audit', 'list', '--subject', 'SN-1'],
+      { dataDir },
+    );
+    expect(list.json.map((entry) => entry.action)).toEqual([
+      'thing.create',
+      'thing-group.add-thing',
+      'thing.update',
+    ]);
+    expect(list.json[0]?.actor).toMatch(/^cli:/);
+    const verify = await runCliJson<{ ok: boolean; rows: number }>(['audit', 'verify'], { dataDir });
+    expect(verify).toMatchObject({ code: 0, json: { ok: true, rows: 7 } });
+  });
+});
