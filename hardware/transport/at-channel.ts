@@ -121,6 +121,8 @@ export class AtChannel implements AtChannelContract {
       let phase: 'prompt' | 'payload' | 'final' = payload ? 'prompt' : 'final';
       let echoPending = this.options.echo;
       let fault: 'too-long' | 'garbled' | undefined;
+      /** An OK that arrived while our last payload writes were still completing. */
+      let okDuringPayload = false;
       let settleTimer: NodeJS.Timeout | undefined;
       let done = false;
 
@@ -162,6 +164,7 @@ export class AtChannel implements AtChannelContract {
           onProgress?.(sent, bytes.length);
         }
         phase = 'final';
+        if (okDuringPayload) finish(fault ? faultError() : undefined);
       };
 
       const onLine = (text: string): void => {
@@ -174,6 +177,11 @@ export class AtChannel implements AtChannelContract {
         if (final === 'ok') {
           // ESP-AT says OK before its `>` prompt (protocols.md 2): that OK is not the end.
           if (phase === 'prompt' && payload?.prompt === '>') return;
+          // The device may answer before our last write reports done: finish once the payload is out.
+          if (phase === 'payload') {
+            okDuringPayload = true;
+            return;
+          }
           finish(fault ? faultError() : undefined);
           return;
         }

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { PortWatcher, type ListedPort, type PortEvent } from './port-watcher.js';
+
+function watcherOver(scans: ListedPort[][]) {
+  let scan = 0;
+  const events: PortEvent[] = [];
+  const watcher = new PortWatcher({
+    list: () => Promise.resolve(scans[Math.min(scan++, scans.length - 1)]!),
+    locate: (devicePath) => (devicePath === '/dev/ttyACM0' ? 'pci-0000:00:14.0-usb-0:3:1.0' : undefined),
+  });
+  watcher.on((event) => events.push(event));
+  return { watcher, events };
+}
+
+const nordic: ListedPort = {
+  path: '/dev/ttyACM0',
+  vendorId: '1915',
+  productId: '910A',
+  serialNumber: 'THINGY91-1',
+};
+
+describe('PortWatcher', () => {
+  it('reports a plugged port with its USB ids, serial number and physical location', async () => {
+    const { watcher, events } = watcherOver([[nordic]]);
+    await watcher.poll();
+    expect(events).toEqual([
+      {
+        kind: 'plugged',
+        port: {
+          path: '/dev/ttyACM0',
+          vendorId: '1915',
+          productId: '910a',
+          serialNumber: 'THINGY91-1',
+          location: 'pci-0000:00:14.0-usb-0:3:1.0',
+          manual: false,
+        },
+      },
+    ]);
+  });
+
+  it('prefers the locationId the platform reports', async () => {
+    const { watcher, events } = watcherOver([[{ ...nordic, locationId: 'Port_#0003.Hub_#0001' }]]);
+    await watcher.poll();
+    expect(events[0]?.port.location).toBe('Port_#0003.Hub_#0001');
+  });
+
+  it('reports each change once: plug, nothing while present, unplug when gone', async () => {
+    const esp: ListedPort = { path: '/dev/ttyUSB0', vendorId: '10C4', productId: 'EA60' };
+    const { watcher, events } = watcherOver([[nordic], [nordic, esp], [nordic, esp], [esp]]);
+    for (let scan = 0; scan < 4; scan++) await watcher.poll();
+    expect(events.map((event) => `${event.kind} ${event.port.path}`)).toEqual([
+      'plugged /dev/ttyACM0',
+      'plugged /dev/ttyUSB0',
+      'unplugged /dev/ttyACM0',
+    ]);
+    expect(watcher.ports().map((port) => port.path)).toEqual(['/dev/ttyUSB0']);
+  });
+
+  it('keeps ports added by hand, which the list never shows (ptys)', async () => {
+    const { watcher, events } = watcherOver([[]]);
+    watcher.addManual('/tmp/sim/host', { vendorId: '1915' });
+    await watcher.poll();
+    expect(watcher.ports()).toEqual([{ path: '/tmp/sim/host', vendorId: '1915', manual: true }]);
+    watcher.removeManual('/tmp/sim/host');
+    expect(events.map((event) => event.kind)).toEqual(['plugged', 'unplugged']);
+  });
+
+  it('reports a failed scan and keeps what it knew', async () => {
+    const errors: unknown[] = [];
+    const watcher = new PortWatcher({
+      list: () => Promise.reject(new Error('udevadm not found')),
+      onError: (error) => errors.push(error),
+    });
+    await watcher.poll();
+    expect(errors).toHaveLength(1);
+    expect(watcher.ports()).toEqual([]);
+  });
+});
