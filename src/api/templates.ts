@@ -119,3 +119,14 @@ export const resourcePlanSchema = z.object({
   deviceConfiguration: z.record(z.string(), z.string()),
 });
 export type ResourcePlan = z.infer<typeof resourcePlanSchema>;
+
+/** CreateProvisioningTemplate limits (aws-iot-spec.md 1, Limits). */
+export const templateNameSchema = z
+  .string()
+  .regex(/^[0-9A-Za-z_-]{1,36}$/, 'a template name has 1 to 36 letters, digits, "_" or "-"');
+export const templateDescriptionSchema = z
+  .string()
+  .max(500, 'a template description has at most 500 characters');
+/** Fixed at creation; a pre-provisioning hook exists only for FLEET_PROVISIONING (aws-iot-spec.md 1, Kinds). */
+export const templateTypeSchema = z.enum(['FLEET_PROVISIONING', 'JITP']);
+export type TemplateType = z.infer<typeof templateTypeSchema>;
