@@ -1,0 +1,132 @@
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { registryFile, writeSettings } from '../../../src/config/settings.js';
+import { auditRowHash } from '../../../src/registry/audit-chain.js';
+import { Registry, auditAnchorFile } from '../../../src/registry/registry.js';
+import { runCli } from '../../helpers/cli.js';
+import { openTempRegistry, type TempRegistry } from './temp-registry.js';
+
+const run = promisify(execFile);
+let temp: TempRegistry;
+const rows = 8;
+
+// Tampering happens as an intruder would: with the sqlite3 CLI on the closed registry file,
+// dropping the append-only triggers first.
+async function tamper(sql: string): Promise<void> {
+  await run('sqlite3', [
+    temp.file,
+    `DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete; ${sql}`,
+  ]);
+}
+
+async function verifyReopened() {
+  const registry = await Registry.open(temp.file);
+  try {
+    return await registry.audit.verify();
+  } finally {
+    await registry.close();
+  }
+}
+
+beforeEach(async () => {
+  temp = await openTempRegistry();
+  for (let index = 1; index <= rows; index += 1) {
+    await temp.registry.transaction(`test:user${index}`, (tx) =>
+      temp.registry.things.create(tx, { name: `SN-${index}`, attributes: { batch: `b${index}` } }),
+    );
+  }
+  await temp.registry.close();
+});
+afterEach(() => rm(temp.dir, { recursive: true, force: true }));
+
+describe('audit chain verification', () => {
+  it('accepts the untouched log and its anchor', async () => {
+    const result = await verifyReopened();
+    expect(result).toMatchObject({ ok: true, rows, head: { seq: rows }, anchor: { seq: rows } });
+    expect(result.firstBroken).toBeUndefined();
+  });
+
+  it('refuses an edit through sqlite3 while the triggers stand', async () => {
+    await expect(
+      run('sqlite3', [temp.file, "UPDATE audit_log SET actor = 'eve' WHERE seq = 3"]),
+    ).rejects.toThrow(/append-only/);
+  });
+
+  it('finds a row whose content was edited', async () => {
+    await tamper(`UPDATE audit_log SET actor = 'test:someone-else' WHERE seq = 3`);
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: 3, reason: 'edited' });
+  });
+
+  it('finds a row whose details were edited', async () => {
+    await tamper(`UPDATE audit_log SET details = '{"attributes":{"batch":"b0"}}' WHERE seq = 5`);
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: 5, reason: 'edited' });
+  });
+
+  it('finds a deleted row', async () => {
+    await tamper('DELETE FROM audit_log WHERE seq = 4');
+    const result = await verifyReopened();
+    expect(result.ok).toBe(false);
+    expect(result.firstBroken).toMatchObject({ seq: 4, reason: 'missing-row' });
+  });
+
+  it('finds a deleted row even when the later rows were renumbered to close the gap', async () => {
+    await tamper('DELETE FROM audit_log WHERE seq = 4; UPDATE audit_log SET seq = seq - 1 WHERE seq > 4');
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: 4 });
+  });
+
+  it('finds reordered rows (two rows swapped their seq)', async () => {
+    await tamper(
+      'UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 6; UPDATE audit_log SET seq = 6 WHERE seq = -2',
+    );
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: 2, reason: 'edited' });
+  });
+
+  it('finds deleted newest rows through the anchor file', async () => {
+    await tamper(`DELETE FROM audit_log WHERE seq > ${rows - 2}`);
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: rows - 1, reason: 'truncated' });
+  });
+
+  it('finds a tail rewritten with correctly recomputed hashes through the anchor file', async () => {
+    // The intruder knows the algorithm: edit row 6 and re-hash it and every row after it.
+    const { stdout } = await run('sqlite3', [
+      '-json',
+      temp.file,
+      'SELECT * FROM audit_log WHERE seq >= 5 ORDER BY seq',
+    ]);
+    const tail = JSON.parse(stdout) as {
+      seq: number;
+      at: string;
+      actor: string;
+      action: string;
+      subject: string;
+      details: string;
+      prev_hash: string;
+      hash: string;
+    }[];
+    let prevHash = tail[0]?.hash ?? '';
+    const updates = tail.slice(1).map((row) => {
+      const forged = { ...row, actor: row.seq === 6 ? 'test:nobody' : row.actor, prev_hash: prevHash };
+      forged.hash = auditRowHash(forged.prev_hash, forged);
+      prevHash = forged.hash;
+      return `UPDATE audit_log SET actor = '${forged.actor}', prev_hash = '${forged.prev_hash}', hash = '${forged.hash}' WHERE seq = ${row.seq};`;
+    });
+    await tamper(updates.join(' '));
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: rows, reason: 'anchor-mismatch' });
+  });
+
+  it('reports a missing anchor file when the log has rows', async () => {
+    await rm(auditAnchorFile(temp.file));
+    expect((await verifyReopened()).firstBroken).toMatchObject({ reason: 'anchor-missing' });
+  });
+
+  it('exits 1 from station audit verify naming the broken row', async () => {
+    await writeSettings(temp.dir, { version: 1, keyStore: { kind: 'soft' } });
+    expect(registryFile(temp.dir)).toBe(temp.file);
+    await tamper('DELETE FROM audit_log WHERE seq = 7');
+    const result = await runCli(['audit', 'verify'], { dataDir: temp.dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/row 7/);
+  }, 60_000);
+});

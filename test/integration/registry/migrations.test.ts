@@ -1,0 +1,83 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { migrations } from '../../../src/registry/migrations/index.js';
+import { Registry } from '../../../src/registry/registry.js';
+
+const run = promisify(execFile);
+let temp: { dir: string; file: string };
+
+beforeEach(async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'registry-migrations-'));
+  temp = { dir, file: path.join(dir, 'registry.sqlite') };
+});
+afterEach(() => rm(temp.dir, { recursive: true, force: true }));
+
+async function sql(query: string): Promise<string> {
+  return (await run('sqlite3', [temp.file, query])).stdout.trim();
+}
+
+describe('registry migrations', () => {
+  it('upgrades a version-1 registry and keeps its data', async () => {
+    const old = await Registry.open(temp.file, { migrations: migrations.slice(0, 1) });
+    await old.transaction('test:v1', (tx) =>
+      old.things.create(tx, { name: 'SN-old', attributes: { color: 'red' } }),
+    );
+    await old.close();
+    expect(await sql('SELECT max(version) FROM schema_migrations')).toBe('1');
+    expect(await sql("SELECT count(*) FROM sqlite_master WHERE name = 'thing_attributes_by_value'")).toBe(
+      '0',
+    );
+
+    const current = await Registry.open(temp.file);
+    try {
+      expect(current.migration).toEqual({ from: 1, to: migrations.length });
+      expect(await current.things.describe('SN-old')).toMatchObject({ attributes: { color: 'red' } });
+      expect(
+        (await current.things.search({ attributes: { color: 'red' } })).things.map((thing) => thing.name),
+      ).toEqual(['SN-old']);
+      expect((await current.audit.verify()).ok).toBe(true);
+    } finally {
+      await current.close();
+    }
+    expect(await sql("SELECT count(*) FROM sqlite_master WHERE name = 'thing_attributes_by_value'")).toBe(
+      '1',
+    );
+    expect(await sql('SELECT group_concat(version) FROM schema_migrations')).toBe('1,2');
+  });
+
+  it('opens an up-to-date registry without changing it', async () => {
+    await (await Registry.open(temp.file)).close();
+    const again = await Registry.open(temp.file);
+    expect(again.migration).toEqual({ from: migrations.length, to: migrations.length });
+    await again.close();
+  });
+
+  it('refuses a registry newer than the code', async () => {
+    const future = [
+      ...migrations,
+      { version: migrations.length + 1, name: 'from a newer station', sql: 'CREATE TABLE later (x)' },
+    ];
+    await (await Registry.open(temp.file, { migrations: future })).close();
+    await expect(Registry.open(temp.file)).rejects.toMatchObject({ code: 'registry.newer_than_code' });
+  });
+
+  it('leaves the previous version intact when a step fails', async () => {
+    const broken = [
+      ...migrations,
+      {
+        version: migrations.length + 1,
+        name: 'broken',
+        sql: 'CREATE TABLE half (x); SELECT no_such_function()',
+      },
+    ];
+    await expect(Registry.open(temp.file, { migrations: broken })).rejects.toMatchObject({
+      code: 'registry.migration_failed',
+    });
+    expect(await sql('SELECT max(version) FROM schema_migrations')).toBe(String(migrations.length));
+    expect(await sql("SELECT count(*) FROM sqlite_master WHERE name = 'half'")).toBe('0');
+  });
+});
