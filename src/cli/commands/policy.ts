@@ -14,6 +14,14 @@ import {
   validatePolicyDocument,
   type PolicyDocument,
 } from '../../policy/index.js';
+import {
+  PolicyRegistry,
+  type PolicyAdded,
+  type PolicyDescription,
+  type PolicySummary,
+} from '../../registry/policies.js';
+import type { Registry } from '../../registry/registry.js';
+import { cliActor, withRegistry } from '../open-registry.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -25,6 +33,7 @@ export const policyCommands: CommandModule = {
     const policy = program.command('policy').description('IoT policies: validate, test, store and attach');
     registerValidate(policy, context);
     registerTest(policy, context);
+    registerStore(policy, context);
   },
 };
 
@@ -69,14 +78,130 @@ function registerTest(policy: Command, context: ContextFactory): void {
     });
 }
 
+/** `add`, `list`, `describe`, `attach`, `detach`: policies kept in the registry (versions, attachments). */
+function registerStore(policy: Command, context: ContextFactory): void {
+  policy
+    .command('add')
+    .description('store a validated policy; an existing name gets a new version (at most 5)')
+    .argument('<name>', 'policy name: 1-128 of letters, digits and _ + = , . @ -')
+    .argument('<file>', 'policy document JSON, or a file with policyText/substitutions')
+    .option('--keep-default', 'add the version without making it the default')
+    .action(async (name: string, file: string, options: { keepDefault?: boolean }) => {
+      const cli = context();
+      const loaded = loadPolicy(file);
+      if (!loaded.ok) {
+        cli.print(loaded.errors, formatIssues);
+        refuse(
+          `policy ${loaded.name} is not valid (${countOf(loaded.errors.length, 'fault')}); nothing was stored.`,
+        );
+      }
+      const added = await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.add(tx, name, loaded.text, !options.keepDefault)),
+      );
+      cli.print(added, describeAdded);
+    });
+
+  policy
+    .command('list')
+    .description('list stored policies with their default version and attachments')
+    .action(async () => {
+      const cli = context();
+      const summaries = await withPolicies(cli, (_registry, policies) => policies.list());
+      cli.print(summaries, formatSummaries);
+    });
+
+  policy
+    .command('describe')
+    .description('show a stored policy: default document, versions, certificates')
+    .argument('<name>', 'policy name')
+    .action(async (name: string) => {
+      const cli = context();
+      const description = await withPolicies(cli, (_registry, policies) => policies.require(name));
+      cli.print(description, formatDescription);
+    });
+
+  policy
+    .command('attach')
+    .description('attach a stored policy to a certificate in the registry (at most 10 per certificate)')
+    .argument('<name>', 'policy name')
+    .requiredOption('--cert <id>', 'certificate ID (SHA-256 of the DER, hex)')
+    .action(async (name: string, options: { cert: string }) => {
+      const cli = context();
+      const outcome = await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.attach(tx, name, options.cert)),
+      );
+      cli.print({ policyName: name, certificateId: options.cert, ...outcome }, (result) =>
+        result.attached
+          ? `attached policy ${name} to certificate ${options.cert}`
+          : `policy ${name} was already attached to certificate ${options.cert}`,
+      );
+    });
+
+  policy
+    .command('detach')
+    .description('detach a policy from a certificate')
+    .argument('<name>', 'policy name')
+    .requiredOption('--cert <id>', 'certificate ID (SHA-256 of the DER, hex)')
+    .action(async (name: string, options: { cert: string }) => {
+      const cli = context();
+      const outcome = await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.detach(tx, name, options.cert)),
+      );
+      cli.print({ policyName: name, certificateId: options.cert, ...outcome }, (result) =>
+        result.detached
+          ? `detached policy ${name} from certificate ${options.cert}`
+          : `policy ${name} was not attached to certificate ${options.cert}`,
+      );
+    });
+}
+
+function withPolicies<T>(
+  cli: ReturnType<ContextFactory>,
+  work: (registry: Registry, policies: PolicyRegistry) => Promise<T>,
+): Promise<T> {
+  return withRegistry(cli, (registry) => work(registry, new PolicyRegistry(registry.reader)));
+}
+
+function describeAdded(added: PolicyAdded): string {
+  if (added.created) return `created policy ${added.name} (version 1, default)`;
+  return `added version ${added.version} of policy ${added.name}${added.isDefault ? ' (now the default)' : ''}`;
+}
+
+function formatSummaries(summaries: readonly PolicySummary[]): string {
+  if (summaries.length === 0) return 'no policies';
+  return summaries
+    .map(
+      (summary) =>
+        `${summary.name}  default v${summary.defaultVersion} of ${summary.versionCount}  ` +
+        `${countOf(summary.certificateCount, 'certificate')}`,
+    )
+    .join('\n');
+}
+
+function formatDescription(description: PolicyDescription): string {
+  const versions = description.versions
+    .map((version) => `v${version.version}${version.isDefault ? ' (default)' : ''}  ${version.createdAt}`)
+    .join('\n  ');
+  const certificates =
+    description.certificateIds.length > 0 ? description.certificateIds.join('\n  ') : '(none)';
+  return [
+    `policy ${description.name}`,
+    `versions:\n  ${versions}`,
+    `certificates:\n  ${certificates}`,
+    `document (v${description.defaultVersion}):`,
+    description.document,
+  ].join('\n');
+}
+
 type LoadedPolicy =
-  { ok: true; name: string; document: PolicyDocument } | { ok: false; name: string; errors: PolicyIssue[] };
+  | { ok: true; name: string; document: PolicyDocument; text: string }
+  | { ok: false; name: string; errors: PolicyIssue[] };
 
 function loadPolicy(file: string): LoadedPolicy {
   const source = readPolicySource(readText(file, 'file'), path.basename(file, path.extname(file)));
   const validation = validatePolicyDocument(source.text);
   return validation.ok
-    ? { ok: true, name: source.name, document: validation.document }
+    ? { ok: true, name: source.name, document: validation.document, text: source.text }
     : { ok: false, name: source.name, errors: validation.errors };
 }
 
