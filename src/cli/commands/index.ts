@@ -1,5 +1,7 @@
 import type { CommandModule } from '../program.js';
 import { auditCommands } from './audit.js';
+import { caCommands } from './ca.js';
+import { certCommands } from './cert.js';
 import { initCommands } from './init.js';
 import { thingGroupCommands } from './thing-group.js';
 import { thingTypeCommands } from './thing-type.js';
@@ -18,4 +20,6 @@ export const commandModules: CommandModule[] = [
   policyCommands,
   simCommands,
   templateCommands,
+  caCommands,
+  certCommands,
 ];

@@ -1,0 +1,182 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toPem } from '../../../src/pki/pem.js';
+import { runCli } from '../../helpers/cli.js';
+import { createSoftHsmToken, type SoftHsmToken } from '../../helpers/softhsm.js';
+import { deviceCsr, opensslVerify, softPassphrase } from './pki-fixture.js';
+
+// Each step spawns the CLI (tsx start-up, and scrypt for the soft store): seconds each on a busy 2-core machine.
+const cliTimeout = { timeout: 180_000 };
+
+describe('station ca / cert with the soft key store', cliTimeout, () => {
+  let dir: string;
+  let dataDir: string;
+  const env = { STATION_SOFT_PASSPHRASE: softPassphrase };
+  const station = (...args: string[]) => runCli(args, { dataDir, env });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'station-pki-cli-'));
+    dataDir = path.join(dir, 'data');
+    expect((await station('init', '--hsm', 'soft')).code).toBe(0);
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates a CA, issues from a CSR file, and the certificate verifies with openssl against ca export', async () => {
+    const created = await station(
+      'ca',
+      'create',
+      '--name',
+      'factory',
+      '--subject',
+      'CN=Factory CA, O=Acme, C=DE',
+    );
+    expect(created.code).toBe(0);
+    expect(created.stderr).toContain('NOT an HSM');
+
+    const csrFile = path.join(dir, 'thing-1.csr');
+    await writeFile(csrFile, toPem('CERTIFICATE REQUEST', deviceCsr('thing-1').der));
+    const certificateFile = path.join(dir, 'thing-1.pem');
+    const issued = await station(
+      'cert',
+      'issue',
+      '--csr',
+      csrFile,
+      '--ca',
+      'factory',
+      '--days',
+      '90',
+      '--out',
+      certificateFile,
+    );
+    expect(issued.code).toBe(0);
+    const id = issued.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+
+    const exported = await station('ca', 'export', 'factory');
+    const caFile = path.join(dir, 'ca.pem');
+    await writeFile(caFile, exported.stdout);
+    expect(await opensslVerify(['-x509_strict', '-CAfile', caFile, certificateFile])).toContain('OK');
+
+    const verified = await station('cert', 'verify', certificateFile);
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toContain('VALID');
+  });
+
+  it('includes the PEM in --json list and describe output', async () => {
+    const cas = JSON.parse((await station('--json', 'ca', 'list')).stdout) as { name: string; pem: string }[];
+    expect(cas.map((ca) => ca.name)).toEqual(['factory']);
+    expect(cas[0]!.pem).toContain('BEGIN CERTIFICATE');
+    const certificates = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
+      id: string;
+      pem: string;
+    }[];
+    expect(certificates).toHaveLength(1);
+    expect(certificates[0]!.pem).toContain('BEGIN CERTIFICATE');
+    const described = JSON.parse(
+      (await station('--json', 'cert', 'describe', certificates[0]!.id)).stdout,
+    ) as {
+      pem: string;
+      status: string;
+    };
+    expect(described).toMatchObject({ status: 'ACTIVE' });
+    expect(described.pem).toBe(certificates[0]!.pem);
+    const ca = JSON.parse((await station('--json', 'ca', 'describe', 'factory')).stdout) as { pem: string };
+    expect(ca.pem).toContain('BEGIN CERTIFICATE');
+  });
+
+  it('refuses a garbage CSR with exit code 1 and its reason, adding no certificate', async () => {
+    const garbage = path.join(dir, 'garbage.csr');
+    await writeFile(garbage, 'definitely not a CSR');
+    const result = await station('cert', 'issue', '--csr', garbage, '--ca', 'factory');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('not a certificate signing request');
+    const listed = JSON.parse((await station('--json', 'cert', 'list')).stdout) as unknown[];
+    expect(listed).toHaveLength(1);
+  });
+
+  it('revokes, writes a CRL openssl verifies, and cert verify then fails with exit code 1', async () => {
+    const [certificate] = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
+      id: string;
+      pem: string;
+    }[];
+    expect((await station('cert', 'revoke', certificate!.id, '--reason', 'keyCompromise')).code).toBe(0);
+    const crlFile = path.join(dir, 'factory.crl');
+    expect((await station('ca', 'crl', '--name', 'factory', '--out', crlFile)).code).toBe(0);
+    const caFile = path.join(dir, 'ca.pem');
+    const certificateFile = path.join(dir, 'thing-1.pem');
+    const checked = await opensslVerify([
+      '-crl_check',
+      '-CAfile',
+      caFile,
+      '-CRLfile',
+      crlFile,
+      certificateFile,
+    ]).catch((error: { stderr?: string }) => error.stderr ?? '');
+    expect(checked).toContain('certificate revoked');
+    const verified = await station('cert', 'verify', certificateFile);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain('FAIL status: revoked');
+    expect((await station('cert', 'revoke', certificate!.id, '--reason', 'whatever')).code).toBe(1);
+  });
+
+  it('writes an intermediate CSR to a file and refuses an unknown CA name', async () => {
+    const csrFile = path.join(dir, 'line-1.csr');
+    const result = await station('ca', 'create', '--name', 'line-1', '--intermediate', '--out', csrFile);
+    expect(result.code).toBe(0);
+    expect(await readFile(csrFile, 'utf8')).toContain('BEGIN CERTIFICATE REQUEST');
+    const missing = await station('ca', 'describe', 'nope');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("No CA named 'nope'");
+  });
+});
+
+describe('station ca / cert with a PKCS#11 token', cliTimeout, () => {
+  let dir: string;
+  let token: SoftHsmToken;
+
+  beforeAll(async () => {
+    token = await createSoftHsmToken();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'station-pki-cli-hsm-'));
+  });
+
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await token?.cleanup();
+  });
+
+  it('creates an HSM CA and issues with the PIN from STATION_HSM_PIN; without it, says what is missing', async () => {
+    const dataDir = path.join(dir, 'data');
+    const env = { STATION_HSM_PIN: token.pin };
+    const init = await runCli(
+      ['init', '--hsm', 'pkcs11', '--module', token.module, '--token', token.tokenLabel],
+      {
+        dataDir,
+      },
+    );
+    expect(init.code).toBe(0);
+    expect(
+      (await runCli(['ca', 'create', '--name', 'hsm-ca', '--algorithm', 'EC-P384'], { dataDir, env })).code,
+    ).toBe(0);
+
+    const csrFile = path.join(dir, 'thing.csr');
+    await writeFile(csrFile, deviceCsr('thing-hsm').der);
+    const issued = await runCli(['cert', 'issue', '--csr', csrFile, '--ca', 'hsm-ca', '--cn', 'thing-hsm'], {
+      dataDir,
+      env,
+    });
+    expect(issued.code).toBe(0);
+    expect(issued.stdout.trim()).toMatch(/^[0-9a-f]{64}$/);
+
+    const noPin = await runCli(['cert', 'issue', '--csr', csrFile, '--ca', 'hsm-ca'], {
+      dataDir,
+      env: { STATION_HSM_PIN: '' },
+    });
+    expect(noPin.code).toBe(1);
+    expect(noPin.stderr).toContain('STATION_HSM_PIN');
+  });
+});
