@@ -93,8 +93,12 @@ export class SimWire {
     return true;
   }
 
-  /** Writes an answer to `command` after the latency, paced, with drop/garble/slow faults applied. */
-  answer(command: string, bytes: Uint8Array, final = false): void {
+  /**
+   * Writes an answer to `command` after the latency, paced, with drop/garble/slow faults applied.
+   * `beforeLastByte` runs just before the answer's last slice goes out (or when it is dropped): a device
+   * that ignores input while busy becomes ready there, before the host can possibly reply.
+   */
+  answer(command: string, bytes: Uint8Array, final = false, beforeLastByte?: () => void): void {
     if (this.exchange?.command !== command) {
       this.exchange = {
         command,
@@ -114,8 +118,14 @@ export class SimWire {
     const out = exchange.garble ? garble(bytes) : Buffer.from(bytes);
     this.txChain = this.txChain.then(async () => {
       if (delay > 0) await this.sleep(delay);
-      if (exchange.drop) return;
-      await this.paced(out, 'tx', (slice) => this.emit(slice));
+      if (exchange.drop) {
+        beforeLastByte?.();
+        return;
+      }
+      await this.paced(out, 'tx', (slice, last) => {
+        if (last) beforeLastByte?.();
+        this.emit(slice);
+      });
     });
   }
 
@@ -153,10 +163,14 @@ export class SimWire {
   }
 
   /** Moves bytes slice by slice, each when its last bit would have crossed the wire. */
-  private async paced(bytes: Buffer, direction: 'rx' | 'tx', move: (slice: Buffer) => void): Promise<void> {
+  private async paced(
+    bytes: Buffer,
+    direction: 'rx' | 'tx',
+    move: (slice: Buffer, last: boolean) => void,
+  ): Promise<void> {
     const baudRate = this.options.baudRate;
     if (baudRate === undefined) {
-      if (!this.closed) move(bytes);
+      if (!this.closed) move(bytes, true);
       return;
     }
     for (let offset = 0; offset < bytes.length && !this.closed; offset += sliceBytes) {
@@ -167,7 +181,7 @@ export class SimWire {
       else this.txClock = due;
       const wait = due - performance.now();
       if (wait >= 1) await this.sleep(wait);
-      if (!this.closed) move(slice);
+      if (!this.closed) move(slice, offset + sliceBytes >= bytes.length);
     }
   }
 

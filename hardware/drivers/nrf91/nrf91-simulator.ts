@@ -115,8 +115,8 @@ export class Nrf91Simulator implements DeviceSimulator {
     if (wire.disconnectsDuring(command, command.length, command.length)) return;
     this.busy = true;
     const lines = wire.fault(command, 'refuse') ? this.cmeError(514) : this.execute(wire, command.trim());
-    wire.answer(command, Buffer.from(lines.map((text) => `${text}\r\n`).join(''), 'latin1'), true);
-    void wire.whenAnswered().then(() => {
+    const answer = Buffer.from(lines.map((text) => `${text}\r\n`).join(''), 'latin1');
+    wire.answer(command, answer, true, () => {
       if (this.wire === wire) this.busy = false;
     });
   }
