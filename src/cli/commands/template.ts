@@ -5,7 +5,19 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { X509Certificate } from '@peculiar/x509';
 import { CommanderError, type Command } from 'commander';
 import { invalidInput, StationError } from '../../api/errors.js';
-import type { CertificateFacts, ResourcePlan, TemplateIssue } from '../../api/templates.js';
+import {
+  templateTypeSchema,
+  type CertificateFacts,
+  type ResourcePlan,
+  type TemplateIssue,
+  type TemplateType,
+} from '../../api/templates.js';
+import {
+  TemplateRegistry,
+  type TemplateAdded,
+  type TemplateDescription,
+  type TemplateSummary,
+} from '../../registry/templates.js';
 import {
   evaluateTemplate,
   formatIssue,
@@ -17,6 +29,7 @@ import {
   type ParsedTemplate,
   type ParseOptions,
 } from '../../templates/index.js';
+import { cliActor, withRegistry } from '../open-registry.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -31,6 +44,7 @@ export const templateCommands: CommandModule = {
     registerValidate(template, context);
     registerEval(template, context);
     registerBulk(template, context);
+    registerStore(template, context);
   },
 };
 
@@ -111,6 +125,105 @@ function bulkLineResult(
   if ('errors' in line) return line;
   const outcome = evaluateTemplate(template, { parameters: line.parameters });
   return outcome.ok ? { line: line.line, plan: outcome.value } : { line: line.line, errors: outcome.errors };
+}
+
+/** `add`, `list`, `describe`: templates kept in the registry, a new version on every add. */
+function registerStore(template: Command, context: ContextFactory): void {
+  template
+    .command('add')
+    .description('store a template after validating it; an existing name gets a new default version')
+    .argument('<name>', 'template name: 1-36 letters, digits, "_" or "-"')
+    .argument('<file>', 'template body (JSON)')
+    .option('--description <text>', 'what the template is for (at most 500 characters)')
+    .option('--type <type>', 'FLEET_PROVISIONING (default) or JITP; fixed when the template is created')
+    .option(...undeclaredOption)
+    .action(
+      async (
+        name: string,
+        file: string,
+        options: { description?: string; type?: string; undeclaredFromParams?: boolean },
+      ) => {
+        const cli = context();
+        const body = readText(file, 'file');
+        const outcome = parseTemplate(body, parseOptions(options));
+        if (!outcome.ok) {
+          cli.print(outcome.errors, (list) => list.map(formatIssue).join('\n'));
+          refuse(
+            `${file} is not a valid template (${countOf(outcome.errors.length, 'fault')}); nothing was stored.`,
+          );
+        }
+        const templateType = options.type === undefined ? undefined : readTemplateType(options.type);
+        const added = await withRegistry(cli, (registry) =>
+          registry.transaction(cliActor(), (tx) =>
+            new TemplateRegistry(registry.reader).add(tx, name, body, {
+              description: options.description,
+              templateType,
+            }),
+          ),
+        );
+        cli.print<TemplateAdded>(added, (result) =>
+          result.created
+            ? `template ${result.name} created (version 1)`
+            : `template ${result.name}: version ${result.version} added and made the default`,
+        );
+      },
+    );
+
+  template
+    .command('list')
+    .description('list stored templates with their default version')
+    .action(async () => {
+      const cli = context();
+      const summaries = await withRegistry(cli, (registry) => new TemplateRegistry(registry.reader).list());
+      cli.print<TemplateSummary[]>(summaries, (list) =>
+        list.length === 0
+          ? 'no templates stored; add one with `station template add NAME FILE`'
+          : list
+              .map(
+                (t) =>
+                  `${t.name}  ${t.templateType}  v${t.defaultVersion} of ${t.versionCount}${t.description ? `  ${t.description}` : ''}`,
+              )
+              .join('\n'),
+      );
+    });
+
+  template
+    .command('describe')
+    .description('show a stored template: its versions and the body of the default (or --version) one')
+    .argument('<name>', 'template name')
+    .option('--version <n>', 'the version to show (default: the default version)')
+    .action(async (name: string, options: { version?: string }) => {
+      const cli = context();
+      const version = options.version === undefined ? undefined : readVersion(options.version);
+      const description = await withRegistry(cli, (registry) =>
+        new TemplateRegistry(registry.reader).require(name, version),
+      );
+      cli.print<TemplateDescription>(description, describeTemplate);
+    });
+}
+
+function describeTemplate(t: TemplateDescription): string {
+  const versions = t.versions
+    .map((v) => `  v${v.version}${v.isDefault ? ' (default)' : ''}  ${v.createdAt}`)
+    .join('\n');
+  return [
+    `${t.name}  ${t.templateType}${t.description ? `  ${t.description}` : ''}`,
+    'versions:',
+    versions,
+    `body of version ${t.version}:`,
+    t.body,
+  ].join('\n');
+}
+
+function readTemplateType(value: string): TemplateType {
+  const result = templateTypeSchema.safeParse(value.toUpperCase());
+  if (!result.success) throw invalidInput('--type', 'must be FLEET_PROVISIONING or JITP.');
+  return result.data;
+}
+
+function readVersion(value: string): number {
+  if (!/^[1-9]\d{0,8}$/.test(value)) throw invalidInput('--version', 'must be a version number (1 or more).');
+  return Number(value);
 }
 
 function readParameters(value: string): Record<string, unknown> {

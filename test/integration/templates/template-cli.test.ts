@@ -173,3 +173,59 @@ describe('station template bulk', () => {
     expect(run.stderr).toContain('2 lines');
   });
 });
+
+describe('station template add|list|describe', { timeout: 120_000 }, () => {
+  it('stores validated templates as versions, lists them and describes any version', () => {
+    expect(station('init', '--hsm', 'soft').status).toBe(0);
+    const t13 = reference('T13', 'dm-workshop-bulk-registration');
+
+    const refused = station(
+      '--json',
+      'template',
+      'add',
+      'claim',
+      reference('T11', 'automated-fp-by-claim-provisioning'),
+    );
+    expect(refused.status).toBe(1);
+    expect(JSON.parse(refused.stdout)).toEqual([
+      { path: 'Resources.policy.Properties.PolicyName', message: 'policy name must not be empty' },
+    ]);
+
+    const first = station('--json', 'template', 'add', 'bulk', t01, '--description', 'docs bulk example');
+    expect(first.status).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ name: 'bulk', version: 1, created: true });
+    expect(JSON.parse(station('--json', 'template', 'add', 'bulk', t13).stdout)).toEqual({
+      name: 'bulk',
+      version: 2,
+      created: false,
+    });
+
+    const list = JSON.parse(station('--json', 'template', 'list').stdout) as unknown[];
+    expect(list).toEqual([
+      expect.objectContaining({
+        name: 'bulk',
+        defaultVersion: 2,
+        versionCount: 2,
+        description: 'docs bulk example',
+      }),
+    ]);
+
+    const described = JSON.parse(
+      station('--json', 'template', 'describe', 'bulk', '--version', '1').stdout,
+    ) as {
+      version: number;
+      body: string;
+      versions: { version: number; isDefault: boolean }[];
+    };
+    expect(described.version).toBe(1);
+    expect(described.body).toContain('lightBulb-versionA');
+    expect(described.versions.map((v) => [v.version, v.isDefault])).toEqual([
+      [1, false],
+      [2, true],
+    ]);
+
+    const missing = station('template', 'describe', 'nothing');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain('Template nothing does not exist');
+  });
+});
