@@ -1,7 +1,10 @@
 import {
   buildGlob,
+  constantGlob,
+  hasVariables,
   matchGlob,
   parsePattern,
+  type Glob,
   type PatternPart,
   type PatternSyntax,
 } from './wildcard-pattern.js';
@@ -11,7 +14,10 @@ import {
  * inside their segment (IAM ArnLike rule); the resource segment keeps any further colons. `*` alone matches
  * every resource.
  */
-export type ArnPattern = { kind: 'any' } | { kind: 'segments'; segments: PatternPart[][] };
+export type ArnPattern = { kind: 'any' } | { kind: 'segments'; segments: ArnSegment[] };
+
+/** A segment without variables is built into its glob once; one with variables is built per request. */
+type ArnSegment = { kind: 'constant'; glob: Glob } | { kind: 'variable'; parts: PatternPart[] };
 
 const arnSegmentCount = 6;
 
@@ -54,7 +60,12 @@ export function parseArnPattern(source: string, syntax: PatternSyntax): ArnPatte
   if (source === '*') return { kind: 'any' };
   return {
     kind: 'segments',
-    segments: splitArnPattern(source).map((segment) => parsePattern(segment, syntax)),
+    segments: splitArnPattern(source).map((segment): ArnSegment => {
+      const parts = parsePattern(segment, syntax);
+      return hasVariables(parts)
+        ? { kind: 'variable', parts }
+        : { kind: 'constant', glob: constantGlob(parts) };
+    }),
   };
 }
 
@@ -70,7 +81,8 @@ export function matchArnPattern(
   if (pattern.segments.length !== arnSegments.length) return 'no-match';
   let outcome: ArnMatch = 'match';
   for (let i = 0; i < pattern.segments.length; i += 1) {
-    const glob = buildGlob(pattern.segments[i] as PatternPart[], resolve);
+    const segment = pattern.segments[i] as ArnSegment;
+    const glob = segment.kind === 'constant' ? segment.glob : buildGlob(segment.parts, resolve);
     if (glob === undefined) return 'unresolved';
     if (outcome === 'match' && !matchGlob(glob, arnSegments[i] as string)) outcome = 'no-match';
   }

@@ -93,22 +93,22 @@ export function buildGlob(
   foldCase = false,
 ): Glob | undefined {
   let text = '';
-  const kinds: number[] = [];
-  let hasWildcards = false;
+  let wildcardPositions: number[] | undefined;
   for (const part of parts) {
     if (part.kind === 'star' || part.kind === 'one') {
-      hasWildcards = true;
+      (wildcardPositions ??= []).push(text.length);
       text += part.kind === 'star' ? '*' : '?';
-      kinds.push(part.kind === 'star' ? starKind : oneKind);
       continue;
     }
     const literal = part.kind === 'text' ? part.text : resolve(part.name);
     if (literal === undefined) return undefined;
-    text += literal;
-    for (let k = 0; k < literal.length; k += 1) kinds.push(literalKind);
+    // Folded piece by piece: lower-casing can change a length, which must not move the wildcard positions.
+    text += foldCase ? literal.toLowerCase() : literal;
   }
-  if (foldCase) text = text.toLowerCase();
-  return { text, kinds: hasWildcards ? Uint8Array.from(kinds) : null };
+  if (wildcardPositions === undefined) return { text, kinds: null };
+  const kinds = new Uint8Array(text.length); // zero-filled: literalKind
+  for (const position of wildcardPositions) kinds[position] = text[position] === '*' ? starKind : oneKind;
+  return { text, kinds };
 }
 
 /** A glob with no variables, built once. */
