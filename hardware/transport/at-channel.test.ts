@@ -97,6 +97,17 @@ describe('AtChannel', () => {
     await expect(channel.send('AT', { timeoutMs: 800 })).rejects.toMatchObject({ code: 'transport.garbled' });
   });
 
+  it('does not take the late answer to a timed-out command for the next command', async () => {
+    const { channel } = channelTo((command, device) => {
+      if (command === 'AT+SLOW') setTimeout(() => device.write('+SLOW: 1\r\nOK\r\n'), 150);
+      else setTimeout(() => device.write('+NEXT: 2\r\nOK\r\n'), 100);
+    });
+    await expect(channel.send('AT+SLOW', { timeoutMs: 100 })).rejects.toMatchObject({
+      code: 'transport.timeout',
+    });
+    await expect(channel.send('AT+NEXT')).resolves.toEqual({ info: ['+NEXT: 2'] });
+  });
+
   it('cancels a command with transport.aborted when its signal fires, and one queued behind it', async () => {
     const { channel } = channelTo(() => undefined);
     const controller = new AbortController();

@@ -14,6 +14,8 @@ import { aborted, disconnected, garbled, lineTooLong, timedOut } from './transpo
 
 /** After an oversized or garbled line, how long the device must stay quiet before the command fails. */
 const settleMs = 100;
+/** Longest wait for a chattering device to fall quiet after a command we gave up on. */
+const maxQuietWaitMs = 1_000;
 /** Payload bytes per write, so progress moves and an abort takes effect between chunks. */
 const payloadChunkBytes = 256;
 
@@ -40,6 +42,9 @@ export class AtChannel implements AtChannelContract {
   private readonly detach: (() => void)[] = [];
   private queue: Promise<void> = Promise.resolve();
   private current: Exchange | undefined;
+  private lastReceivedAt = 0;
+  /** A command ended without its final result: its late answer may still come. */
+  private unsettled = false;
 
   constructor(
     readonly link: ByteLink,
@@ -76,6 +81,7 @@ export class AtChannel implements AtChannelContract {
   }
 
   private receive(chunk: Buffer): void {
+    this.lastReceivedAt = performance.now();
     const exchange = this.current;
     exchange?.onActivity();
     for (const event of this.framer.push(chunk)) {
@@ -97,9 +103,26 @@ export class AtChannel implements AtChannelContract {
     this.queue = previous.then(() => mine);
     try {
       await untilAborted(previous, signal, () => aborted(this.link.port, maskCommand(command, secret)));
+      await this.quietAfterFailure();
       return await run();
     } finally {
       release();
+    }
+  }
+
+  /**
+   * After a timeout or an abort the device may still answer the old command; that answer must not be
+   * taken for the next one's, so wait until the line has been quiet a moment (tools flush input before
+   * each command for the same reason, protocols.md 1.1).
+   */
+  private async quietAfterFailure(): Promise<void> {
+    if (!this.unsettled) return;
+    this.unsettled = false;
+    const deadline = performance.now() + maxQuietWaitMs;
+    for (;;) {
+      const quietFor = performance.now() - this.lastReceivedAt;
+      if (quietFor >= settleMs || performance.now() >= deadline || this.link.closed) return;
+      await new Promise((resolve) => setTimeout(resolve, settleMs - quietFor));
     }
   }
 
@@ -137,6 +160,10 @@ export class AtChannel implements AtChannelContract {
         this.framer.armPrompt(false);
         this.framer.expectRawData(undefined);
         this.current = undefined;
+        if (error?.code === 'transport.timeout' || error?.code === 'transport.aborted') {
+          this.unsettled = true;
+          this.lastReceivedAt = Math.max(this.lastReceivedAt, performance.now());
+        }
         if (error) reject(error);
         else resolve(data.length > 0 ? { info, data } : { info });
       };
