@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import pkcs11js from 'pkcs11js';
 import { StationError } from '../../api/errors.js';
@@ -27,6 +27,7 @@ import type {
 } from '../key-store.js';
 import { hsmError } from './pkcs11-errors.js';
 import { acquireTokenSession } from './pkcs11-module.js';
+import { newKeyId } from '../key-id.js';
 import type { Pkcs11, Pkcs11Handle, TokenSession } from './pkcs11-module.js';
 
 export interface Pkcs11KeyStoreOptions {
@@ -84,6 +85,11 @@ export class Pkcs11KeyStore implements KeyStore {
 
   /** Private key object handles by key id: finding an object costs more than the signature. */
   private readonly privateHandles = new Map<string, Pkcs11Handle>();
+  /**
+   * Both halves of the device keys made here, so destroying one (once per injected device) needs no
+   * search: C_FindObjects walks every object on the token.
+   */
+  private readonly generatedPairs = new Map<string, readonly [Pkcs11Handle, Pkcs11Handle]>();
   private token: TokenSession | undefined;
 
   private constructor(token: TokenSession) {
@@ -130,7 +136,7 @@ export class Pkcs11KeyStore implements KeyStore {
         { field: 'label', subject: options.label },
       );
     }
-    const id = randomBytes(16);
+    const id = Buffer.from(newKeyId(), 'hex');
     const ec = isEcAlgorithm(options.algorithm);
     const common: Template = [
       { type: pkcs11js.CKA_TOKEN, value: isCa },
@@ -170,6 +176,7 @@ export class Pkcs11KeyStore implements KeyStore {
       extractable: !isCa,
     };
     this.privateHandles.set(handle.id, pair.privateKey);
+    if (!isCa) this.generatedPairs.set(handle.id, [pair.privateKey, pair.publicKey]);
     return handle;
   }
 
@@ -205,7 +212,10 @@ export class Pkcs11KeyStore implements KeyStore {
       return pkcs11.C_Sign(session, digestInfo, Buffer.alloc(rsaModulusBits[key.algorithm] / 8));
     } catch (error) {
       const failure = hsmError(error, this.tokenLabel, `sign with key '${key.label}'`);
-      if (failure.code === 'keys.key-not-found') this.privateHandles.delete(key.id);
+      if (failure.code === 'keys.key-not-found') {
+        this.privateHandles.delete(key.id);
+        this.generatedPairs.delete(key.id);
+      }
       throw failure;
     }
   }
@@ -255,11 +265,14 @@ export class Pkcs11KeyStore implements KeyStore {
   async destroyKey(key: KeyHandle): Promise<void> {
     const { pkcs11, session } = this.session;
     // Both halves share the CKA_ID; destroying by id also removes a public key left over from a failure.
-    const objects = this.findObjects(
-      [{ type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') }],
-      `find key '${key.label}'`,
-    );
+    const objects =
+      this.generatedPairs.get(key.id) ??
+      this.findObjects(
+        [{ type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') }],
+        `find key '${key.label}'`,
+      );
     this.privateHandles.delete(key.id);
+    this.generatedPairs.delete(key.id);
     for (const object of objects) {
       try {
         pkcs11.C_DestroyObject(session, object);
@@ -273,6 +286,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const token = this.token;
     this.token = undefined;
     this.privateHandles.clear();
+    this.generatedPairs.clear();
     token?.release();
   }
 

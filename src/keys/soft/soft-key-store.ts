@@ -1,10 +1,10 @@
-import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto';
+import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StationError } from '../../api/errors.js';
-import { isEcAlgorithm, nodeHashNames, rsaModulusBits } from '../key-encoding.js';
+import { ecPkcs8, ecSpki, isEcAlgorithm, nodeHashNames, rsaModulusBits } from '../key-encoding.js';
 import type {
   GenerateKeyOptions,
   HashAlgorithm,
@@ -13,6 +13,7 @@ import type {
   KeyQuery,
   KeyStore,
 } from '../key-store.js';
+import { newKeyId } from '../key-id.js';
 import { newFileKey, readKeyFile, writeKeyFile } from './soft-key-file.js';
 import type { SoftKeyFileKey, StoredKey } from './soft-key-file.js';
 
@@ -40,14 +41,37 @@ const nodeCurveNames: Record<Extract<KeyAlgorithm, `EC-${string}`>, string> = {
   'EC-P384': 'P-384',
 };
 
+/** EC pairs are made inline (~60 us); RSA pairs take up to seconds, so they go to the thread pool. */
 async function newKeyObject(algorithm: KeyAlgorithm): Promise<KeyObject> {
-  const pair = isEcAlgorithm(algorithm)
-    ? await generateKeyPairAsync('ec', { namedCurve: nodeCurveNames[algorithm] })
-    : await generateKeyPairAsync('rsa', {
-        modulusLength: rsaModulusBits[algorithm],
-        publicExponent: 0x10001,
-      });
+  if (isEcAlgorithm(algorithm)) {
+    return generateKeyPairSync('ec', { namedCurve: nodeCurveNames[algorithm] }).privateKey;
+  }
+  const pair = await generateKeyPairAsync('rsa', {
+    modulusLength: rsaModulusBits[algorithm],
+    publicExponent: 0x10001,
+  });
   return pair.privateKey;
+}
+
+/**
+ * EC encodings go through JWK and the constant-prefix builders: node's DER export of an EC key costs
+ * 0.2-0.5 ms (OpenSSL 3 encoders), more than making the key, its JWK export ~10 us.
+ */
+function ecPoint(jwk: JsonWebKey): Buffer {
+  return Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
+}
+
+function spkiOf(algorithm: KeyAlgorithm, privateKey: KeyObject): Uint8Array {
+  if (isEcAlgorithm(algorithm)) return ecSpki(algorithm, ecPoint(privateKey.export({ format: 'jwk' })));
+  return new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }));
+}
+
+function pkcs8Of(algorithm: KeyAlgorithm, privateKey: KeyObject): Uint8Array {
+  if (isEcAlgorithm(algorithm)) {
+    const jwk = privateKey.export({ format: 'jwk' });
+    return ecPkcs8(algorithm, Buffer.from(jwk.d!, 'base64url'), ecPoint(jwk));
+  }
+  return new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
 }
 
 function handleFor(
@@ -57,13 +81,12 @@ function handleFor(
   purpose: KeyHandle['purpose'],
   privateKey: KeyObject,
 ): KeyHandle {
-  const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   return {
     id,
     label,
     algorithm,
     purpose,
-    publicKeySpki: new Uint8Array(spki),
+    publicKeySpki: spkiOf(algorithm, privateKey),
     extractable: purpose === 'device',
   };
 }
@@ -135,13 +158,7 @@ export class SoftKeyStore implements KeyStore {
         { field: 'label', subject: options.label },
       );
     }
-    const handle = handleFor(
-      randomBytes(16).toString('hex'),
-      options.label,
-      options.algorithm,
-      options.purpose,
-      privateKey,
-    );
+    const handle = handleFor(newKeyId(), options.label, options.algorithm, options.purpose, privateKey);
     this.keys.set(handle.id, { handle, privateKey });
     if (options.purpose === 'ca') {
       try {
@@ -187,7 +204,7 @@ export class SoftKeyStore implements KeyStore {
         { subject: key.label },
       );
     }
-    return new Uint8Array(held.privateKey.export({ format: 'der', type: 'pkcs8' }));
+    return pkcs8Of(held.handle.algorithm, held.privateKey);
   }
 
   async destroyKey(key: KeyHandle): Promise<void> {
@@ -245,7 +262,7 @@ export class SoftKeyStore implements KeyStore {
           id: handle.id,
           label: handle.label,
           algorithm: handle.algorithm,
-          pkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+          pkcs8: Buffer.from(pkcs8Of(handle.algorithm, privateKey)).toString('base64'),
         }));
       await writeKeyFile(this.file, fileKey, keys);
     };
