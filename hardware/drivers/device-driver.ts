@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { TranscriptEntry } from '../transport/at-channel-contract.js';
 import type { ByteLink, SerialSettings } from '../transport/byte-link.js';
 
 /**
@@ -73,6 +74,8 @@ export interface DeviceSession {
   deleteCredential(slot: CredentialSlot, options?: DeviceOperationOptions): Promise<void>;
   /** DER ECDSA signature over SHA-256(challenge) with the device key; only if capabilities say so. */
   signChallenge(challenge: Uint8Array, options?: DeviceOperationOptions): Promise<Uint8Array>;
+  /** What went over the wire in this session, secrets masked (for the record and for debugging). */
+  transcript?(): readonly TranscriptEntry[];
   close(): Promise<void>;
 }
 

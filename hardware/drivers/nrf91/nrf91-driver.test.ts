@@ -134,6 +134,17 @@ describe('nrf91 driver', () => {
     });
   });
 
+  it('keeps a transcript with the injected key masked', async () => {
+    const { session } = await openModem();
+    const key = Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n');
+    await session.writeCredential('key', key);
+    const transcript = session.transcript?.() ?? [];
+    expect(transcript.map((entry) => entry.text)).toContain(
+      `AT%CMNG=0,16842753,2,<masked ${key.length + 2} bytes>`,
+    );
+    expect(JSON.stringify(transcript)).not.toContain('MIGH');
+  });
+
   it('says it cannot sign a challenge', async () => {
     const { session } = await openModem();
     expect(session.capabilities().proofOfPossession).toBe(false);

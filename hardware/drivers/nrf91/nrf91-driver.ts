@@ -10,7 +10,7 @@ import type {
   DeviceSession,
 } from '../device-driver.js';
 import { AtChannel } from '../../transport/at-channel.js';
-import type { AtCommandOptions, AtResponse } from '../../transport/at-channel-contract.js';
+import type { AtCommandOptions, AtResponse, TranscriptEntry } from '../../transport/at-channel-contract.js';
 import type { ByteLink, SerialSettings } from '../../transport/byte-link.js';
 import { parseKeygenLine } from './keygen-response.js';
 import { isValidImei } from './modem-identity.js';
@@ -184,6 +184,10 @@ class Nrf91Session implements DeviceSession {
         { port: this.port },
       ),
     );
+  }
+
+  transcript(): readonly TranscriptEntry[] {
+    return this.channel.transcript();
   }
 
   async close(): Promise<void> {

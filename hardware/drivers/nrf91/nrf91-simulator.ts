@@ -133,7 +133,7 @@ export class Nrf91Simulator implements DeviceSimulator {
       case '':
         return ['OK'];
       case '+CMEE':
-        return this.setting(query, args, 'CMEE', 0, 1);
+        return this.cmeeCommand(query, args);
       case '+CFUN':
         return this.cfunCommand(query, args);
       case '+CGSN':
@@ -154,9 +154,9 @@ export class Nrf91Simulator implements DeviceSimulator {
     }
   }
 
-  private setting(query: boolean, args: AtArgument[], name: 'CMEE', min: number, max: number): string[] {
-    if (query) return [`+${name}: ${this.cmee}`, 'OK'];
-    const value = integerArgument(args[0], min, max);
+  private cmeeCommand(query: boolean, args: AtArgument[]): string[] {
+    if (query) return [`+CMEE: ${this.cmee}`, 'OK'];
+    const value = integerArgument(args[0], 0, 1);
     if (value === undefined || args.length !== 1) return ['ERROR'];
     this.cmee = value;
     return ['OK'];
