@@ -229,6 +229,7 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(injectedKeys.length).toBeGreaterThan(0);
     const files = await filesUnder(fixture.dataDir);
     expect(files.some((entry) => entry.file.endsWith('registry.sqlite'))).toBe(true);
+    expect(files.some((entry) => entry.file.endsWith('registry.sqlite-wal'))).toBe(true);
     for (const { file, bytes } of files) {
       expect(bytes.includes('PRIVATE KEY'), file).toBe(false);
       for (const key of injectedKeys) {
