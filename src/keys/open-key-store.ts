@@ -1,10 +1,8 @@
 import path from 'node:path';
+import type { KeyStoreSettings } from '../config/settings.js';
 import type { KeyStore } from './key-store.js';
 import { Pkcs11KeyStore } from './pkcs11/pkcs11-key-store.js';
 import { SoftKeyStore } from './soft/soft-key-store.js';
-
-/** The key store choice recorded in the data folder by `station init --hsm ...` (station.json). */
-export type KeyStoreSettings = { kind: 'soft' } | { kind: 'pkcs11'; module: string; tokenLabel: string };
 
 /** The soft store's file inside the data folder. */
 export const softKeyFileName = 'soft-keys.json';
@@ -19,7 +17,7 @@ export interface OpenKeyStoreOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** Opens the key store the data folder's settings choose. */
+/** Opens the key store the data folder's settings (station.json, `station init --hsm ...`) choose. */
 export function openKeyStore(settings: KeyStoreSettings, options: OpenKeyStoreOptions): Promise<KeyStore> {
   if (settings.kind === 'pkcs11') {
     return Pkcs11KeyStore.open({
