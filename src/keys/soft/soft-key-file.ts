@@ -90,11 +90,9 @@ export async function newFileKey(passphrase: string): Promise<SoftKeyFileKey> {
   return { header, key: await deriveKey(passphrase, header.kdf) };
 }
 
-/** Reads and decrypts the file; undefined when it does not exist. */
-export async function readKeyFile(
-  file: string,
-  passphrase: string,
-): Promise<{ fileKey: SoftKeyFileKey; keys: StoredKey[] } | undefined> {
+type Envelope = z.infer<typeof envelopeSchema>;
+
+async function readEnvelope(file: string): Promise<Envelope | undefined> {
   let text: string;
   try {
     const handle = await open(file, 'r');
@@ -115,13 +113,14 @@ export async function readKeyFile(
   }
   const parsed = envelopeSchema.safeParse(json);
   if (!parsed.success) throw corrupt(file, 'unknown layout');
-  const envelope = parsed.data;
-  const header: Header = headerSchema.parse(envelope);
-  const key = await deriveKey(passphrase, header.kdf);
+  return parsed.data;
+}
+
+function decryptEnvelope(file: string, envelope: Envelope, fileKey: SoftKeyFileKey): StoredKey[] {
   let plaintext: Buffer;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(envelope.iv, 'base64'));
-    decipher.setAAD(headerBytes(header));
+    const decipher = createDecipheriv('aes-256-gcm', fileKey.key, Buffer.from(envelope.iv, 'base64'));
+    decipher.setAAD(headerBytes(fileKey.header));
     decipher.setAuthTag(Buffer.from(envelope.tag, 'base64'));
     plaintext = Buffer.concat([
       decipher.update(Buffer.from(envelope.ciphertext, 'base64')),
@@ -129,7 +128,6 @@ export async function readKeyFile(
     ]);
   } catch {
     // GCM cannot tell a wrong key from altered bytes; a wrong passphrase is by far the likelier.
-    key.fill(0);
     throw new StationError(
       'keys.wrong-passphrase',
       'Wrong passphrase for the software key store (or its file was altered).',
@@ -139,13 +137,47 @@ export async function readKeyFile(
   try {
     const contents = contentsSchema.safeParse(JSON.parse(plaintext.toString('utf8')));
     if (!contents.success) throw corrupt(file, 'unknown contents');
-    return { fileKey: { header, key }, keys: contents.data.keys };
+    return contents.data.keys;
   } catch (error) {
     if (error instanceof StationError) throw error;
     throw corrupt(file, 'unreadable contents');
   } finally {
     plaintext.fill(0);
   }
+}
+
+/** Reads and decrypts the file; undefined when it does not exist. */
+export async function readKeyFile(
+  file: string,
+  passphrase: string,
+): Promise<{ fileKey: SoftKeyFileKey; keys: StoredKey[] } | undefined> {
+  const envelope = await readEnvelope(file);
+  if (!envelope) return undefined;
+  const header: Header = headerSchema.parse(envelope);
+  const fileKey = { header, key: await deriveKey(passphrase, header.kdf) };
+  try {
+    return { fileKey, keys: decryptEnvelope(file, envelope, fileKey) };
+  } catch (error) {
+    fileKey.key.fill(0);
+    throw error;
+  }
+}
+
+/**
+ * Reads the file again with the key already derived, to pick up what another store (another process) wrote
+ * since. A file re-created under another passphrase is refused rather than overwritten.
+ */
+export async function rereadKeyFile(file: string, fileKey: SoftKeyFileKey): Promise<StoredKey[]> {
+  const envelope = await readEnvelope(file);
+  if (!envelope) return [];
+  if (!headerBytes(headerSchema.parse(envelope)).equals(headerBytes(fileKey.header))) {
+    throw new StationError(
+      'keys.soft-file-replaced',
+      `The software key file ${path.basename(file)} was replaced while the station had it open: restart the station.`,
+      { subject: file },
+    );
+  }
+  return decryptEnvelope(file, envelope, fileKey);
 }
 
 /**

@@ -14,7 +14,7 @@ import type {
   KeyStore,
 } from '../key-store.js';
 import { newKeyId } from '../key-id.js';
-import { newFileKey, readKeyFile, writeKeyFile } from './soft-key-file.js';
+import { newFileKey, readKeyFile, rereadKeyFile, writeKeyFile } from './soft-key-file.js';
 import type { SoftKeyFileKey, StoredKey } from './soft-key-file.js';
 
 export interface SoftKeyStoreOptions {
@@ -102,6 +102,8 @@ export class SoftKeyStore implements KeyStore {
   readonly file: string;
 
   private readonly keys = new Map<string, HeldKey>();
+  /** CA keys destroyed here, so merging in another process's writes does not bring them back. */
+  private readonly destroyed = new Set<string>();
   private fileKey: SoftKeyFileKey | undefined;
   /** File writes run one after another, each writing the whole current set of CA keys. */
   private writing: Promise<void> = Promise.resolve();
@@ -173,6 +175,14 @@ export class SoftKeyStore implements KeyStore {
 
   async findKey(query: KeyQuery): Promise<KeyHandle | undefined> {
     this.fileKeyOrThrow();
+    const found = this.match(query);
+    if (found) return found;
+    // Another process (the CLI beside a running station) may have made the CA key since this store opened.
+    await this.mergeFromFile();
+    return this.match(query);
+  }
+
+  private match(query: KeyQuery): KeyHandle | undefined {
     const matches = [...this.keys.values()].filter(
       ({ handle }) =>
         (query.label === undefined || handle.label === query.label) &&
@@ -186,6 +196,12 @@ export class SoftKeyStore implements KeyStore {
       );
     }
     return matches[0]?.handle;
+  }
+
+  private async mergeFromFile(): Promise<void> {
+    for (const stored of await rereadKeyFile(this.file, this.fileKeyOrThrow())) {
+      if (!this.keys.has(stored.id) && !this.destroyed.has(stored.id)) this.load(stored);
+    }
   }
 
   async sign(key: KeyHandle, data: Uint8Array, hash: HashAlgorithm): Promise<Uint8Array> {
@@ -210,7 +226,10 @@ export class SoftKeyStore implements KeyStore {
   async destroyKey(key: KeyHandle): Promise<void> {
     const held = this.held(key);
     this.keys.delete(key.id);
-    if (held.handle.purpose === 'ca') await this.persist();
+    if (held.handle.purpose === 'ca') {
+      this.destroyed.add(key.id);
+      await this.persist();
+    }
   }
 
   async close(): Promise<void> {
@@ -252,10 +271,14 @@ export class SoftKeyStore implements KeyStore {
     return this.fileKey;
   }
 
-  /** Writes every CA key (device keys stay in memory), after any write already under way. */
+  /**
+   * Writes every CA key (device keys stay in memory), after any write already under way, merging in what
+   * other stores wrote to the file meanwhile so their keys are not lost.
+   */
   private persist(): Promise<void> {
     const fileKey = this.fileKeyOrThrow();
     const write = async () => {
+      await this.mergeFromFile();
       const keys: StoredKey[] = [...this.keys.values()]
         .filter(({ handle }) => handle.purpose === 'ca')
         .map(({ handle, privateKey }) => ({

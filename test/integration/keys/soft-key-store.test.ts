@@ -136,6 +136,35 @@ describe('SoftKeyStore', () => {
     for (const key of made) expect(await reopened.findKey({ id: key.id })).toEqual(key);
   });
 
+  it('keeps the CA keys of two stores sharing the file (a CLI beside a running station)', async () => {
+    const station = await openStore();
+    const cli = await openStore();
+    const fromCli = await cli.generateKeyPair({ algorithm: 'EC-P256', label: 'made-by-cli', purpose: 'ca' });
+    expect(await station.findKey({ label: 'made-by-cli' })).toEqual(fromCli);
+    const fromStation = await station.generateKeyPair({
+      algorithm: 'EC-P256',
+      label: 'made-by-station',
+      purpose: 'ca',
+    });
+    await cli.destroyKey(fromCli);
+    await station.close();
+    await cli.close();
+
+    const reopened = await openStore();
+    expect(await reopened.findKey({ id: fromStation.id })).toEqual(fromStation);
+    expect(await reopened.findKey({ id: fromCli.id })).toBeUndefined();
+  });
+
+  it('refuses to overwrite a key file that was replaced while it was open', async () => {
+    const store = await openStore();
+    await rm(file);
+    await openStore({ passphrase: 'another long passphrase' });
+    await expectStationError(
+      store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca', purpose: 'ca' }),
+      'keys.soft-file-replaced',
+    );
+  });
+
   it('holds no key material in clear in its file and leaves no temp files', async () => {
     const store = await openStore();
     await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca-p256', purpose: 'ca' });
