@@ -1,11 +1,11 @@
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { ECDH, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { isStationError } from '../api/errors.js';
 import type { KeyAlgorithm } from '../keys/key-store.js';
 import { oids, signatureAlgorithmFor, type SignatureAlgorithm } from './algorithms.js';
 import { checkCsr } from './csr.js';
 import { encodeCsr, encodeCsrInfo } from './csr-writer.js';
-import { derNull, objectIdentifier, sequence } from './der.js';
+import { bitString, derNull, objectIdentifier, sequence } from './der.js';
 import { encodeName } from './names.js';
 import { toPem } from './pem.js';
 
@@ -122,6 +122,26 @@ describe('checkCsr', () => {
       'pki.csr-subject-invalid',
     );
     expect(checkCsr(makeCsr({}), { allowedKeys, expectedCommonName: 'thing-1' }).commonName).toBe('thing-1');
+  });
+
+  it('accepts a compressed EC point and refuses a point that is not on the curve', () => {
+    const keys = keyPair('ec', 'P-256');
+    const spki = new Uint8Array(keys.publicKey.export({ type: 'spki', format: 'der' }));
+    const point = Buffer.from(spki.subarray(spki.length - 65));
+    const algorithmId = sequence(objectIdentifier(oids.ecPublicKey), objectIdentifier(oids.p256));
+    const compressed = ECDH.convertKey(point, 'prime256v1', undefined, undefined, 'compressed') as Buffer;
+    const withSpki = (keySpki: Uint8Array) => {
+      const info = encodeCsrInfo(encodeName({ commonName: 'thing-1' }), keySpki);
+      return encodeCsr(info, signatureAlgorithmFor('EC-P256'), sign('sha256', info, keys.privateKey));
+    };
+    expect(checkCsr(withSpki(sequence(algorithmId, bitString(compressed))), { allowedKeys }).commonName).toBe(
+      'thing-1',
+    );
+    const offCurve = Buffer.from(point);
+    offCurve[64] ^= 0x01;
+    expect(
+      codeOf(() => checkCsr(withSpki(sequence(algorithmId, bitString(offCurve))), { allowedKeys })),
+    ).toBe('pki.csr-public-key-invalid');
   });
 
   it('refuses a signature algorithm that does not fit the key', () => {

@@ -71,6 +71,9 @@ export function subjectProblems(subject: SubjectName): string[] {
   return problems;
 }
 
+// Encoded once: every certificate repeats them (the issuance path encodes a subject per identity).
+const attributeTypeDer = new Map(attributeSpecs.map((spec) => [spec.key, objectIdentifier(spec.oid)]));
+
 /** Name DER for the subject (one attribute per RDN). */
 export function encodeName(subject: SubjectName): Uint8Array {
   const rdns: Uint8Array[] = [];
@@ -78,7 +81,7 @@ export function encodeName(subject: SubjectName): Uint8Array {
     const value = subject[spec.key];
     if (value === undefined) continue;
     const encoded = spec.printable ? printableString(value) : utf8String(value);
-    rdns.push(set(sequence(objectIdentifier(spec.oid), encoded)));
+    rdns.push(set(sequence(attributeTypeDer.get(spec.key)!, encoded)));
   }
   return sequence(...rdns);
 }
