@@ -107,6 +107,10 @@ describe('Pkcs11KeyStore on a SoftHSM2 token', () => {
         algorithm.startsWith('EC') ? /ASN1 OID: (prime256v1|secp384r1)/ : /2048 bit/,
       );
 
+      // A session object: never written to the token, so another process never sees it.
+      expect(listObjects()).not.toContain(`injected-${algorithm}`);
+      expect(await store.findKey({ id: key.id })).toEqual(key);
+
       await store.destroyKey(key);
       expect(await store.findKey({ id: key.id })).toBeUndefined();
       expect(listObjects()).not.toContain(`injected-${algorithm}`);
