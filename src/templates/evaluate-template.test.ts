@@ -59,7 +59,7 @@ describe('evaluateTemplate: things', () => {
       planResources(thing, { parameters: {} });
       expect.unreachable();
     } catch (error) {
-      expect(isStationError(error) && error.code).toBe('template.evaluation-failed');
+      expect(isStationError(error) && error.code).toBe('template.evaluation_failed');
       expect(isStationError(error) && (error.details?.errors as unknown[]).length).toBe(3);
     }
   });

@@ -13,6 +13,7 @@ export { parseTemplate, type ParseOptions } from './parse-template.js';
 export { readBulkInput, parseBulkLine, type BulkInputLine } from './bulk-input.js';
 export { policyNameForDocument, canonicalJson } from './policy-naming.js';
 export { formatIssue, templateError, type Outcome } from './template-issues.js';
+export { reconcileThing, type ExistingThing, type ThingReconciliation } from './thing-reconciliation.js';
 export type { ParsedTemplate, UndeclaredParameterPolicy } from './template-model.js';
 
 /** Every fault of a template body; empty when it is valid. */
@@ -28,9 +29,9 @@ export function loadTemplate(body: string, options: ParseOptions = {}): ParsedTe
   return outcome.value;
 }
 
-/** Evaluates or throws a StationError `template.evaluation-failed` carrying every fault. */
+/** Evaluates or throws a StationError `template.evaluation_failed` carrying every fault. */
 export function planResources(template: ParsedTemplate, input: EvaluationInput): ResourcePlan {
   const outcome = evaluateTemplate(template, input);
-  if (!outcome.ok) throw templateError('template.evaluation-failed', outcome.errors);
+  if (!outcome.ok) throw templateError('template.evaluation_failed', outcome.errors);
   return outcome.value;
 }

@@ -26,7 +26,7 @@ export function formatIssue(issue: TemplateIssue): string {
 
 /** One StationError for a list of faults; the list travels in `details.errors`. */
 export function templateError(
-  code: 'template.invalid' | 'template.evaluation-failed',
+  code: 'template.invalid' | 'template.evaluation_failed',
   issues: readonly TemplateIssue[],
 ): StationError {
   const first = issues[0] === undefined ? 'no detail' : formatIssue(issues[0]);

@@ -127,7 +127,7 @@ describe('station template eval', () => {
     const run = station('--json', 'template', 'eval', t01, '--params', '{"SerialNumber":"1","CSR":"x"}');
     expect(run.status).toBe(1);
     const body = JSON.parse(run.stdout) as { error: { code: string; details: { errors: unknown[] } } };
-    expect(body.error.code).toBe('template.evaluation-failed');
+    expect(body.error.code).toBe('template.evaluation_failed');
     expect(body.error.details.errors).toEqual([
       {
         path: 'Resources.thing.Properties.ThingName',
