@@ -96,24 +96,29 @@ CREATE TABLE template_versions (
 
 -- Work orders: which template (name + version), where the per-device parameters come from, which
 -- driver and CA, how keys are made, and how many certificates may be issued at most. The CHECK
--- makes the quota a database invariant: issuing past it fails the transaction.
+-- makes the quota a database invariant: issuing past it fails the transaction. next_sequence and
+-- next_list_row hand out sequence numbers and list rows atomically (a crash never reuses one).
 CREATE TABLE jobs (
-  id               INTEGER PRIMARY KEY AUTOINCREMENT,
-  label            TEXT NOT NULL,
-  template_name    TEXT NOT NULL,
-  template_version INTEGER NOT NULL,
-  parameter_source TEXT NOT NULL DEFAULT '{}', -- JSON: e.g. {"kind":"jsonl","file":...} or fixed values
-  driver           TEXT NOT NULL,              -- device family driver id (hardware/drivers)
-  ca_id            TEXT REFERENCES ca_certificates(id),
-  key_mode         TEXT NOT NULL CHECK (key_mode IN ('csr', 'inject', 'existing', 'claim')),
-  quota            INTEGER CHECK (quota IS NULL OR quota >= 0), -- NULL: no limit
-  issued_count     INTEGER NOT NULL DEFAULT 0 CHECK (quota IS NULL OR issued_count <= quota),
-  status           TEXT NOT NULL DEFAULT 'draft'
-                     CHECK (status IN ('draft', 'active', 'paused', 'completed', 'cancelled')),
-  created_by       TEXT NOT NULL,
-  created_at       TEXT NOT NULL,
-  started_at       TEXT,
-  finished_at      TEXT,
+  id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+  label                TEXT NOT NULL,
+  template_name        TEXT NOT NULL,
+  template_version     INTEGER NOT NULL,
+  parameter_source     TEXT NOT NULL DEFAULT '{}', -- JSON ParameterSource (src/api/jobs.ts)
+  driver               TEXT NOT NULL,              -- device family driver id (hardware/drivers) or auto
+  ca_id                TEXT REFERENCES ca_certificates(id),
+  key_mode             TEXT NOT NULL CHECK (key_mode IN ('csr', 'inject', 'existing', 'claim')),
+  quota                INTEGER CHECK (quota IS NULL OR quota >= 0), -- NULL: no limit
+  issued_count         INTEGER NOT NULL DEFAULT 0 CHECK (quota IS NULL OR issued_count <= quota),
+  validity_days        INTEGER NOT NULL DEFAULT 3650 CHECK (validity_days > 0),
+  next_sequence        INTEGER,                    -- NULL when the job has no sequence parameter
+  next_list_row        INTEGER NOT NULL DEFAULT 0, -- index of the next list row handed out in order
+  claim_certificate_id TEXT REFERENCES certificates(id), -- claim jobs: the certificate every device gets
+  status               TEXT NOT NULL DEFAULT 'draft'
+                         CHECK (status IN ('draft', 'active', 'paused', 'completed', 'cancelled')),
+  created_by           TEXT NOT NULL,
+  created_at           TEXT NOT NULL,
+  started_at           TEXT,
+  finished_at          TEXT,
   FOREIGN KEY (template_name, template_version) REFERENCES template_versions(template_name, version)
 );
 CREATE INDEX jobs_by_status ON jobs(status);
@@ -199,7 +204,10 @@ CREATE TABLE operators (
 
 -- One row per device attempt. thing_name and certificate_id are history, not references: the record
 -- outlives a deleted thing. resolved_parameters and resources (JSON, keyed by the template's logical
--- names) let the upload replay what was created (aws-iot-spec.md 9).
+-- names) let the upload replay what was created (aws-iot-spec.md 9). States (design.md 8):
+-- IN_PROGRESS until the registry transaction, ISSUED once the identity exists in the registry,
+-- PROVISIONED when written and verified; FAILED names its step; ABANDONED when recovery found an
+-- attempt that never reached the registry. resumes_record_id links an attempt to the one it finishes.
 CREATE TABLE provisioning_records (
   id                  INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id              INTEGER NOT NULL REFERENCES jobs(id),
@@ -209,13 +217,14 @@ CREATE TABLE provisioning_records (
   thing_name          TEXT,
   certificate_id      TEXT,
   operator_name       TEXT,
-  state               TEXT NOT NULL DEFAULT 'running'
-                        CHECK (state IN ('running', 'passed', 'failed', 'aborted')),
+  state               TEXT NOT NULL DEFAULT 'IN_PROGRESS'
+                        CHECK (state IN ('IN_PROGRESS', 'ISSUED', 'PROVISIONED', 'FAILED', 'ABANDONED')),
   step_reached        TEXT,
   error_code          TEXT,
   error_message       TEXT,
   resolved_parameters TEXT, -- JSON
   resources           TEXT, -- JSON
+  resumes_record_id   INTEGER REFERENCES provisioning_records(id),
   started_at          TEXT NOT NULL,
   finished_at         TEXT
 );

@@ -1,0 +1,69 @@
+import type { SqlReader } from './database.js';
+import type { Transaction } from './transaction.js';
+
+/**
+ * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
+ * carry. (kind, subject) is unique, so a replayed change never queues twice.
+ */
+export type OutboxKind = 'thing' | 'certificate' | 'policy' | 'policy-attachment' | 'thing-principal';
+
+export interface OutboxEntry {
+  id: number;
+  kind: OutboxKind;
+  subject: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+  lastError: string | null;
+  createdAt: string;
+  sentAt: string | null;
+}
+
+export class OutboxTable {
+  constructor(private readonly reader: SqlReader) {}
+
+  /** Queues an upload; returns false when the same (kind, subject) is already queued. */
+  async enqueue(
+    tx: Transaction,
+    kind: OutboxKind,
+    subject: string,
+    payload: Record<string, unknown>,
+  ): Promise<boolean> {
+    const { changes } = await tx.run(
+      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, subject) DO NOTHING`,
+      [kind, subject, JSON.stringify(payload), new Date().toISOString()],
+    );
+    if (changes === 1) await tx.audit('outbox.enqueue', `${kind}:${subject}`);
+    return changes === 1;
+  }
+
+  async pending(limit = 100): Promise<OutboxEntry[]> {
+    const rows = await this.reader.all<{
+      id: number;
+      kind: OutboxKind;
+      subject: string;
+      payload: string;
+      attempts: number;
+      last_error: string | null;
+      created_at: string;
+      sent_at: string | null;
+    }>(
+      'SELECT id, kind, subject, payload, attempts, last_error, created_at, sent_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?',
+      [limit],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      kind: row.kind,
+      subject: row.subject,
+      payload: JSON.parse(row.payload) as Record<string, unknown>,
+      attempts: row.attempts,
+      lastError: row.last_error,
+      createdAt: row.created_at,
+      sentAt: row.sent_at,
+    }));
+  }
+
+  async count(): Promise<number> {
+    const row = await this.reader.get<{ n: number }>('SELECT count(*) AS n FROM outbox');
+    return row?.n ?? 0;
+  }
+}

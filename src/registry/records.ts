@@ -1,0 +1,265 @@
+import type { PipelineStep, RecordState, StepOutcome } from '../api/provisioning.js';
+import type { SqlReader, SqlValue } from './database.js';
+import type { Transaction } from './transaction.js';
+
+/**
+ * Provisioning records: one per device attempt, with every step's outcome and duration
+ * (tables provisioning_records and record_steps). Each change is audited in the caller's transaction.
+ */
+export interface ProvisioningRecord {
+  id: number;
+  jobId: number;
+  port: string;
+  driver: string | null;
+  deviceId: string | null;
+  thingName: string | null;
+  certificateId: string | null;
+  state: RecordState;
+  stepReached: PipelineStep | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  parameters: Record<string, string> | null;
+  resources: Record<string, unknown> | null;
+  resumesRecordId: number | null;
+  startedAt: string;
+  finishedAt: string | null;
+}
+
+export interface RecordStep {
+  seq: number;
+  step: PipelineStep;
+  outcome: StepOutcome;
+  startedAt: string;
+  durationMs: number;
+  detail: string | null;
+}
+
+interface RecordRow {
+  id: number;
+  job_id: number;
+  port: string;
+  driver: string | null;
+  device_id: string | null;
+  thing_name: string | null;
+  certificate_id: string | null;
+  state: RecordState;
+  step_reached: PipelineStep | null;
+  error_code: string | null;
+  error_message: string | null;
+  resolved_parameters: string | null;
+  resources: string | null;
+  resumes_record_id: number | null;
+  started_at: string;
+  finished_at: string | null;
+}
+
+const columns =
+  'id, job_id, port, driver, device_id, thing_name, certificate_id, state, step_reached, error_code, error_message, resolved_parameters, resources, resumes_record_id, started_at, finished_at';
+
+export class RecordTable {
+  constructor(private readonly reader: SqlReader) {}
+
+  async start(
+    tx: Transaction,
+    input: { jobId: number; port: string; driver?: string; operator?: string },
+  ): Promise<number> {
+    const { lastId } = await tx.run(
+      'INSERT INTO provisioning_records (job_id, port, driver, operator_name, started_at) VALUES (?, ?, ?, ?, ?)',
+      [input.jobId, input.port, input.driver ?? null, input.operator ?? null, new Date().toISOString()],
+    );
+    await tx.audit('record.start', String(lastId), { jobId: input.jobId, port: input.port });
+    return lastId;
+  }
+
+  /** Records who the device is, and which earlier attempt of the same device this one finishes. */
+  async identify(
+    tx: Transaction,
+    id: number,
+    device: { driver: string; deviceId: string; resumes?: ProvisioningRecord },
+  ): Promise<void> {
+    const resumes = device.resumes;
+    await tx.run(
+      `UPDATE provisioning_records SET driver = ?, device_id = ?, resumes_record_id = ?, thing_name = ?,
+         certificate_id = ?, resolved_parameters = ?, resources = ? WHERE id = ?`,
+      [
+        device.driver,
+        device.deviceId,
+        resumes?.id ?? null,
+        resumes?.thingName ?? null,
+        resumes?.certificateId ?? null,
+        resumes?.parameters ? JSON.stringify(resumes.parameters) : null,
+        resumes?.resources ? JSON.stringify(resumes.resources) : null,
+        id,
+      ],
+    );
+    await tx.audit('record.identify', String(id), {
+      driver: device.driver,
+      deviceId: device.deviceId,
+      ...(resumes && { resumes: resumes.id }),
+    });
+  }
+
+  async setParameters(tx: Transaction, id: number, parameters: Record<string, string>): Promise<void> {
+    await tx.run('UPDATE provisioning_records SET resolved_parameters = ? WHERE id = ?', [
+      JSON.stringify(parameters),
+      id,
+    ]);
+    await tx.audit('record.parameters', String(id), { parameters });
+  }
+
+  async stepEnded(tx: Transaction, id: number, step: Omit<RecordStep, 'seq'>): Promise<void> {
+    await tx.run(
+      `INSERT INTO record_steps (record_id, seq, step, outcome, started_at, duration_ms, detail)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM record_steps WHERE record_id = ?), ?, ?, ?, ?, ?)`,
+      [id, id, step.step, step.outcome, step.startedAt, step.durationMs, step.detail],
+    );
+    if (step.outcome !== 'skipped') {
+      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [step.step, id]);
+    }
+    await tx.audit('record.step', String(id), {
+      step: step.step,
+      outcome: step.outcome,
+      durationMs: Math.round(step.durationMs * 1000) / 1000,
+    });
+  }
+
+  /** The identity now exists in the registry: thing, certificate and attachments (design.md 8). */
+  async markIssued(
+    tx: Transaction,
+    id: number,
+    issued: { thingName: string | null; certificateId: string; resources: Record<string, unknown> },
+  ): Promise<void> {
+    await tx.run(
+      `UPDATE provisioning_records SET state = 'ISSUED', thing_name = ?, certificate_id = ?, resources = ? WHERE id = ?`,
+      [issued.thingName, issued.certificateId, JSON.stringify(issued.resources), id],
+    );
+    await tx.audit('record.issued', String(id), {
+      thingName: issued.thingName,
+      certificateId: issued.certificateId,
+    });
+  }
+
+  async finish(
+    tx: Transaction,
+    id: number,
+    outcome:
+      | { state: 'PROVISIONED' }
+      | { state: 'FAILED' | 'ABANDONED'; step: PipelineStep | null; code: string; message: string },
+  ): Promise<void> {
+    const now = new Date().toISOString();
+    if (outcome.state === 'PROVISIONED') {
+      await tx.run(
+        `UPDATE provisioning_records SET state = 'PROVISIONED', error_code = NULL, error_message = NULL, finished_at = ? WHERE id = ?`,
+        [now, id],
+      );
+      await tx.audit('record.provisioned', String(id));
+      return;
+    }
+    await tx.run(
+      `UPDATE provisioning_records SET state = ?, step_reached = coalesce(?, step_reached), error_code = ?,
+         error_message = ?, finished_at = ? WHERE id = ?`,
+      [outcome.state, outcome.step, outcome.code, outcome.message, now, id],
+    );
+    await tx.audit(outcome.state === 'FAILED' ? 'record.failed' : 'record.abandoned', String(id), {
+      step: outcome.step,
+      code: outcome.code,
+      message: outcome.message,
+    });
+  }
+
+  async byId(id: number, reader: SqlReader = this.reader): Promise<ProvisioningRecord | undefined> {
+    const row = await reader.get<RecordRow>(`SELECT ${columns} FROM provisioning_records WHERE id = ?`, [id]);
+    return row && toRecord(row);
+  }
+
+  /** The newest attempt for a device in a job (what a re-plug resumes or re-verifies). */
+  async latestForDevice(
+    jobId: number,
+    driver: string,
+    deviceId: string,
+    reader: SqlReader = this.reader,
+  ): Promise<ProvisioningRecord | undefined> {
+    const row = await reader.get<RecordRow>(
+      `SELECT ${columns} FROM provisioning_records WHERE driver = ? AND device_id = ? AND job_id = ?
+        ORDER BY id DESC LIMIT 1`,
+      [driver, deviceId, jobId],
+    );
+    return row && toRecord(row);
+  }
+
+  /** Attempts no process finished: after a crash, what recovery reports and resolves. */
+  async unfinished(jobId?: number): Promise<ProvisioningRecord[]> {
+    const params: SqlValue[] = [];
+    let where = `state IN ('IN_PROGRESS', 'ISSUED')`;
+    if (jobId !== undefined) {
+      where += ' AND job_id = ?';
+      params.push(jobId);
+    }
+    const rows = await this.reader.all<RecordRow>(
+      `SELECT ${columns} FROM provisioning_records WHERE ${where} ORDER BY id`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+
+  async list(jobId: number, limit = 1000): Promise<ProvisioningRecord[]> {
+    const rows = await this.reader.all<RecordRow>(
+      `SELECT ${columns} FROM provisioning_records WHERE job_id = ? ORDER BY id LIMIT ?`,
+      [jobId, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async steps(id: number): Promise<RecordStep[]> {
+    const rows = await this.reader.all<{
+      seq: number;
+      step: PipelineStep;
+      outcome: StepOutcome;
+      started_at: string;
+      duration_ms: number;
+      detail: string | null;
+    }>(
+      'SELECT seq, step, outcome, started_at, duration_ms, detail FROM record_steps WHERE record_id = ? ORDER BY seq',
+      [id],
+    );
+    return rows.map((row) => ({
+      seq: row.seq,
+      step: row.step,
+      outcome: row.outcome,
+      startedAt: row.started_at,
+      durationMs: row.duration_ms,
+      detail: row.detail,
+    }));
+  }
+
+  async countByState(jobId: number): Promise<Partial<Record<RecordState, number>>> {
+    const rows = await this.reader.all<{ state: RecordState; n: number }>(
+      'SELECT state, count(*) AS n FROM provisioning_records WHERE job_id = ? GROUP BY state',
+      [jobId],
+    );
+    return Object.fromEntries(rows.map((row) => [row.state, row.n]));
+  }
+}
+
+function toRecord(row: RecordRow): ProvisioningRecord {
+  return {
+    id: row.id,
+    jobId: row.job_id,
+    port: row.port,
+    driver: row.driver,
+    deviceId: row.device_id,
+    thingName: row.thing_name,
+    certificateId: row.certificate_id,
+    state: row.state,
+    stepReached: row.step_reached,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    parameters: row.resolved_parameters
+      ? (JSON.parse(row.resolved_parameters) as Record<string, string>)
+      : null,
+    resources: row.resources ? (JSON.parse(row.resources) as Record<string, unknown>) : null,
+    resumesRecordId: row.resumes_record_id,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
