@@ -13,7 +13,7 @@ import pkcs11js from 'pkcs11js';
 import { Pkcs11KeyStore } from '../../src/keys/pkcs11/pkcs11-key-store.js';
 import { signatureAlgorithmFor } from '../../src/pki/algorithms.js';
 import { encodeCsr, encodeCsrInfo } from '../../src/pki/csr-writer.js';
-import type { PreparedCertificate } from '../../src/pki/issuance.js';
+import { issueInBatches } from '../../src/pki/bulk-issuance.js';
 import { encodeName } from '../../src/pki/names.js';
 import { Pki } from '../../src/pki/pki.js';
 import { Registry } from '../../src/registry/registry.js';
@@ -114,29 +114,6 @@ async function timed(work: () => Promise<void>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-/**
- * Prepares identities one by one (synchronous pkcs11js work on this thread) and records them B at a time;
- * a batch's transaction runs on sqlite's thread while the next batch is prepared (at most one in flight).
- */
-async function bulk(
-  count: number,
-  batchSize: number,
-  prepare: (index: number) => Promise<PreparedCertificate>,
-  record: (batch: PreparedCertificate[]) => Promise<unknown>,
-): Promise<void> {
-  let inFlight: Promise<unknown> = Promise.resolve();
-  let batch: PreparedCertificate[] = [];
-  for (let index = 0; index < count; index++) {
-    batch.push(await prepare(index));
-    if (batch.length === batchSize || index === count - 1) {
-      await inFlight;
-      inFlight = record(batch);
-      batch = [];
-    }
-  }
-  await inFlight;
-}
-
 function deviceCsrs(count: number): Uint8Array[] {
   const algorithm = signatureAlgorithmFor('EC-P256');
   return Array.from({ length: count }, (_, index) => {
@@ -173,23 +150,31 @@ export default async function issueBench(args: string[]): Promise<void> {
     try {
       const pki = new Pki(registry, keyStore);
       await pki.factoryCa.createRoot({ name: 'bench' }, actor);
+      // The private keys are dropped here; the station would hand each batch to its writer once committed.
       const injected = await timed(() =>
-        bulk(
+        issueInBatches(
+          pki.issuer,
           count,
-          batchSize,
-          async (index) =>
-            (await pki.issuer.prepareInjected({ caName: 'bench', commonName: `inject-thing-${index}` }))
-              .prepared,
-          (batch) => pki.issuer.record(batch, actor),
+          async (index) => {
+            const { prepared } = await pki.issuer.prepareInjected({
+              caName: 'bench',
+              commonName: `inject-thing-${index}`,
+            });
+            return { prepared, result: prepared.record.id };
+          },
+          { actor, batchSize },
         ),
       );
       const csrs = deviceCsrs(count);
       const fromCsr = await timed(() =>
-        bulk(
+        issueInBatches(
+          pki.issuer,
           count,
-          batchSize,
-          (index) => pki.issuer.prepareFromCsr(csrs[index]!, { caName: 'bench' }),
-          (batch) => pki.issuer.record(batch, actor),
+          async (index) => {
+            const prepared = await pki.issuer.prepareFromCsr(csrs[index]!, { caName: 'bench' });
+            return { prepared, result: prepared.record.id };
+          },
+          { actor, batchSize },
         ),
       );
       const singleCount = Math.min(count, 1000);
