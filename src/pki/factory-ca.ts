@@ -40,6 +40,8 @@ export interface CreateRootCaOptions {
 
 export type CreateIntermediateOptions = Pick<CreateRootCaOptions, 'name' | 'subject' | 'algorithm'>;
 
+const statusRecheckMs = 2_000;
+
 /** A CA the station can sign with: its record, certificate, key, and device profile (compiled once). */
 export interface SigningCa {
   record: CaCertificateRecord;
@@ -56,7 +58,8 @@ export interface SigningCa {
  */
 export class FactoryCa {
   readonly cas: CaCertificateTable;
-  private readonly signing = new Map<string, SigningCa>();
+  /** Compiled signing CAs; the registry row is re-read at most every statusRecheckMs (bulk paths sign a lot). */
+  private readonly signing = new Map<string, { signing: SigningCa; checkedAt: number }>();
 
   constructor(
     private readonly registry: Registry,
@@ -209,9 +212,20 @@ export class FactoryCa {
   /** The CA ready to sign: active, within validity, and with its key in the key store. */
   async signingCa(name: string, now: Date = new Date()): Promise<SigningCa> {
     const cached = this.signing.get(name);
+    if (cached && performance.now() - cached.checkedAt < statusRecheckMs) {
+      checkUsable(cached.signing.record, cached.signing.certificate, now);
+      return cached.signing;
+    }
     if (cached) {
-      checkUsable(cached.record, cached.certificate, now);
-      return cached;
+      // Another process (the CLI beside a running station) may have disabled the CA: re-read its row.
+      const current = await this.get(name);
+      if (current.id === cached.signing.record.id) {
+        cached.signing.record = current;
+        cached.checkedAt = performance.now();
+        checkUsable(current, cached.signing.certificate, now);
+        return cached.signing;
+      }
+      this.signing.delete(name);
     }
     const record = await this.get(name);
     const certificate = certificatesInPem(record.pem, 'ca')[0]!;
@@ -252,7 +266,7 @@ export class FactoryCa {
         return profile;
       },
     };
-    this.signing.set(name, signing);
+    this.signing.set(name, { signing, checkedAt: performance.now() });
     return signing;
   }
 

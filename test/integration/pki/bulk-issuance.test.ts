@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStationError } from '../../../src/api/errors.js';
 import { issueInBatches } from '../../../src/pki/bulk-issuance.js';
+import { Pki } from '../../../src/pki/pki.js';
 import type { PreparedCertificate } from '../../../src/pki/issuance.js';
 import { deviceCsr, openPkiFixture, type PkiFixture } from './pki-fixture.js';
 
@@ -69,5 +70,17 @@ describe('bulk issuance', () => {
     });
     expect(isStationError(failure) && failure.code).toBe('pki.certificate-exists');
     expect(await fixture.pki.certificates.count()).toBe(before + 4);
+  });
+
+  it('notices within seconds that another process disabled the CA it keeps compiled', async () => {
+    await fixture.pki.factoryCa.createRoot({ name: 'short-lived' }, actor);
+    await fixture.pki.issuer.issueFromCsr(deviceCsr('before-disable').der, { caName: 'short-lived' }, actor);
+    const otherProcess = new Pki(fixture.registry, undefined);
+    await otherProcess.factoryCa.disable('short-lived', actor);
+    await new Promise((resolve) => setTimeout(resolve, 2_100)); // past the 2 s status re-check
+    const refused = await fixture.pki.issuer
+      .issueFromCsr(deviceCsr('after-disable').der, { caName: 'short-lived' }, actor)
+      .catch((error: unknown) => error);
+    expect(isStationError(refused) && refused.code).toBe('pki.ca-disabled');
   });
 });
