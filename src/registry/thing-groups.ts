@@ -133,6 +133,16 @@ export class ThingGroupRegistry {
     return { thingGroupName: groupName, thingName, added: true };
   }
 
+  /** RemoveThingFromThingGroup; removing a thing that is not a member changes nothing. */
+  async removeThing(tx: Transaction, groupName: string, thingName: string): Promise<{ removed: boolean }> {
+    const { changes } = await tx.run(
+      'DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?',
+      [groupName, thingName],
+    );
+    if (changes === 1) await tx.audit('thing-group.remove-thing', thingName, { thingGroupName: groupName });
+    return { removed: changes === 1 };
+  }
+
   async describe(name: string, reader: SqlReader = this.reader): Promise<ThingGroup | undefined> {
     const row = await reader.get<ThingGroupRow>('SELECT * FROM thing_groups WHERE name = ?', [name]);
     return row && toThingGroup(row);

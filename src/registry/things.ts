@@ -206,6 +206,21 @@ export class ThingRegistry {
     };
   }
 
+  /** AttachThingPrincipal: ties a certificate to the thing; attaching twice changes nothing. */
+  async attachPrincipal(
+    tx: Transaction,
+    thingName: string,
+    certificateId: string,
+  ): Promise<{ attached: boolean }> {
+    const { changes } = await tx.run(
+      `INSERT INTO thing_principals (thing_name, certificate_id, attached_at) VALUES (?, ?, ?)
+       ON CONFLICT (thing_name, certificate_id) DO NOTHING`,
+      [thingName, certificateId, new Date().toISOString()],
+    );
+    if (changes === 1) await tx.audit('thing.attach-principal', thingName, { certificateId });
+    return { attached: changes === 1 };
+  }
+
   /** Deletes a thing, its attributes and group memberships; refused while certificates are attached. */
   async delete(tx: Transaction, name: string, options: { expectedVersion?: number } = {}): Promise<void> {
     const current = await this.require(name, tx);

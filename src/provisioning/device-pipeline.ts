@@ -1,0 +1,604 @@
+import { createHash, randomBytes, verify as verifySignature, X509Certificate } from 'node:crypto';
+import { StationError, toErrorBody } from '../api/errors.js';
+import type { PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
+import type { ResourcePlan } from '../api/templates.js';
+import type { CertificateRecord } from '../registry/certificates.js';
+import type { Job } from '../registry/jobs.js';
+import type { ProvisioningRecord } from '../registry/records.js';
+import type { Transaction } from '../registry/transaction.js';
+import type { PreparedCertificate } from '../pki/issuance.js';
+import type { Pki } from '../pki/pki.js';
+import { toPem } from '../pki/pem.js';
+import type { Station } from '../station.js';
+import { planResources, type ParsedTemplate } from '../templates/index.js';
+import type {
+  CredentialSlot,
+  DeviceDriver,
+  DeviceIdentity,
+  DeviceSession,
+} from '../../hardware/drivers/device-driver.js';
+import type { ByteLink } from '../../hardware/transport/byte-link.js';
+import { applyResourcePlan } from './apply-plan.js';
+import { resolveParameters, type Parameters } from './parameters.js';
+import { runSteps, type StepDefinition, type StepObserver } from './step-runner.js';
+
+/** One bench port as the pipeline sees it: a name for people, a driver, and a way to open the link. */
+export interface DevicePort {
+  /** What a technician reads: the device path or the bench slot (USB location). */
+  readonly name: string;
+  readonly driver: DeviceDriver;
+  open(signal: AbortSignal): Promise<ByteLink>;
+}
+
+/** Everything shared by the pipelines of one work order. */
+export interface JobRuntime {
+  readonly station: Station;
+  readonly pki: Pki;
+  readonly job: Job;
+  readonly template: ParsedTemplate;
+  readonly caName: string;
+  /** The PEM written into the device's CA slot: the issuing CA and its chain. */
+  readonly caChainPem: string;
+  readonly actor: string;
+  /** With it, a device that already has a live identity gets a new one and the old is revoked. */
+  readonly reprovision: boolean;
+  /**
+   * Injected keys between issue and a verified write, in memory only (never on disk): an unplugged device
+   * that comes back while the station runs gets the same key. After a restart the key is gone and the
+   * identity is replaced (the old certificate revoked).
+   */
+  readonly injectedKeys: Map<string, Uint8Array>;
+  readonly operatorInput?: (port: string, prompt: string) => Promise<string>;
+  readonly timeouts: Record<PipelineStep, number>;
+  readonly emit: (event: ProvisioningEvent) => void;
+}
+
+export const defaultStepTimeouts: Record<PipelineStep, number> = {
+  connect: 10_000,
+  identify: 15_000,
+  parameters: 120_000, // may wait for a technician to scan a label
+  evaluate: 5_000,
+  key: 30_000, // nRF91 %KEYGEN takes seconds (protocols.md 1.4)
+  issue: 15_000,
+  register: 15_000,
+  write: 120_000,
+  verify: 60_000,
+  complete: 15_000,
+};
+
+/** How this attempt relates to earlier ones of the same device (design.md 8). */
+type AttemptMode =
+  | 'fresh' // a new identity
+  | 'resume' // the identity exists in the registry; write and verify it
+  | 'reissue' // the identity exists but its injected key is gone: revoke it and make a new one
+  | 'reverify'; // the device is provisioned: only check it
+
+interface DeviceAttempt {
+  readonly port: DevicePort;
+  readonly recordId: number;
+  link?: ByteLink;
+  session?: DeviceSession;
+  identity?: DeviceIdentity;
+  mode: AttemptMode;
+  prior?: ProvisioningRecord;
+  /** The live certificate a reverify or reprovision concerns. */
+  liveCertificate?: CertificateRecord;
+  parameters?: Parameters;
+  plan?: ResourcePlan;
+  thingName?: string;
+  csr?: Uint8Array;
+  prepared?: PreparedCertificate;
+  certificateId?: string;
+  certificatePem?: string;
+  privateKeyPem?: string;
+  /** What was written, slot by slot, for verification. */
+  written: Map<CredentialSlot, Uint8Array>;
+}
+
+export interface DeviceOutcome {
+  port: string;
+  recordId: number;
+  state: RecordState;
+  deviceId?: string;
+  thingName?: string;
+  certificateId?: string;
+  error?: StationError;
+}
+
+/**
+ * Provisions the device on one port: connect -> identify -> parameters -> evaluate -> key -> issue ->
+ * register -> write -> verify -> complete (design.md 8). Never throws: the outcome and the record say what
+ * happened, so one port's fault never touches another.
+ */
+export async function provisionDevice(
+  runtime: JobRuntime,
+  port: DevicePort,
+  signal?: AbortSignal,
+): Promise<DeviceOutcome> {
+  const { station } = runtime;
+  const recordId = await station.registry.transaction(runtime.actor, (tx) =>
+    station.records.start(tx, { jobId: runtime.job.id, port: port.name, driver: port.driver.name }),
+  );
+  const attempt: DeviceAttempt = { port, recordId, mode: 'fresh', written: new Map() };
+  runtime.emit({ type: 'device-begin', port: port.name, at: Date.now(), recordId, driver: port.driver.name });
+  let outcome: DeviceOutcome;
+  try {
+    await runSteps(pipelineSteps(runtime), attempt, {
+      port: port.name,
+      ...(signal && { signal }),
+      observer: recordObserver(runtime, attempt),
+    });
+    outcome = {
+      port: port.name,
+      recordId,
+      state: 'PROVISIONED',
+      ...(attempt.identity && { deviceId: attempt.identity.deviceId }),
+      ...(attempt.thingName && { thingName: attempt.thingName }),
+      ...(attempt.certificateId && { certificateId: attempt.certificateId }),
+    };
+  } catch (error) {
+    const failure =
+      error instanceof StationError ? error : new StationError('internal.unexpected', String(error));
+    const step = (failure.details?.step as PipelineStep | undefined) ?? null;
+    await station.registry
+      .transaction(runtime.actor, (tx) =>
+        station.records.finish(tx, recordId, {
+          state: 'FAILED',
+          step,
+          code: failure.code,
+          message: failure.message,
+        }),
+      )
+      .catch(() => undefined); // the registry itself failing must not hide the device's error
+    outcome = {
+      port: port.name,
+      recordId,
+      state: 'FAILED',
+      error: failure,
+      ...(attempt.identity && { deviceId: attempt.identity.deviceId }),
+      ...(attempt.thingName && { thingName: attempt.thingName }),
+    };
+  } finally {
+    await attempt.session?.close().catch(() => undefined);
+    await attempt.link?.close().catch(() => undefined);
+  }
+  runtime.emit({
+    type: 'device-end',
+    port: port.name,
+    at: Date.now(),
+    recordId,
+    state: outcome.state,
+    ...(outcome.thingName && { thingName: outcome.thingName }),
+    ...(outcome.certificateId && { certificateId: outcome.certificateId }),
+    ...(outcome.error && { error: toErrorBody(outcome.error) }),
+  });
+  return outcome;
+}
+
+function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserver {
+  const started = new Map<PipelineStep, string>();
+  const base = () => ({ port: attempt.port.name, at: Date.now(), recordId: attempt.recordId });
+  return {
+    stepBegin(step) {
+      started.set(step, new Date().toISOString());
+      runtime.emit({ type: 'step-begin', ...base(), step });
+    },
+    async stepEnd(step, outcome, durationMs, error) {
+      // The step log is part of the record: persisted as each step ends, so a crash shows where it stopped.
+      await runtime.station.registry.transaction(runtime.actor, (tx) =>
+        runtime.station.records.stepEnded(tx, attempt.recordId, {
+          step,
+          outcome,
+          startedAt: started.get(step) ?? new Date().toISOString(),
+          durationMs,
+          detail: error ? JSON.stringify({ code: error.code, message: error.message }) : null,
+        }),
+      );
+      runtime.emit({
+        type: 'step-end',
+        ...base(),
+        step,
+        outcome,
+        durationMs,
+        ...(error && { error: toErrorBody(error) }),
+      });
+    },
+  };
+}
+
+const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
+
+function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
+  const { station, job } = runtime;
+  const timeout = (name: PipelineStep) => runtime.timeouts[name];
+  const progress = (attempt: DeviceAttempt, step: PipelineStep) => (done: number, total: number) =>
+    runtime.emit({
+      type: 'progress',
+      port: attempt.port.name,
+      at: Date.now(),
+      recordId: attempt.recordId,
+      step,
+      done,
+      total,
+    });
+
+  return [
+    {
+      name: 'connect',
+      timeoutMs: timeout('connect'),
+      async run(attempt, signal) {
+        attempt.link = await attempt.port.open(signal);
+        attempt.session = await attempt.port.driver.open(attempt.link, { signal });
+      },
+    },
+    {
+      name: 'identify',
+      timeoutMs: timeout('identify'),
+      async run(attempt, signal) {
+        const identity = await attempt.session!.identify({ signal });
+        attempt.identity = identity;
+        await decideAttemptMode(runtime, attempt, identity);
+        await station.registry.transaction(runtime.actor, (tx) =>
+          station.records.identify(tx, attempt.recordId, {
+            driver: attempt.port.driver.name,
+            deviceId: identity.deviceId,
+            ...(attempt.mode !== 'fresh' && attempt.prior && { resumes: attempt.prior }),
+          }),
+        );
+      },
+    },
+    {
+      name: 'parameters',
+      timeoutMs: timeout('parameters'),
+      skip: (attempt) => attempt.parameters !== undefined || attempt.mode === 'reverify',
+      async run(attempt) {
+        const source = job.parameters;
+        const operatorValue = source.operator
+          ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt)
+          : undefined;
+        attempt.parameters = await station.registry.transaction(runtime.actor, async (tx) => {
+          // Sequence numbers and list rows are handed out in the same transaction that records them,
+          // so a crash never hands one out twice and a retry of this device reuses its own.
+          const sequenceNumber = source.sequence
+            ? await station.jobs.allocateSequence(tx, job.id)
+            : undefined;
+          let listRow: Parameters | undefined;
+          if (source.list?.assign === 'in-order') {
+            const index = await station.jobs.allocateListRow(tx, job.id);
+            listRow = source.list.rows[index];
+          }
+          const parameters = resolveParameters(source, identityFacts(attempt.identity!), {
+            ...(sequenceNumber !== undefined && { sequenceNumber }),
+            ...(listRow && { listRow }),
+            ...(operatorValue !== undefined && { operatorValue }),
+          });
+          await station.records.setParameters(tx, attempt.recordId, parameters);
+          return parameters;
+        });
+      },
+    },
+    {
+      name: 'evaluate',
+      timeoutMs: timeout('evaluate'),
+      skip: (attempt) => attempt.mode === 'reverify' || attempt.mode === 'resume',
+      async run(attempt) {
+        // The certificate does not exist yet: evaluate for the thing name (the certificate's CN) now, and
+        // again with the real certificate in the registry transaction.
+        const plan = planResources(runtime.template, { parameters: attempt.parameters! });
+        const thingName = plan.thing?.thingName;
+        if (!thingName) {
+          throw new StationError(
+            'template.no_thing',
+            'The job template creates no thing; a device needs one.',
+          );
+        }
+        const owner = await station.devices.byThing(thingName);
+        if (
+          owner &&
+          (owner.driver !== attempt.port.driver.name || owner.deviceId !== attempt.identity!.deviceId)
+        ) {
+          throw new StationError(
+            'provisioning.thing-taken',
+            `Thing ${thingName} already belongs to device ${owner.deviceId}; check the job's parameters.`,
+            { subject: thingName },
+          );
+        }
+        attempt.plan = plan;
+        attempt.thingName = thingName;
+      },
+    },
+    {
+      name: 'key',
+      timeoutMs: timeout('key'),
+      // In inject mode the key store makes the key together with its certificate (issue step).
+      skip: (attempt) => !newIdentityModes.includes(attempt.mode) || job.keyMode !== 'csr',
+      async run(attempt, signal) {
+        attempt.csr = await attempt.session!.generateCsr({ commonName: attempt.thingName! }, { signal });
+      },
+    },
+    {
+      name: 'issue',
+      timeoutMs: timeout('issue'),
+      skip: (attempt) => !newIdentityModes.includes(attempt.mode),
+      async run(attempt) {
+        const options = {
+          caName: runtime.caName,
+          days: job.validityDays,
+          commonName: attempt.thingName!,
+          jobId: job.id,
+        };
+        if (job.keyMode === 'csr') {
+          attempt.prepared = await runtime.pki.issuer.prepareFromCsr(attempt.csr!, options);
+          return;
+        }
+        if (job.keyMode !== 'inject') {
+          throw new StationError(
+            'provisioning.key-mode-unsupported',
+            `Key mode ${job.keyMode} is not available on this bench yet.`,
+          );
+        }
+        const injected = await runtime.pki.issuer.prepareInjected(options);
+        attempt.prepared = injected.prepared;
+        attempt.privateKeyPem = toPem('PRIVATE KEY', injected.privateKeyPkcs8);
+      },
+    },
+    {
+      name: 'register',
+      timeoutMs: timeout('register'),
+      skip: (attempt) => !newIdentityModes.includes(attempt.mode),
+      async run(attempt) {
+        await station.registry.transaction(runtime.actor, (tx) => registerIdentity(runtime, attempt, tx));
+        if (attempt.privateKeyPem)
+          runtime.injectedKeys.set(attempt.certificateId!, Buffer.from(attempt.privateKeyPem));
+      },
+    },
+    {
+      name: 'write',
+      timeoutMs: timeout('write'),
+      skip: (attempt) => attempt.mode === 'reverify',
+      async run(attempt, signal) {
+        const session = attempt.session!;
+        const credentials: [CredentialSlot, Uint8Array][] = [
+          ['ca', Buffer.from(runtime.caChainPem)],
+          ['certificate', Buffer.from(attempt.certificatePem!)],
+        ];
+        if (job.keyMode === 'inject') {
+          const key = runtime.injectedKeys.get(attempt.certificateId!);
+          if (!key) {
+            throw new StationError(
+              'provisioning.key-lost',
+              'The injected key of this identity is gone (the station restarted); plug the device in again to replace the identity.',
+            );
+          }
+          credentials.push(['key', key]);
+        }
+        const total = credentials.reduce((sum, [, bytes]) => sum + bytes.length, 0);
+        let before = 0;
+        const onProgress = progress(attempt, 'write');
+        for (const [slot, bytes] of credentials) {
+          const offset = before;
+          await session.writeCredential(slot, bytes, {
+            signal,
+            onProgress: (sent) => onProgress(offset + sent, total),
+          });
+          attempt.written.set(slot, bytes);
+          before += bytes.length;
+        }
+      },
+    },
+    {
+      name: 'verify',
+      timeoutMs: timeout('verify'),
+      async run(attempt, signal) {
+        await verifyDevice(runtime, attempt, signal);
+      },
+    },
+    {
+      name: 'complete',
+      timeoutMs: timeout('complete'),
+      async run(attempt) {
+        await station.registry.transaction(runtime.actor, (tx) =>
+          station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
+        );
+        if (attempt.certificateId) runtime.injectedKeys.delete(attempt.certificateId);
+      },
+    },
+  ];
+}
+
+/**
+ * Looks at the device's history: a live identity is re-verified (or, with --reprovision, replaced); an
+ * identity issued but not yet on the device is resumed; parameters of an unfinished attempt are reused so
+ * that a retry never burns another sequence number.
+ */
+async function decideAttemptMode(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  identity: DeviceIdentity,
+): Promise<void> {
+  const { station, job } = runtime;
+  const driver = attempt.port.driver.name;
+  const device = await station.devices.byIdentity(driver, identity.deviceId);
+  const prior = await station.records.latestForDevice(job.id, driver, identity.deviceId);
+  const priorCertificate = prior?.certificateId
+    ? await runtime.pki.certificates.byId(prior.certificateId)
+    : undefined;
+  const liveCertificate = device?.thingName ? await liveCertificateOf(runtime, device.thingName) : undefined;
+  attempt.prior = prior;
+  if (prior?.parameters) attempt.parameters = prior.parameters;
+
+  if (
+    liveCertificate &&
+    (prior?.state === 'PROVISIONED' || !prior || prior.certificateId !== liveCertificate.id)
+  ) {
+    attempt.liveCertificate = liveCertificate;
+    attempt.thingName = device!.thingName!;
+    if (!runtime.reprovision) {
+      attempt.mode = 'reverify';
+      attempt.certificateId = liveCertificate.id;
+      attempt.certificatePem = liveCertificate.pem;
+      return;
+    }
+    attempt.mode = 'reissue';
+    return;
+  }
+  if (prior?.certificateId && priorCertificate?.status === 'ACTIVE') {
+    attempt.thingName = prior.thingName ?? undefined;
+    attempt.certificateId = priorCertificate.id;
+    attempt.certificatePem = priorCertificate.pem;
+    const keyAvailable = job.keyMode !== 'inject' || runtime.injectedKeys.has(priorCertificate.id);
+    if (keyAvailable) {
+      attempt.mode = 'resume';
+      return;
+    }
+    attempt.liveCertificate = priorCertificate;
+    attempt.mode = 'reissue';
+  }
+}
+
+async function liveCertificateOf(
+  runtime: JobRuntime,
+  thingName: string,
+): Promise<CertificateRecord | undefined> {
+  const thing = await runtime.station.registry.things.describe(thingName);
+  for (const id of thing?.certificateIds ?? []) {
+    const certificate = await runtime.pki.certificates.byId(id);
+    if (certificate?.status === 'ACTIVE') return certificate;
+  }
+  return undefined;
+}
+
+/**
+ * The one transaction that makes the identity (design.md 8): quota, certificate, thing, groups, policies,
+ * attachments, device binding, record ISSUED and outbox rows. All or nothing: a crash before COMMIT
+ * leaves no trace but a record IN_PROGRESS; after it, the record says ISSUED and a re-plug finishes it.
+ */
+async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx: Transaction): Promise<void> {
+  const { station, job } = runtime;
+  const registry = station.registry;
+  const prepared = attempt.prepared!;
+  const thingName = attempt.thingName!;
+  await station.jobs.spendQuota(tx, job.id);
+  if (attempt.liveCertificate) {
+    const reason =
+      attempt.mode === 'reissue' && !runtime.reprovision ? 'superseded: key lost before write' : 'superseded';
+    await runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, reason);
+  }
+  const certificate = await runtime.pki.certificates.insert(tx, prepared.record);
+  const x509 = new X509Certificate(prepared.der);
+  const plan = planResources(runtime.template, {
+    parameters: attempt.parameters!,
+    certificate: { id: certificate.id, subject: subjectFacts(x509) },
+  });
+  if (plan.thing?.thingName !== thingName) {
+    throw new StationError(
+      'template.thing_name_changed',
+      `The template names the thing ${plan.thing?.thingName ?? '(none)'} once the certificate exists, but ${thingName} before; the thing name must not depend on the certificate.`,
+    );
+  }
+  const tables = { things: registry.things, thingGroups: registry.thingGroups, policies: station.policies };
+  const applied = await applyResourcePlan(tx, tables, plan, certificate.id);
+  await station.devices.bind(tx, attempt.port.driver.name, attempt.identity!.deviceId, thingName);
+  await station.records.markIssued(tx, attempt.recordId, {
+    thingName,
+    certificateId: certificate.id,
+    resources: { plan, applied },
+  });
+  await station.outbox.enqueue(tx, 'thing', thingName, { plan: plan.thing });
+  await station.outbox.enqueue(tx, 'certificate', certificate.id, {
+    certificatePem: certificate.pem,
+    caId: certificate.caId,
+    status: certificate.status,
+  });
+  for (const policy of applied.policies) {
+    await station.outbox.enqueue(tx, 'policy-attachment', `${policy.policyName}|${certificate.id}`, {
+      policyName: policy.policyName,
+      certificateId: certificate.id,
+    });
+  }
+  await station.outbox.enqueue(tx, 'thing-principal', `${thingName}|${certificate.id}`, {
+    thingName,
+    certificateId: certificate.id,
+  });
+  attempt.plan = plan;
+  attempt.certificateId = certificate.id;
+  attempt.certificatePem = certificate.pem;
+}
+
+/**
+ * Reads back what is on the device and compares it with what the registry says; where the device can
+ * sign, checks that it holds the key of its certificate (proof of possession).
+ */
+async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
+  const session = attempt.session!;
+  const expected = new Map<CredentialSlot, Uint8Array>(attempt.written);
+  if (expected.size === 0) {
+    // Re-verification of an earlier write: the same bytes the station wrote then.
+    expected.set('ca', Buffer.from(runtime.caChainPem));
+    expected.set('certificate', Buffer.from(attempt.certificatePem!));
+  }
+  for (const [slot, bytes] of expected) {
+    const readBack = await session.readCredential(slot, { signal });
+    if (!readBack.present) {
+      throw new StationError(
+        'device.credential-missing',
+        `The device's ${slot} slot is empty after writing it.`,
+        {
+          port: attempt.port.name,
+        },
+      );
+    }
+    const wanted = sha256Hex(bytes);
+    const found = readBack.bytes ? sha256Hex(readBack.bytes) : readBack.sha256?.toLowerCase();
+    // A device that cannot report a key's digest only says it is there (protocols.md 1.6 step 9).
+    if (found === undefined && slot === 'key') continue;
+    if (found !== wanted) {
+      throw new StationError(
+        'device.credential-mismatch',
+        `The ${slot} on the device differs from the one the station ${attempt.mode === 'reverify' ? 'issued' : 'wrote'}; write it again.`,
+        { port: attempt.port.name, details: { slot, expected: wanted, found: found ?? null } },
+      );
+    }
+  }
+  if (!session.capabilities().proofOfPossession) return;
+  const challenge = randomBytes(32);
+  const signature = await session.signChallenge(challenge, { signal });
+  const publicKey = new X509Certificate(attempt.certificatePem!).publicKey;
+  if (!verifySignature('sha256', challenge, { key: publicKey, dsaEncoding: 'der' }, signature)) {
+    throw new StationError(
+      'device.proof-of-possession-failed',
+      "The device could not prove it holds its certificate's key; provision it again.",
+      { port: attempt.port.name },
+    );
+  }
+}
+
+function identityFacts(identity: DeviceIdentity): Record<string, string> {
+  const facts: Record<string, string> = {};
+  for (const [field, value] of Object.entries(identity)) if (typeof value === 'string') facts[field] = value;
+  return facts;
+}
+
+/** The first value of each subject field the template built-ins use (aws-iot-spec.md 1). */
+function subjectFacts(certificate: X509Certificate): Record<string, string> {
+  const fields: Record<string, string> = {};
+  const names: Record<string, string> = {
+    CN: 'commonName',
+    C: 'country',
+    O: 'organization',
+    OU: 'organizationalUnit',
+    dnQualifier: 'distinguishedNameQualifier',
+    ST: 'stateName',
+    serialNumber: 'serialNumber',
+  };
+  for (const line of certificate.subject.split('\n')) {
+    const separator = line.indexOf('=');
+    const field = names[line.slice(0, separator)];
+    if (field && !(field in fields)) fields[field] = line.slice(separator + 1);
+  }
+  return fields;
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
