@@ -160,6 +160,7 @@ export class AuditLog {
   async verify(): Promise<AuditVerification> {
     let previous: AuditHead = { seq: 0, hash: genesisHash };
     let rows = 0;
+    await this.anchor?.flush();
     const anchor = this.anchor ? ((await this.anchor.read()) ?? 'missing') : null;
     // The hash of the row the anchor names (seq 0 is the empty log), to compare once the walk ends.
     let anchoredHash = anchor !== null && anchor !== 'missing' && anchor.seq === 0 ? genesisHash : undefined;

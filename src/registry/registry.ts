@@ -72,8 +72,12 @@ export class Registry {
     return this.transactions.run(actor, work);
   }
 
-  close(): Promise<void> {
-    return this.connection.close();
+  async close(): Promise<void> {
+    try {
+      await this.anchor?.flush();
+    } finally {
+      await this.connection.close();
+    }
   }
 
   /** A new registry gets its anchor at once, so a later missing file means someone removed it. */
