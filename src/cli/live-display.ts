@@ -134,9 +134,9 @@ function median(values: number[]): number {
 }
 
 export function formatSummary(summary: BatchSummary): string {
-  const totals = new Table({ head: ['devices', 'provisioned', 'failed'], style: { head: [] } });
+  const totals = new Table({ head: ['devices', 'provisioned', 'failed'], style: { head: [], border: [] } });
   totals.push([summary.devices, summary.provisioned, summary.failed]);
-  const steps = new Table({ head: ['step', 'median'], style: { head: [] } });
+  const steps = new Table({ head: ['step', 'median'], style: { head: [], border: [] } });
   for (const [step, ms] of Object.entries(summary.stepMedians)) {
     steps.push([stepPhrases[step as PipelineStep], `${ms.toFixed(1)} ms`]);
   }

@@ -208,6 +208,9 @@ function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserv
 
 const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
 
+/** Stands for the certificate's id while the template is evaluated before the certificate exists. */
+const pendingCertificateId = '0'.repeat(64);
+
 function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
   const { station, job } = runtime;
   const timeout = (name: PipelineStep) => runtime.timeouts[name];
@@ -284,7 +287,10 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       async run(attempt) {
         // The certificate does not exist yet: evaluate for the thing name (the certificate's CN) now, and
         // again with the real certificate in the registry transaction.
-        const plan = planResources(runtime.template, { parameters: attempt.parameters! });
+        const plan = planResources(runtime.template, {
+          parameters: attempt.parameters!,
+          certificate: { id: pendingCertificateId, subject: {} },
+        });
         const thingName = plan.thing?.thingName;
         if (!thingName) {
           throw new StationError(

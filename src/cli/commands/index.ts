@@ -2,6 +2,7 @@ import type { CommandModule } from '../program.js';
 import { auditCommands } from './audit.js';
 import { caCommands } from './ca.js';
 import { certCommands } from './cert.js';
+import { demoCommands } from './demo.js';
 import { initCommands } from './init.js';
 import { thingGroupCommands } from './thing-group.js';
 import { thingTypeCommands } from './thing-type.js';
@@ -12,6 +13,7 @@ import { templateCommands } from './template.js';
 
 /** Every command family of `station`, in the order `station --help` lists them. */
 export const commandModules: CommandModule[] = [
+  demoCommands,
   initCommands,
   thingCommands,
   thingTypeCommands,

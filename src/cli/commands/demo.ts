@@ -1,0 +1,90 @@
+import { mkdtemp, readdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { invalidInput } from '../../api/errors.js';
+import { runDemo, type DemoResult } from '../../provisioning/demo.js';
+import { EventBatcher } from '../../provisioning/event-batcher.js';
+import type { ProvisioningEvent } from '../../api/provisioning.js';
+import { formatSummary, LiveDisplay, summarize } from '../live-display.js';
+import { cliActor } from '../open-registry.js';
+import { wholeNumber } from '../option-values.js';
+import type { CommandModule } from '../program.js';
+
+interface DemoOptions {
+  devices: string;
+  ptys?: boolean;
+}
+
+/** `station demo`: the whole station on embedded defaults (soft key store, simulated devices). */
+export const demoCommands: CommandModule = {
+  register(program, context) {
+    program
+      .command('demo')
+      .description('provision simulated devices of every driver in a fresh data folder (no HSM, no hardware)')
+      .option('--devices <n>', 'how many simulated devices (spread over every driver)', '8')
+      .option('--ptys', 'run the devices on pseudo-terminals (socat) instead of in memory')
+      .addHelpText(
+        'after',
+        '\nWithout --data the demo makes a new folder under the system temp folder. Keys live in the soft\n' +
+          'key store (NOT an HSM), encrypted with STATION_SOFT_PASSPHRASE or, when unset, a random passphrase\n' +
+          'that is kept nowhere: the registry stays readable, the demo CA cannot sign again.',
+      )
+      .action(async (options: DemoOptions, command: { parent?: { opts(): { data?: string } } }) => {
+        const cli = context();
+        const devices = wholeNumber('devices', options.devices, 1)!;
+        if (devices > 64) throw invalidInput('devices', 'the demo runs at most 64 devices.');
+        const explicit = command.parent?.opts().data;
+        const dataDir = explicit
+          ? path.resolve(explicit)
+          : await mkdtemp(path.join(os.tmpdir(), 'station-demo-'));
+        if ((await readdir(dataDir).catch(() => [])).length > 0) {
+          throw invalidInput('data', `${dataDir} is not empty; the demo needs a fresh data folder.`);
+        }
+        const events: ProvisioningEvent[] = [];
+        const display = cli.json ? undefined : new LiveDisplay();
+        const batcher = new EventBatcher((batch) => display?.update(batch));
+        if (!cli.json) process.stderr.write('Key store: software key store (NOT an HSM), demo only.\n');
+        const result = await runDemo({
+          dataDir,
+          devices,
+          ptys: options.ptys === true,
+          ...(process.env.STATION_SOFT_PASSPHRASE && { passphrase: process.env.STATION_SOFT_PASSPHRASE }),
+          actor: cliActor(),
+          emit: (event) => {
+            events.push(event);
+            batcher.push(event);
+          },
+        });
+        batcher.flush();
+        const summary = summarize(events);
+        cli.print({ ...result, summary, outcomes: result.outcomes.map(outcomeView) }, () =>
+          formatDemo(result, formatSummary(summary)),
+        );
+        if (summary.failed > 0 || !result.auditVerified) process.exitCode = 1;
+      });
+  },
+};
+
+function outcomeView(outcome: DemoResult['outcomes'][number]) {
+  return {
+    port: outcome.port,
+    state: outcome.state,
+    recordId: outcome.recordId,
+    deviceId: outcome.deviceId,
+    thingName: outcome.thingName,
+    certificateId: outcome.certificateId,
+    ...(outcome.error && { error: outcome.error.toBody() }),
+  };
+}
+
+function formatDemo(result: DemoResult, summary: string): string {
+  const jobs = result.jobs.map((job) => `  job ${job.id}: ${job.keyMode} keys for ${job.drivers.join(', ')}`);
+  return [
+    '',
+    summary,
+    `Jobs:\n${jobs.join('\n')}`,
+    `Audit chain: ${result.auditVerified ? 'verified' : 'BROKEN'}`,
+    `Registry: ${result.registryFile}`,
+    `Look around: station --data ${result.dataDir} thing list   (or: job list, cert list, audit verify)`,
+  ].join('\n');
+}
