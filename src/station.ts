@@ -64,6 +64,11 @@ export class Station {
     return this.keyStoreOpening;
   }
 
+  /** PKI services for reading and checking (CAs, certificates); opens no key store. */
+  readOnlyPki(): Pki {
+    return new Pki(this.registry, undefined);
+  }
+
   /** PKI services with signing (opens the key store). */
   async pki(): Promise<Pki> {
     this.pkiInstance ??= new Pki(this.registry, await this.keyStore());

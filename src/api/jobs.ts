@@ -60,7 +60,8 @@ export const jobSpecSchema = z
     ca: z.string().min(1),
     keyMode: keyModeSchema,
     quota: z.number().int().positive().max(10_000_000),
-    validityDays: z.number().int().positive().max(36_500).default(3650),
+    /** Certificate validity; by default 10 years, or until the day before the CA expires if sooner. */
+    validityDays: z.number().int().positive().max(36_500).optional(),
     /** claim mode: the shared claim certificate every device of the job receives. */
     claimCertificateId: z
       .string()

@@ -76,7 +76,8 @@ export class LiveDisplay {
 }
 
 function formatLine(line: PortLine): string {
-  const port = line.port.padEnd(22).slice(0, 22);
+  // The end of a path names the port (ttyUSB3, .../host); keep it when the name is long.
+  const port = (line.port.length > 28 ? `…${line.port.slice(-27)}` : line.port).padEnd(28);
   const driver = line.driver.padEnd(8);
   if (line.state) {
     const detail = line.state === 'PROVISIONED' ? (line.thingName ?? '') : (line.error ?? '');

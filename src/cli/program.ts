@@ -28,7 +28,8 @@ export async function runCli(argv: string[]): Promise<number> {
   program.configureOutput({ writeErr: (text) => process.stderr.write(text) });
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that finished but found faults (a failed device, a broken chain) sets the exit code itself.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? 0 : 1; // help/version print and exit 0; usage errors are user errors

@@ -190,7 +190,6 @@ function demoJob(keyMode: KeyMode, devices: number): JobSpec {
     ca: caName,
     keyMode,
     quota: devices,
-    validityDays: 3650 - 1,
   };
 }
 

@@ -13,13 +13,21 @@ import { defaultStepTimeouts, type JobRuntime } from './device-pipeline.js';
 export async function createJob(station: Station, spec: JobSpec, actor: string): Promise<Job> {
   const template = await station.templates.require(spec.template.name, spec.template.version);
   loadTemplate(template.body); // stored bodies were validated, but the engine may have grown stricter
-  const pki = await station.pki();
-  const ca = await pki.factoryCa.get(spec.ca);
+  const ca = await station.readOnlyPki().factoryCa.get(spec.ca);
   if (ca.external || ca.status !== 'ACTIVE') {
     throw new StationError(
       'provisioning.ca-unusable',
       `CA ${spec.ca} cannot sign (${ca.external ? 'the station does not hold its key' : ca.status.toLowerCase()}).`,
       { field: 'ca' },
+    );
+  }
+  const caDaysLeft = Math.floor((Date.parse(ca.notAfter) - Date.now()) / 86_400_000);
+  const validityDays = spec.validityDays ?? Math.min(3650, caDaysLeft - 1);
+  if (validityDays >= caDaysLeft) {
+    throw new StationError(
+      'provisioning.validity-beyond-ca',
+      `CA ${spec.ca} expires on ${ca.notAfter.slice(0, 10)}; certificates of this job may last at most ${caDaysLeft - 1} days.`,
+      { field: 'validityDays' },
     );
   }
   if (spec.keyMode === 'existing' || spec.keyMode === 'claim') {
@@ -30,7 +38,7 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
     );
   }
   return station.registry.transaction(actor, (tx) =>
-    station.jobs.create(tx, { spec, templateVersion: template.version, caId: ca.id }),
+    station.jobs.create(tx, { spec, templateVersion: template.version, caId: ca.id, validityDays }),
   );
 }
 

@@ -52,6 +52,7 @@ export interface NewJob {
   spec: JobSpec;
   templateVersion: number;
   caId: string;
+  validityDays: number;
 }
 
 export class JobTable {
@@ -73,7 +74,7 @@ export class JobTable {
         job.caId,
         spec.keyMode,
         spec.quota,
-        spec.validityDays,
+        job.validityDays,
         spec.parameters.sequence?.start ?? null,
         spec.claimCertificateId ?? null,
         tx.actor,

@@ -8,6 +8,7 @@ import type { ProvisioningEvent } from '../../api/provisioning.js';
 import { formatSummary, LiveDisplay, summarize } from '../live-display.js';
 import { cliActor } from '../open-registry.js';
 import { wholeNumber } from '../option-values.js';
+import { outcomeView } from './provision.js';
 import type { CommandModule } from '../program.js';
 
 interface DemoOptions {
@@ -64,18 +65,6 @@ export const demoCommands: CommandModule = {
       });
   },
 };
-
-function outcomeView(outcome: DemoResult['outcomes'][number]) {
-  return {
-    port: outcome.port,
-    state: outcome.state,
-    recordId: outcome.recordId,
-    deviceId: outcome.deviceId,
-    thingName: outcome.thingName,
-    certificateId: outcome.certificateId,
-    ...(outcome.error && { error: outcome.error.toBody() }),
-  };
-}
 
 function formatDemo(result: DemoResult, summary: string): string {
   const jobs = result.jobs.map((job) => `  job ${job.id}: ${job.keyMode} keys for ${job.drivers.join(', ')}`);

@@ -4,6 +4,8 @@ import { caCommands } from './ca.js';
 import { certCommands } from './cert.js';
 import { demoCommands } from './demo.js';
 import { initCommands } from './init.js';
+import { jobCommands } from './job.js';
+import { provisionCommands } from './provision.js';
 import { thingGroupCommands } from './thing-group.js';
 import { thingTypeCommands } from './thing-type.js';
 import { thingCommands } from './thing.js';
@@ -24,4 +26,6 @@ export const commandModules: CommandModule[] = [
   templateCommands,
   caCommands,
   certCommands,
+  jobCommands,
+  provisionCommands,
 ];

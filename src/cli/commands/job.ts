@@ -1,0 +1,212 @@
+import { readFile } from 'node:fs/promises';
+import { invalidInput } from '../../api/errors.js';
+import { identityFieldSchema, jobSpecSchema, type JobSpec } from '../../api/jobs.js';
+import { parseParameterList } from '../../provisioning/parameters.js';
+import { createJob } from '../../provisioning/job-runtime.js';
+import type { Job } from '../../registry/jobs.js';
+import { cliActor } from '../open-registry.js';
+import { withStation } from '../open-station.js';
+import { collect, parseAttributeOptions } from '../option-values.js';
+import type { CommandModule } from '../program.js';
+
+interface CreateOptions {
+  label: string;
+  template: string;
+  templateVersion?: string;
+  ca: string;
+  keyMode: string;
+  quota: string;
+  driver: string;
+  days?: string;
+  param?: string[];
+  fromIdentity?: string[];
+  sequence?: string;
+  list?: string;
+  listFormat?: string;
+  match?: string;
+  scan?: string;
+}
+
+const parameterHelp = `
+Parameters of each device's template dictionary, later sources winning:
+  --param K=V                  the same value for every device
+  --list FILE                  AWS bulk JSON lines (.jsonl) or CSV with a header (.csv), one row per device,
+                               handed out in order, or with --match K=FIELD the row whose K equals the device's FIELD
+  --from-identity K=FIELD      the device's own identity: deviceId, serialNumber, imei, uuid, mac, model, firmware
+  --sequence K=PATTERN[@START] a counter, e.g. --sequence ThingName=SN-{000000}@1
+  --scan "K=PROMPT"            a value the technician types or scans (barcode) for each device
+e.g. station job create --label "line 1" --template sensor --ca factory --key-mode csr --quota 500 \\
+       --sequence ThingName=SN-{000000} --from-identity SerialNumber=imei`;
+
+/** `station job`: work orders. */
+export const jobCommands: CommandModule = {
+  register(program, context) {
+    const job = program
+      .command('job')
+      .description('work orders: what to provision, with which template, CA and keys');
+
+    job
+      .command('create')
+      .description('open a work order')
+      .requiredOption('--label <text>', 'what the line calls this order')
+      .requiredOption('--template <name>', 'provisioning template (station template add)')
+      .option('--template-version <n>', 'template version (default: its default version)')
+      .requiredOption('--ca <name>', 'the CA that signs the certificates')
+      .requiredOption('--key-mode <mode>', 'csr (the device makes its key) or inject (the HSM makes it)')
+      .requiredOption('--quota <n>', 'most certificates this order may issue')
+      .option('--driver <name>', 'device family, or auto (by USB ids)', 'auto')
+      .option(
+        '--days <n>',
+        'certificate validity in days (default: 10 years, or until the day before the CA expires)',
+      )
+      .option('--param <K=V>', 'a fixed parameter (repeatable)', collect)
+      .option('--from-identity <K=FIELD>', 'a parameter from the device identity (repeatable)', collect)
+      .option('--sequence <K=PATTERN[@START]>', 'a numbered parameter')
+      .option('--list <file>', 'a parameter list, one row per device')
+      .option('--list-format <format>', 'jsonl or csv (default: from the file name)')
+      .option('--match <K=FIELD>', "give each device the list row whose K equals the device's FIELD")
+      .option('--scan <K=PROMPT>', 'a parameter the technician types or scans')
+      .addHelpText('after', parameterHelp)
+      .action(async (options: CreateOptions) => {
+        const cli = context();
+        const spec = await jobSpecFrom(options);
+        const created = await withStation(cli, (station) => createJob(station, spec, cliActor()));
+        cli.print(jobView(created), (view) => `job ${view.id} opened: ${view.label}`);
+      });
+
+    job
+      .command('list')
+      .description('work orders, newest last')
+      .action(async () => {
+        const cli = context();
+        const jobs = await withStation(cli, (station) => station.jobs.list());
+        cli.print(jobs.map(jobView), (views) =>
+          views
+            .map(
+              (view) =>
+                `${view.id}\t${view.status}\t${view.keyMode}\t${view.issuedCount}/${view.quota ?? '∞'}\t${view.label}`,
+            )
+            .join('\n'),
+        );
+      });
+
+    job
+      .command('describe <id>')
+      .description('a work order and how its devices fared')
+      .action(async (id: string) => {
+        const cli = context();
+        const result = await withStation(cli, async (station) => {
+          const found = await station.jobs.require(jobId(id));
+          return { ...jobView(found), records: await station.records.countByState(found.id) };
+        });
+        cli.print(result, (view) =>
+          [
+            `job ${view.id}: ${view.label} (${view.status})`,
+            `template ${view.template}, key mode ${view.keyMode}, driver ${view.driver}`,
+            `certificates issued ${view.issuedCount} of ${view.quota ?? 'unlimited'}`,
+            `records: ${
+              Object.entries(view.records)
+                .map(([state, n]) => `${state} ${n}`)
+                .join(', ') || 'none'
+            }`,
+          ].join('\n'),
+        );
+      });
+
+    job
+      .command('close <id>')
+      .description('close a work order: it issues nothing more')
+      .action(async (id: string) => {
+        const cli = context();
+        const closed = await withStation(cli, (station) =>
+          station.registry.transaction(cliActor(), (tx) => station.jobs.close(tx, jobId(id))),
+        );
+        cli.print(jobView(closed), (view) => `job ${view.id} closed after ${view.issuedCount} certificates`);
+      });
+  },
+};
+
+export function jobId(text: string): number {
+  if (!/^\d+$/.test(text)) throw invalidInput('job', `"${text}" is not a job number.`);
+  return Number(text);
+}
+
+function jobView(job: Job) {
+  return {
+    id: job.id,
+    label: job.label,
+    status: job.status,
+    template: `${job.templateName}:${job.templateVersion}`,
+    keyMode: job.keyMode,
+    driver: job.driver,
+    caId: job.caId,
+    quota: job.quota,
+    issuedCount: job.issuedCount,
+    validityDays: job.validityDays,
+    createdBy: job.createdBy,
+    createdAt: job.createdAt,
+  };
+}
+
+async function jobSpecFrom(options: CreateOptions): Promise<JobSpec> {
+  const identity = parseAttributeOptions(options.fromIdentity, 'from-identity');
+  const parameters: Record<string, unknown> = {
+    constants: parseAttributeOptions(options.param, 'param'),
+    identity,
+  };
+  if (options.sequence) {
+    const [parameter, rest] = splitPair(options.sequence, 'sequence');
+    const [pattern, start] = rest.split('@');
+    parameters.sequence = { parameter, pattern, start: start === undefined ? 1 : Number(start) };
+  }
+  if (options.list) parameters.list = await listSource(options);
+  if (options.scan) {
+    const [parameter, prompt] = splitPair(options.scan, 'scan');
+    parameters.operator = { parameter, prompt };
+  }
+  const parsed = jobSpecSchema.safeParse({
+    label: options.label,
+    template: {
+      name: options.template,
+      ...(options.templateVersion !== undefined && { version: Number(options.templateVersion) }),
+    },
+    parameters,
+    driver: options.driver,
+    ca: options.ca,
+    keyMode: options.keyMode,
+    quota: Number(options.quota),
+    ...(options.days !== undefined && { validityDays: Number(options.days) }),
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw invalidInput(issue.path.join('.') || 'job', issue.message);
+  }
+  return parsed.data;
+}
+
+async function listSource(options: CreateOptions): Promise<Record<string, unknown>> {
+  const file = options.list!;
+  const format = options.listFormat ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'jsonl');
+  if (format !== 'csv' && format !== 'jsonl') throw invalidInput('list-format', 'choose jsonl or csv.');
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw invalidInput('list', `cannot read ${file}.`);
+  });
+  const { rows, errors } = parseParameterList(text, format);
+  if (errors.length > 0) {
+    throw invalidInput(
+      'list',
+      `${file} line ${errors[0]!.line}: ${errors[0]!.message} (${errors.length} bad lines).`,
+    );
+  }
+  if (!options.match) return { rows, assign: 'in-order' };
+  const [matchParameter, field] = splitPair(options.match, 'match');
+  const matchIdentity = identityFieldSchema.safeParse(field);
+  if (!matchIdentity.success) throw invalidInput('match', `"${field}" is not a device identity field.`);
+  return { rows, assign: 'match', matchParameter, matchIdentity: matchIdentity.data };
+}
+
+function splitPair(text: string, field: string): [string, string] {
+  const split = text.indexOf('=');
+  if (split <= 0) throw invalidInput(field, `"${text}" is not NAME=VALUE.`);
+  return [text.slice(0, split), text.slice(split + 1)];
+}

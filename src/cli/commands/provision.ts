@@ -1,0 +1,149 @@
+import { invalidInput } from '../../api/errors.js';
+import type { ProvisioningEvent } from '../../api/provisioning.js';
+import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
+import { driverByName, driverForUsb } from '../../../hardware/drivers/index.js';
+import { PortWatcher, type BenchPort } from '../../../hardware/transport/port-watcher.js';
+import { Bench, serialDevicePort } from '../../provisioning/bench.js';
+import { BenchLock } from '../../provisioning/bench-lock.js';
+import type { DeviceOutcome } from '../../provisioning/device-pipeline.js';
+import { EventBatcher } from '../../provisioning/event-batcher.js';
+import { openJobRuntime } from '../../provisioning/job-runtime.js';
+import { recoverInterruptedAttempts } from '../../provisioning/recovery.js';
+import { formatSummary, LiveDisplay, summarize } from '../live-display.js';
+import { cliActor } from '../open-registry.js';
+import { withStation } from '../open-station.js';
+import type { CommandModule } from '../program.js';
+import { jobId } from './job.js';
+
+interface ProvisionOptions {
+  job: string;
+  ports: string[];
+  driver?: string;
+  once?: boolean;
+  reprovision?: boolean;
+}
+
+/** `station provision`: runs the bench for an open job, one pipeline per port, with a live line per port. */
+export const provisionCommands: CommandModule = {
+  register(program, context) {
+    program
+      .command('provision')
+      .description('provision the devices on the bench ports for an open job')
+      .requiredOption('--job <id>', 'the work order')
+      .requiredOption(
+        '--ports <paths...>',
+        '"auto" (every USB serial port, as devices are plugged) or port paths',
+      )
+      .option('--driver <name>', "device family for ports given by path (default: the job's)")
+      .option('--once', 'with auto: provision the devices plugged in now, then stop')
+      .option('--reprovision', 'replace a provisioned device identity (the old certificate is revoked)')
+      .action(async (options: ProvisionOptions) => {
+        const cli = context();
+        const events: ProvisioningEvent[] = [];
+        const display = cli.json ? undefined : new LiveDisplay();
+        const batcher = new EventBatcher((batch) => display?.update(batch));
+        const result = await withStation(cli, async (station) => {
+          const lock = await BenchLock.acquire(cli.dataDir);
+          try {
+            const interrupted = await recoverInterruptedAttempts(station, cliActor());
+            for (const attempt of interrupted) {
+              process.stderr.write(
+                `interrupted earlier: record ${attempt.recordId} on ${attempt.port} (${attempt.deviceId ?? 'unidentified'}) stopped after ${attempt.stepReached ?? 'start'}: ${attempt.resolution === 'abandoned' ? 'nothing was issued' : 'identity issued, plug the device in again to finish'}\n`,
+              );
+            }
+            const runtime = await openJobRuntime(station, jobId(options.job), {
+              actor: cliActor(),
+              reprovision: options.reprovision === true,
+              emit: (event) => {
+                events.push(event);
+                batcher.push(event);
+              },
+            });
+            const bench = new Bench(runtime);
+            const outcomes =
+              options.ports.length === 1 && options.ports[0] === 'auto'
+                ? await watchPorts(bench, runtime.job.driver, options)
+                : await bench.runAll(
+                    options.ports.map((path) =>
+                      serialDevicePort(path, portDriver(options.driver ?? runtime.job.driver)),
+                    ),
+                  );
+            return { interrupted, outcomes };
+          } finally {
+            await lock.release();
+          }
+        });
+        batcher.flush();
+        const summary = summarize(events);
+        cli.print(
+          { ...summary, interrupted: result.interrupted, outcomes: result.outcomes.map(outcomeView) },
+          () => `\n${formatSummary(summary)}`,
+        );
+        if (summary.failed > 0) process.exitCode = 1;
+      });
+  },
+};
+
+function portDriver(name: string): DeviceDriver {
+  if (name === 'auto') {
+    throw invalidInput(
+      'driver',
+      'ports given by path need a device family: pass --driver (nrf91, esp-at, quectel, jsonl).',
+    );
+  }
+  return driverByName(name);
+}
+
+/** Runs until SIGINT/SIGTERM (or, with --once, until the devices present at start are done). */
+async function watchPorts(
+  bench: Bench,
+  jobDriver: string,
+  options: ProvisionOptions,
+): Promise<DeviceOutcome[]> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const watcher = new PortWatcher({
+    onError: (error) => process.stderr.write(`port scan failed: ${String(error)}\n`),
+  });
+  const toDevicePort = (port: BenchPort) => {
+    const driver =
+      options.driver !== undefined || jobDriver !== 'auto'
+        ? driverByName(options.driver ?? jobDriver)
+        : driverForUsb(port.vendorId, port.productId);
+    return driver && serialDevicePort(port.path, driver, port.location ?? port.path);
+  };
+  try {
+    if (options.once) {
+      await watcher.poll();
+      const ports = watcher
+        .ports()
+        .map(toDevicePort)
+        .filter((port) => port !== undefined);
+      return await bench.runAll(ports, stop.signal);
+    }
+    process.stderr.write('Waiting for devices; Ctrl+C to stop.\n');
+    return await bench.watch(watcher, toDevicePort, stop.signal, (port, served) => {
+      if (!served)
+        process.stderr.write(
+          `${port.path}: no driver for USB ${port.vendorId ?? '?'}:${port.productId ?? '?'}\n`,
+        );
+    });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+export function outcomeView(outcome: DeviceOutcome) {
+  return {
+    port: outcome.port,
+    state: outcome.state,
+    recordId: outcome.recordId,
+    deviceId: outcome.deviceId,
+    thingName: outcome.thingName,
+    certificateId: outcome.certificateId,
+    ...(outcome.error && { error: outcome.error.toBody() }),
+  };
+}

@@ -1,0 +1,53 @@
+import { StationError } from '../api/errors.js';
+import { Station } from '../station.js';
+import type { CliContext } from './context.js';
+
+/**
+ * Opens the data folder's Station for a command, runs `work`, closes it. Key store secrets come from the
+ * operator: STATION_HSM_PIN / STATION_SOFT_PASSPHRASE, or a prompt with echo off on a terminal; never
+ * from a file and never written down.
+ */
+export async function withStation<T>(cli: CliContext, work: (station: Station) => Promise<T>): Promise<T> {
+  const station = await Station.open({
+    dataDir: cli.dataDir,
+    keyStore: {
+      ...(process.stdin.isTTY && {
+        promptPin: () => promptSecret('HSM PIN: '),
+        promptPassphrase: () => promptSecret('Soft key store passphrase: '),
+      }),
+    },
+  });
+  try {
+    return await work(station);
+  } finally {
+    await station.close();
+  }
+}
+
+/** Reads one line from the terminal without echoing it. */
+export function promptSecret(prompt: string): Promise<string> {
+  const input = process.stdin;
+  process.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let value = '';
+    input.setRawMode(true);
+    input.resume();
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return finish(() => resolve(value));
+        if (char === '\u0003')
+          return finish(() => reject(new StationError('input.cancelled', 'cancelled at the prompt')));
+        if (char === '\u007f') value = value.slice(0, -1);
+        else value += char;
+      }
+    };
+    const finish = (settle: () => void) => {
+      input.off('data', onData);
+      input.setRawMode(false);
+      input.pause();
+      process.stderr.write('\n');
+      settle();
+    };
+    input.on('data', onData);
+  });
+}
