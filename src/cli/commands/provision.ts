@@ -64,9 +64,7 @@ export const provisionCommands: CommandModule = {
               options.ports.length === 1 && options.ports[0] === 'auto'
                 ? await watchPorts(bench, runtime.job.driver, options)
                 : await bench.runAll(
-                    options.ports.map((path) =>
-                      serialDevicePort(path, portDriver(options.driver ?? runtime.job.driver)),
-                    ),
+                    options.ports.map((entry) => portByPath(entry, options.driver ?? runtime.job.driver)),
                   );
             return { interrupted, outcomes };
           } finally {
@@ -83,6 +81,13 @@ export const provisionCommands: CommandModule = {
       });
   },
 };
+
+/** `PATH` (with --driver or the job's driver) or `DRIVER=PATH` (mixed families on one bench). */
+function portByPath(entry: string, defaultDriver: string) {
+  const split = entry.indexOf('=');
+  const [driver, path] = split > 0 ? [entry.slice(0, split), entry.slice(split + 1)] : [defaultDriver, entry];
+  return serialDevicePort(path, portDriver(driver));
+}
 
 function portDriver(name: string): DeviceDriver {
   if (name === 'auto') {

@@ -1,0 +1,118 @@
+// The invariants a provisioning run must keep (issue: one thing and one ACTIVE certificate per device,
+// certificates that verify against the CA, devices holding what the registry says, an exact quota count,
+// an intact audit chain, one outbox row per change).
+import { execFile } from 'node:child_process';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
+import type { Station } from '../../../src/station.js';
+import { caName } from './bench-fixture.js';
+
+const run = promisify(execFile);
+
+export async function expectInvariants(station: Station, devices: readonly DeviceSimulator[]): Promise<void> {
+  const reader = station.registry.reader;
+  const pki = station.readOnlyPki();
+  const ca = await pki.factoryCa.get(caName);
+  const folder = await mkdtemp(path.join(os.tmpdir(), 'station-invariants-'));
+  try {
+    const certificateFiles: string[] = [];
+    for (const device of devices) {
+      const who = `${device.driver} ${device.identity.deviceId}`;
+      const bound = await station.devices.byIdentity(device.driver, device.identity.deviceId);
+      expect(bound?.thingName, `${who} has a thing`).toBeTruthy();
+      const thing = await station.registry.things.describe(bound!.thingName!);
+      const certificates = await Promise.all(thing!.certificateIds.map((id) => pki.certificates.byId(id)));
+      const active = certificates.filter((certificate) => certificate?.status === 'ACTIVE');
+      expect(active, `${who} has exactly one ACTIVE certificate`).toHaveLength(1);
+      const certificate = active[0]!;
+      const stored = device.storedCredentials();
+      expect(
+        Buffer.from(stored.get('certificate') ?? []).toString(),
+        `${who} stores its registry certificate`,
+      ).toBe(certificate.pem);
+      expect(Buffer.from(stored.get('ca') ?? []).toString(), `${who} stores the CA chain`).toBe(ca.pem);
+      if (certificate.keyOrigin === 'hsm-injected') {
+        const key = createPrivateKey(Buffer.from(stored.get('key')!));
+        const fromCertificate = new X509Certificate(certificate.pem).publicKey.export({
+          format: 'der',
+          type: 'spki',
+        });
+        expect(
+          createPublicKey(key).export({ format: 'der', type: 'spki' }).equals(fromCertificate),
+          `${who} key`,
+        ).toBe(true);
+      }
+      const file = path.join(folder, `${certificate.id}.pem`);
+      await writeFile(file, certificate.pem);
+      certificateFiles.push(file);
+    }
+    const caFile = path.join(folder, 'ca.pem');
+    await writeFile(caFile, ca.pem);
+    if (certificateFiles.length > 0) {
+      const { stdout } = await run('openssl', [
+        'verify',
+        '-x509_strict',
+        '-CAfile',
+        caFile,
+        ...certificateFiles,
+      ]);
+      expect(
+        stdout
+          .trim()
+          .split('\n')
+          .every((line) => line.endsWith(': OK')),
+      ).toBe(true);
+    }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+
+  // The quota counts every certificate a job issued, exactly.
+  for (const job of await station.jobs.list()) {
+    const row = await reader.get<{ n: number }>('SELECT count(*) AS n FROM certificates WHERE job_id = ?', [
+      job.id,
+    ]);
+    expect(job.issuedCount, `job ${job.id} quota count`).toBe(row!.n);
+  }
+  // Nothing doubled: no device bound twice, no thing with two live certificates, one outbox row per change.
+  const doubleLive = await reader.all(
+    `SELECT p.thing_name FROM thing_principals p JOIN certificates c ON c.id = p.certificate_id
+      WHERE c.status = 'ACTIVE' GROUP BY p.thing_name HAVING count(*) > 1`,
+  );
+  expect(doubleLive).toEqual([]);
+  const certificates = await reader.get<{ n: number }>('SELECT count(*) AS n FROM certificates');
+  const queued = await reader.get<{ n: number }>(
+    "SELECT count(*) AS n FROM outbox WHERE kind = 'certificate'",
+  );
+  expect(queued!.n, 'one outbox row per certificate').toBe(certificates!.n);
+  const unfinished = await station.records.unfinished();
+  expect(unfinished, 'no attempt left unfinished').toEqual([]);
+  const audit = await station.registry.audit.verify();
+  expect(audit.ok, audit.firstBroken?.message ?? '').toBe(true);
+}
+
+/** Private keys on the token: only the CA's may remain (device keys are destroyed after injection). */
+export async function tokenPrivateKeyLabels(
+  module: string,
+  tokenLabel: string,
+  pin: string,
+): Promise<string[]> {
+  const { stdout } = await run('pkcs11-tool', [
+    '--module',
+    module,
+    '--token-label',
+    tokenLabel,
+    '--login',
+    '--pin',
+    pin,
+    '--list-objects',
+    '--type',
+    'privkey',
+  ]);
+  return [...stdout.matchAll(/label:\s+(.*)/g)].map((match) => match[1]!.trim());
+}
