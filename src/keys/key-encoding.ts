@@ -103,7 +103,11 @@ export function rsaAlgorithmForBits(bits: number): RsaAlgorithm | undefined {
 
 /** SPKI of an EC key from its uncompressed point (0x04 || X || Y). */
 export function ecSpki(algorithm: EcAlgorithm, point: Uint8Array): Uint8Array {
-  return Buffer.concat([ecCurves[algorithm].spkiPrefix, point]);
+  const { spkiPrefix } = ecCurves[algorithm];
+  const spki = new Uint8Array(spkiPrefix.length + point.length);
+  spki.set(spkiPrefix);
+  spki.set(point, spkiPrefix.length);
+  return spki;
 }
 
 /**

@@ -33,7 +33,15 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 
 interface HeldKey {
   readonly handle: KeyHandle;
-  readonly privateKey: KeyObject;
+  /** The private key as PKCS#8 DER: what the file stores and an export returns; zeroed when destroyed. */
+  readonly pkcs8: Buffer;
+  /** Made on first signature: most device keys are only exported, never used to sign. */
+  signingKey?: KeyObject;
+}
+
+interface NewKeyMaterial {
+  spki: Uint8Array;
+  pkcs8: Buffer;
 }
 
 const nodeCurveNames: Record<Extract<KeyAlgorithm, `EC-${string}`>, string> = {
@@ -41,54 +49,51 @@ const nodeCurveNames: Record<Extract<KeyAlgorithm, `EC-${string}`>, string> = {
   'EC-P384': 'P-384',
 };
 
-/** EC pairs are made inline (~60 us); RSA pairs take up to seconds, so they go to the thread pool. */
-async function newKeyObject(algorithm: KeyAlgorithm): Promise<KeyObject> {
+/** @types/node 20 lacks the 'jwk' key generation encoding node has accepted since 15.9; typed here. */
+const generateJwkPair = generateKeyPairSync as unknown as (
+  type: 'ec',
+  options: {
+    namedCurve: string;
+    publicKeyEncoding: { format: 'jwk' };
+    privateKeyEncoding: { format: 'jwk' };
+  },
+) => { publicKey: JsonWebKey; privateKey: JsonWebKey };
+
+/**
+ * New pairs come out of node already encoded, never as KeyObjects: on Node 20 a KeyObject straight from
+ * generateKeyPair(Sync) shares its lock with the key generation job, and exporting it while a garbage
+ * collection frees that job deadlocks the process (seen after a few thousand keys; gdb shows
+ * ~KeyGenJob waiting on the mutex ExportJWK holds). EC pairs come as JWK, which with the constant-prefix
+ * builders is also the fast way to SPKI and PKCS#8 (node's DER encoders cost 0.2-0.5 ms); they are made
+ * inline (~0.1 ms), RSA pairs (up to seconds) in the thread pool.
+ */
+async function newKeyMaterial(algorithm: KeyAlgorithm): Promise<NewKeyMaterial> {
   if (isEcAlgorithm(algorithm)) {
-    return generateKeyPairSync('ec', { namedCurve: nodeCurveNames[algorithm] }).privateKey;
+    const { privateKey: jwk } = generateJwkPair('ec', {
+      namedCurve: nodeCurveNames[algorithm],
+      publicKeyEncoding: { format: 'jwk' },
+      privateKeyEncoding: { format: 'jwk' },
+    });
+    const point = Buffer.concat([
+      Buffer.of(4),
+      Buffer.from(jwk.x!, 'base64url'),
+      Buffer.from(jwk.y!, 'base64url'),
+    ]);
+    const pkcs8 = Buffer.from(ecPkcs8(algorithm, Buffer.from(jwk.d!, 'base64url'), point));
+    return { spki: ecSpki(algorithm, point), pkcs8 };
   }
   const pair = await generateKeyPairAsync('rsa', {
     modulusLength: rsaModulusBits[algorithm],
     publicExponent: 0x10001,
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
   });
-  return pair.privateKey;
+  return { spki: new Uint8Array(pair.publicKey), pkcs8: pair.privateKey };
 }
 
-/**
- * EC encodings go through JWK and the constant-prefix builders: node's DER export of an EC key costs
- * 0.2-0.5 ms (OpenSSL 3 encoders), more than making the key, its JWK export ~10 us.
- */
-function ecPoint(jwk: JsonWebKey): Buffer {
-  return Buffer.concat([Buffer.of(4), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-}
-
-function spkiOf(algorithm: KeyAlgorithm, privateKey: KeyObject): Uint8Array {
-  if (isEcAlgorithm(algorithm)) return ecSpki(algorithm, ecPoint(privateKey.export({ format: 'jwk' })));
-  return new Uint8Array(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }));
-}
-
-function pkcs8Of(algorithm: KeyAlgorithm, privateKey: KeyObject): Uint8Array {
-  if (isEcAlgorithm(algorithm)) {
-    const jwk = privateKey.export({ format: 'jwk' });
-    return ecPkcs8(algorithm, Buffer.from(jwk.d!, 'base64url'), ecPoint(jwk));
-  }
-  return new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' }));
-}
-
-function handleFor(
-  id: string,
-  label: string,
-  algorithm: KeyAlgorithm,
-  purpose: KeyHandle['purpose'],
-  privateKey: KeyObject,
-): KeyHandle {
-  return {
-    id,
-    label,
-    algorithm,
-    purpose,
-    publicKeySpki: spkiOf(algorithm, privateKey),
-    extractable: purpose === 'device',
-  };
+function spkiOfPkcs8(pkcs8: Buffer): Uint8Array {
+  const publicKey = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+  return new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
 }
 
 /**
@@ -148,7 +153,7 @@ export class SoftKeyStore implements KeyStore {
 
   async generateKeyPair(options: GenerateKeyOptions): Promise<KeyHandle> {
     this.fileKeyOrThrow();
-    const privateKey = await newKeyObject(options.algorithm);
+    const material = await newKeyMaterial(options.algorithm);
     // Checked after the await, right before the key is added, so two concurrent requests cannot both pass.
     if (
       options.purpose === 'ca' &&
@@ -160,8 +165,15 @@ export class SoftKeyStore implements KeyStore {
         { field: 'label', subject: options.label },
       );
     }
-    const handle = handleFor(newKeyId(), options.label, options.algorithm, options.purpose, privateKey);
-    this.keys.set(handle.id, { handle, privateKey });
+    const handle: KeyHandle = {
+      id: newKeyId(),
+      label: options.label,
+      algorithm: options.algorithm,
+      purpose: options.purpose,
+      publicKeySpki: material.spki,
+      extractable: options.purpose === 'device',
+    };
+    this.keys.set(handle.id, { handle, pkcs8: material.pkcs8 });
     if (options.purpose === 'ca') {
       try {
         await this.persist();
@@ -205,9 +217,10 @@ export class SoftKeyStore implements KeyStore {
   }
 
   async sign(key: KeyHandle, data: Uint8Array, hash: HashAlgorithm): Promise<Uint8Array> {
-    const { privateKey } = this.held(key);
+    const held = this.held(key);
+    held.signingKey ??= createPrivateKey({ key: held.pkcs8, format: 'der', type: 'pkcs8' });
     // dsaEncoding der: the ECDSA-Sig-Value X.509 wants; RSA keys sign PKCS#1 v1.5, node's default.
-    return sign(nodeHashNames[hash], data, { key: privateKey, dsaEncoding: 'der' });
+    return sign(nodeHashNames[hash], data, { key: held.signingKey, dsaEncoding: 'der' });
   }
 
   async exportPrivateKey(key: KeyHandle): Promise<Uint8Array> {
@@ -220,12 +233,13 @@ export class SoftKeyStore implements KeyStore {
         { subject: key.label },
       );
     }
-    return pkcs8Of(held.handle.algorithm, held.privateKey);
+    return new Uint8Array(held.pkcs8);
   }
 
   async destroyKey(key: KeyHandle): Promise<void> {
     const held = this.held(key);
     this.keys.delete(key.id);
+    held.pkcs8.fill(0);
     if (held.handle.purpose === 'ca') {
       this.destroyed.add(key.id);
       await this.persist();
@@ -234,19 +248,23 @@ export class SoftKeyStore implements KeyStore {
 
   async close(): Promise<void> {
     await this.writing.catch(() => undefined);
+    for (const held of this.keys.values()) held.pkcs8.fill(0);
     this.keys.clear();
     this.fileKey?.key.fill(0);
     this.fileKey = undefined;
   }
 
   private load(stored: StoredKey): void {
-    const privateKey = createPrivateKey({
-      key: Buffer.from(stored.pkcs8, 'base64'),
-      format: 'der',
-      type: 'pkcs8',
-    });
-    const handle = handleFor(stored.id, stored.label, stored.algorithm, 'ca', privateKey);
-    this.keys.set(handle.id, { handle, privateKey });
+    const pkcs8 = Buffer.from(stored.pkcs8, 'base64');
+    const handle: KeyHandle = {
+      id: stored.id,
+      label: stored.label,
+      algorithm: stored.algorithm,
+      purpose: 'ca',
+      publicKeySpki: spkiOfPkcs8(pkcs8),
+      extractable: false,
+    };
+    this.keys.set(handle.id, { handle, pkcs8 });
   }
 
   private held(key: KeyHandle): HeldKey {
@@ -281,11 +299,11 @@ export class SoftKeyStore implements KeyStore {
       await this.mergeFromFile();
       const keys: StoredKey[] = [...this.keys.values()]
         .filter(({ handle }) => handle.purpose === 'ca')
-        .map(({ handle, privateKey }) => ({
+        .map(({ handle, pkcs8 }) => ({
           id: handle.id,
           label: handle.label,
           algorithm: handle.algorithm,
-          pkcs8: Buffer.from(pkcs8Of(handle.algorithm, privateKey)).toString('base64'),
+          pkcs8: pkcs8.toString('base64'),
         }));
       await writeKeyFile(this.file, fileKey, keys);
     };
