@@ -26,6 +26,22 @@ interface TornWrite {
 }
 
 /**
+ * `nth` counts over the device's life, not per link: a simulator passes the same options to the wire of
+ * every attach, so a fault that hit the first write does not hit again when the device is plugged back in
+ * (the retry a technician makes).
+ */
+const faultCounts = new WeakMap<SimulatorOptions, Map<SimulatorFault, number>>();
+
+function faultCountsOf(options: SimulatorOptions): Map<SimulatorFault, number> {
+  let counts = faultCounts.get(options);
+  if (!counts) {
+    counts = new Map();
+    faultCounts.set(options, counts);
+  }
+  return counts;
+}
+
+/**
  * What every simulated device shares: it reads the host's bytes and writes its answers as a UART at the
  * configured baud rate would (both directions paced), waits the per-answer latency, and applies the
  * SimulatorFault options. The simulator parses its own protocol and asks the wire which faults hit:
@@ -34,12 +50,12 @@ interface TornWrite {
  *   closed) when a matching disconnect fault tears this write at half way;
  * - `answer(command, bytes, final)`: drop-response, garble and slow are applied here, once decided per
  *   exchange (the answers to one command up to the one marked final).
- * `match` is a prefix of the command text, `nth` counts matching commands (1-based) per fault.
+ * `match` is a prefix of the command text, `nth` counts matching commands (1-based) per fault and device.
  */
 export class SimWire {
   private readonly listeners = new Set<(chunk: Buffer) => void>();
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
-  private readonly matchCounts = new Map<SimulatorFault, number>();
+  private readonly matchCounts: Map<SimulatorFault, number>;
   private rxChain: Promise<void> = Promise.resolve();
   private txChain: Promise<void> = Promise.resolve();
   private rxClock = 0;
@@ -52,6 +68,7 @@ export class SimWire {
     private readonly stream: Duplex,
     private readonly options: SimulatorOptions = {},
   ) {
+    this.matchCounts = faultCountsOf(options);
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('error', () => this.shutDown());
     stream.on('close', () => this.shutDown());
