@@ -1,57 +1,81 @@
 import { StationError } from '../../../src/api/errors.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import { aborted, disconnected, garbled, lineTooLong, timedOut } from '../../transport/transport-errors.js';
+import { parseQuectelChecksum } from './upload-checksum.js';
 
-export interface FileReadOptions {
+export interface FileDownloadOptions {
+  /** The file's size as AT+QFLST listed it: exactly this many raw bytes follow CONNECT. */
+  size: number;
   timeoutMs: number;
   signal?: AbortSignal;
-  /** Largest `CONNECT <n>` accepted; a bigger count is treated as noise, never buffered. */
-  maxBytes: number;
 }
 
-/** Longest text line expected around the data (`CONNECT <n>`, `+CME ERROR: <n>`, `OK`). */
+/** What one download brought: the bytes taken after CONNECT and the module's own count and checksum. */
+export interface FileDownload {
+  bytes: Buffer;
+  /** `<download_size>` of `+QFDWL:`. */
+  reportedSize: number;
+  /** `<checksum>` of `+QFDWL:`, the XOR of upload-checksum.ts. */
+  reportedChecksum: number;
+}
+
+/** Longest text line expected around the data (`CONNECT`, `+QFDWL: <n>,<xxxx>`, `+CME ERROR: <n>`, `OK`). */
 const MAX_TEXT_LINE_BYTES = 128;
 
 /**
- * One `AT+QFREAD=<handle>,<n>` exchange: the module answers `CONNECT <n>`, then n raw bytes (line ends
- * and all), then OK (protocols.md 3). The AtChannel takes raw data only after a comma-ended header, so
- * this exchange reads the link itself; the session runs it only while the channel is idle. The device is
- * not trusted: silence, noise, oversized counts and a vanishing port end it with a typed error.
+ * One `AT+QFDWL="<file>"` exchange: the module answers `CONNECT`, then the file's bytes raw (line ends
+ * and all), then `+QFDWL: <size>,<checksum>` and OK (protocols.md 3). Unlike QFOPEN/QFREAD it holds no
+ * file handle, so a station killed half-way leaves no open file that later blocks AT+QFDEL with 418.
+ * The AtChannel takes raw data only after a comma-ended header, so this exchange reads the link itself;
+ * the session runs it only while the channel is idle. The device is not trusted: silence, noise and a
+ * vanishing port end it with a typed error; the caller checks the reported size and checksum.
  */
-export function readFileExchange(link: ByteLink, command: string, options: FileReadOptions): Promise<Buffer> {
+export function downloadFileExchange(
+  link: ByteLink,
+  command: string,
+  options: FileDownloadOptions,
+): Promise<FileDownload> {
   const port = link.port;
   if (options.signal?.aborted) return Promise.reject(aborted(port, command));
   if (link.closed) return Promise.reject(disconnected(port));
-  return new Promise<Buffer>((resolve, reject) => {
+  return new Promise<FileDownload>((resolve, reject) => {
     let pending = Buffer.alloc(0);
-    let phase: 'connect' | 'data' | 'final' = 'connect';
-    let data = Buffer.alloc(0);
+    let phase: 'connect' | 'data' | 'summary' | 'final' = 'connect';
+    const data = Buffer.alloc(options.size);
     let filled = 0;
-    const finish = (error: StationError | undefined): void => {
+    let summary: Omit<FileDownload, 'bytes'> | undefined;
+    const finish = (outcome: StationError | FileDownload): void => {
       clearTimeout(timer);
       stopData();
       stopClose();
       options.signal?.removeEventListener('abort', onAbort);
-      if (error) reject(error);
-      else resolve(data);
+      if (outcome instanceof StationError) reject(outcome);
+      else resolve(outcome);
     };
     const onAbort = (): void => finish(aborted(port, command));
     const timer = setTimeout(() => finish(timedOut(port, command, options.timeoutMs)), options.timeoutMs);
 
-    /** Handles one text line; returns an error, 'done', or undefined to keep reading. */
-    const onLine = (text: string): StationError | 'done' | undefined => {
+    /** Handles one text line; returns an error, the download once OK came, or undefined to keep reading. */
+    const onLine = (text: string): StationError | FileDownload | undefined => {
       if (text === '' || text === command) return undefined; // blank, or an echo if ATE0 was undone
       const failure = deviceFailure(text, port, command);
       if (failure) return failure;
-      if (phase === 'final') return text === 'OK' ? 'done' : garbled(port, command);
-      const count = /^CONNECT (\d+)$/.exec(text)?.[1];
-      if (count === undefined) return garbled(port, command);
-      const length = Number(count);
-      if (length > options.maxBytes) return lineTooLong(port, command, options.maxBytes);
-      data = Buffer.alloc(length);
-      phase = length === 0 ? 'final' : 'data';
-      filled = 0;
-      return undefined;
+      switch (phase) {
+        case 'connect':
+          if (text !== 'CONNECT') return garbled(port, command);
+          phase = options.size === 0 ? 'summary' : 'data';
+          return undefined;
+        case 'summary': {
+          const [, size, checksum] = /^\+QFDWL:\s*(\d+),([0-9a-fA-F]+)$/.exec(text) ?? [];
+          const reportedChecksum = checksum === undefined ? undefined : parseQuectelChecksum(checksum);
+          if (size === undefined || reportedChecksum === undefined) return garbled(port, command);
+          summary = { reportedSize: Number(size), reportedChecksum };
+          phase = 'final';
+          return undefined;
+        }
+        default:
+          return text === 'OK' && summary ? { bytes: data, ...summary } : garbled(port, command);
+      }
     };
 
     const onData = (chunk: Buffer): void => {
@@ -62,7 +86,7 @@ export function readFileExchange(link: ByteLink, command: string, options: FileR
           pending.copy(data, filled, 0, take);
           filled += take;
           pending = pending.subarray(take);
-          if (filled === data.length) phase = 'final';
+          if (filled === data.length) phase = 'summary';
           continue;
         }
         const lineEnd = pending.indexOf(0x0a);
@@ -74,7 +98,6 @@ export function readFileExchange(link: ByteLink, command: string, options: FileR
         pending = pending.subarray(lineEnd + 1);
         const text = textOf(line);
         const outcome = text === undefined ? garbled(port, command) : onLine(text);
-        if (outcome === 'done') return finish(undefined);
         if (outcome) return finish(outcome);
       }
     };

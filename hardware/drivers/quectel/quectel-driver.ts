@@ -13,7 +13,8 @@ import type {
   DeviceSession,
   UsbMatch,
 } from '../device-driver.js';
-import { readFileExchange } from './file-read-exchange.js';
+import { downloadFileExchange } from './file-download-exchange.js';
+import { untilLineQuiet } from './leftover-output.js';
 import { parseQuectelChecksum, quectelChecksum } from './upload-checksum.js';
 
 /** Quectel's USB vendor id; BG95/BG96/EG25 all enumerate under it. */
@@ -36,6 +37,8 @@ const SSL_SETTINGS: Record<CredentialSlot, string> = {
 const FILE_NOT_FOUND = 405;
 const DRIVE_FULL = 403;
 const NO_SPACE = 420;
+/** QFDEL's answers for a file some handle still holds open (418 delete fail, 426 already opened). */
+const FILE_HELD_OPEN: readonly unknown[] = [418, 426];
 
 const MAX_CREDENTIAL_BYTES = 16 * 1024;
 const COMMAND_TIMEOUT_MS = 5_000;
@@ -43,6 +46,10 @@ const COMMAND_TIMEOUT_MS = 5_000;
 const PAYLOAD_MS_PER_BYTE = 0.5;
 /** The module's own QFUPL inactivity timeout, in seconds: it leaves data mode after this much silence. */
 const UPLOAD_IDLE_SECONDS = 10;
+/** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
+const LEFTOVER_QUIET_MS = 100;
+/** A whole credential's download at 115,200 baud, with margin: the most a killed run can leave streaming. */
+const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
 
 export interface QuectelDriverOptions {
   usb?: readonly UsbMatch[];
@@ -71,6 +78,11 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
     // The modules' USB AT ports are virtual: RTS/CTS means nothing there, nor on pseudo-terminals.
     serial: { baudRate: 115_200, rtscts: false },
     async open(link, openOptions = {}) {
+      await untilLineQuiet(link, {
+        quietMs: LEFTOVER_QUIET_MS,
+        maxWaitMs: LEFTOVER_MAX_WAIT_MS,
+        signal: openOptions.signal,
+      });
       const channel = new AtChannel(link, {
         lineEnding: '\r\n',
         // Echo is on until ATE0 (protocols.md 3); the channel drops an echoed line and does not mind its absence.
@@ -174,7 +186,7 @@ class QuectelSession implements DeviceSession {
     });
   }
 
-  /** What the SSL context is bound to: its size from QFLST, and for certificates the bytes via QFREAD. */
+  /** What the SSL context is bound to: its size from QFLST, and for certificates the bytes via QFDWL. */
   readCredential(slot: CredentialSlot, options: DeviceOperationOptions = {}): Promise<CredentialReadBack> {
     return this.exclusive(async () => {
       const path = await this.boundPath(slot, options);
@@ -182,7 +194,7 @@ class QuectelSession implements DeviceSession {
       if (path === undefined || size === undefined) return { slot, present: false };
       // Reading a key back would put it on the wire and in the transcript; its upload checksum was verified.
       if (slot === 'key') return { slot, present: true };
-      const bytes = await this.readFile(path, size, options);
+      const bytes = await this.downloadFile(slot, path, size, options);
       return { slot, present: true, sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
     });
   }
@@ -223,11 +235,22 @@ class QuectelSession implements DeviceSession {
     }
   }
 
+  /**
+   * A missing file is already deleted. A file held open (by a QFOPEN handle a killed program never
+   * closed) stays undeletable until the module restarts: only a power cycle helps.
+   */
   private async deleteFile(path: string, options: DeviceOperationOptions): Promise<void> {
     try {
       await this.command(`AT+QFDEL="${path}"`, options);
     } catch (error) {
-      if (cmeCode(error) !== FILE_NOT_FOUND) throw error;
+      const code = cmeCode(error);
+      if (code === FILE_NOT_FOUND) return;
+      if (!FILE_HELD_OPEN.includes(code)) throw error;
+      throw new StationError(
+        'device.file-held-open',
+        `The Quectel module on ${this.port} will not delete ${path} because the file is still open (+CME ERROR: ${String(code)}); power-cycle the module (unplug it and plug it in again), then retry.`,
+        { port: this.port, details: { path, cme: code }, cause: error },
+      );
     }
   }
 
@@ -275,28 +298,46 @@ class QuectelSession implements DeviceSession {
     return listed?.[2] === undefined ? undefined : Number(listed[2]);
   }
 
-  /** QFOPEN read-only, one QFREAD of the whole file, QFCLOSE even when the read failed. */
-  private async readFile(path: string, size: number, options: DeviceOperationOptions): Promise<Buffer> {
-    const opened = await this.command(`AT+QFOPEN="${path}",2`, options);
-    const handle = opened.info.map((line) => /^\+QFOPEN:\s*(\d+)$/.exec(line)?.[1]).find(Boolean);
-    if (handle === undefined) throw this.unexpected('AT+QFOPEN', 'a file handle');
-    try {
-      const bytes = await readFileExchange(this.link, `AT+QFREAD=${handle},${size}`, {
-        timeoutMs: options.timeoutMs ?? COMMAND_TIMEOUT_MS + size * PAYLOAD_MS_PER_BYTE,
-        signal: options.signal,
-        maxBytes: MAX_CREDENTIAL_BYTES,
-      });
-      if (bytes.length !== size) {
-        throw new StationError(
-          'device.read-short',
-          `The Quectel module on ${this.port} returned ${bytes.length} of the ${size} bytes of ${path}; read it again.`,
-          { port: this.port, details: { path, size, read: bytes.length } },
-        );
-      }
-      return bytes;
-    } finally {
-      if (!this.link.closed) await this.command(`AT+QFCLOSE=${handle}`, options).catch(() => undefined);
+  /**
+   * One AT+QFDWL of exactly the size QFLST listed, then its `+QFDWL:` size and checksum checked against
+   * the bytes received. QFDWL opens no handle (protocols.md 3), so an interrupted read leaves the file
+   * deletable.
+   */
+  private async downloadFile(
+    slot: CredentialSlot,
+    path: string,
+    size: number,
+    options: DeviceOperationOptions,
+  ): Promise<Buffer> {
+    if (size > MAX_CREDENTIAL_BYTES) {
+      throw new StationError(
+        'device.file-too-large',
+        `The ${slot} file ${path} on the Quectel module on ${this.port} is ${size} bytes, more than a credential can be (${MAX_CREDENTIAL_BYTES}); write the ${slot} again.`,
+        { port: this.port, details: { slot, path, size } },
+      );
     }
+    const download = await downloadFileExchange(this.link, `AT+QFDWL="${path}"`, {
+      size,
+      timeoutMs: options.timeoutMs ?? COMMAND_TIMEOUT_MS + size * PAYLOAD_MS_PER_BYTE,
+      signal: options.signal,
+    });
+    const checksum = quectelChecksum(download.bytes);
+    if (download.reportedSize === size && download.reportedChecksum === checksum) return download.bytes;
+    throw new StationError(
+      'device.read-corrupted',
+      `The Quectel module on ${this.port} sent ${download.reportedSize} bytes with checksum ${download.reportedChecksum.toString(16)} for ${path}, but the station received ${size} bytes with checksum ${checksum.toString(16)}; check the cable and read the ${slot} again.`,
+      {
+        port: this.port,
+        details: {
+          slot,
+          path,
+          size,
+          checksum,
+          reportedSize: download.reportedSize,
+          reportedChecksum: download.reportedChecksum,
+        },
+      },
+    );
   }
 
   /** Drive full (403) or no space (420) becomes one error a technician can act on. */

@@ -8,6 +8,8 @@ interface Terminal {
   send(data: string | Buffer): void;
   /** Everything received until `text` has arrived (and is consumed). */
   until(text: string, timeoutMs?: number): Promise<string>;
+  /** Everything not yet consumed, once the module has closed the line. */
+  hungUp(): Promise<string>;
   unplug(): void;
 }
 
@@ -23,6 +25,7 @@ function connect(
 ): Terminal {
   const pair = createMemoryPair();
   simulator.attach(pair.device);
+  const closed = new Promise<void>((resolve) => pair.host.once('close', () => resolve()));
   let received = Buffer.alloc(0);
   let waiter: (() => void) | undefined;
   pair.host.on('data', (chunk: Buffer) => {
@@ -49,6 +52,7 @@ function connect(
         };
         waiter();
       }),
+    hungUp: () => closed.then(() => received.toString('latin1')),
     unplug: () => pair.host.destroy(),
   };
   terminals.push(terminal);
@@ -164,6 +168,53 @@ describe('Quectel simulator', () => {
     expect(await command(terminal, 'AT+QFREAD=1,100')).toBe('\r\nCONNECT 0\r\n\r\nOK\r\n');
     expect(await command(terminal, 'AT+QFCLOSE=1')).toBe('\r\nOK\r\n');
     expect(await command(terminal, 'AT+QFREAD=1', '416\r\n')).toBe('\r\n+CME ERROR: 416\r\n');
+  });
+
+  it('downloads a file as CONNECT, exactly its bytes, its size and XOR checksum, and OK', async () => {
+    const terminal = connect({ echo: false });
+    await upload(terminal, 'RAM:ca.pem', 'hello\r\nOK\r\n');
+    expect(await command(terminal, 'AT+QFDWL="RAM:ca.pem"', '+QFDWL: 11,2046\r\n\r\nOK\r\n')).toBe(
+      '\r\nCONNECT\r\nhello\r\nOK\r\n\r\n+QFDWL: 11,2046\r\n\r\nOK\r\n',
+    );
+    expect(await command(terminal, 'AT+QFDWL="gone.pem"', '405\r\n')).toBe('\r\n+CME ERROR: 405\r\n');
+    expect(await command(terminal, 'AT+QFDWL="bad:name"', '406\r\n')).toBe('\r\n+CME ERROR: 406\r\n');
+  });
+
+  it('holds no handle for a download, so the file can be deleted right after', async () => {
+    const terminal = connect({ echo: false });
+    await upload(terminal, 'ca.pem', 'CA');
+    await command(terminal, 'AT+QFDWL="ca.pem"');
+    expect(await command(terminal, 'AT+QFDEL="ca.pem"')).toBe('\r\nOK\r\n');
+  });
+
+  it('refuses to delete a file a QFOPEN handle holds, until the handle is closed or the module restarts', async () => {
+    const simulator = new QuectelSimulator({ seed: 3, echo: false });
+    const first = connect({}, simulator);
+    await upload(first, 'ca.pem', 'CA');
+    await upload(first, 'cert.pem', 'CERT');
+    expect(await command(first, 'AT+QFOPEN="ca.pem",2')).toBe('\r\n+QFOPEN: 1\r\n\r\nOK\r\n');
+    expect(await command(first, 'AT+QFOPEN="ca.pem",2', '426\r\n')).toBe('\r\n+CME ERROR: 426\r\n');
+    expect(await command(first, 'AT+QFDEL="ca.pem"', '418\r\n')).toBe('\r\n+CME ERROR: 418\r\n');
+    expect(await command(first, 'AT+QFOPEN="cert.pem",2')).toBe('\r\n+QFOPEN: 2\r\n\r\nOK\r\n');
+    expect(await command(first, 'AT+QFCLOSE=2')).toBe('\r\nOK\r\n');
+    expect(await command(first, 'AT+QFDEL="cert.pem"')).toBe('\r\nOK\r\n');
+    first.unplug();
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = connect({}, simulator);
+    expect(await command(second, 'AT+QFDEL="ca.pem"')).toBe('\r\nOK\r\n');
+  });
+
+  it('vanishes half-way through a download under a disconnect fault', async () => {
+    const terminal = connect({ echo: false, faults: [{ kind: 'disconnect', match: 'AT+QFDWL' }] });
+    await upload(terminal, 'ca.pem', 'A'.repeat(200));
+    terminal.send('AT+QFDWL="ca.pem"\r\n');
+    expect(await terminal.hungUp()).toBe(`\r\nCONNECT\r\n${'A'.repeat(100)}`);
+  });
+
+  it('answers a refused download with the file table read error', async () => {
+    const terminal = connect({ echo: false, faults: [{ kind: 'refuse', match: 'AT+QFDWL' }] });
+    await upload(terminal, 'ca.pem', 'CA');
+    expect(await command(terminal, 'AT+QFDWL="ca.pem"', '411\r\n')).toBe('\r\n+CME ERROR: 411\r\n');
   });
 
   it('reports an IMEI with a valid Luhn digit and an ICCID padded with F', async () => {

@@ -62,6 +62,7 @@ const REFUSAL_CODES: Record<string, QuectelFileError> = {
   'AT+QFLDS': 419,
   'AT+QFOPEN': 410,
   'AT+QFREAD': 411,
+  'AT+QFDWL': 411,
 };
 
 const SSL_FILE_SETTINGS = ['cacert', 'clientcert', 'clientkey'] as const;
@@ -90,9 +91,9 @@ interface OpenFile {
 }
 
 /**
- * A Quectel BG96 with its UFS/RAM file system, AT+QFUPL (CONNECT, raw bytes, XOR checksum), QFLST, QFDEL,
- * QFOPEN/QFREAD/QFCLOSE and AT+QSSLCFG bindings (protocols.md 3). Faults, latency and pacing go through
- * the shared SimWire.
+ * A Quectel BG96 with its UFS/RAM file system, AT+QFUPL (CONNECT, raw bytes, XOR checksum), QFDWL (the
+ * same the other way), QFLST, QFDEL, QFOPEN/QFREAD/QFCLOSE and AT+QSSLCFG bindings (protocols.md 3).
+ * Faults, latency and pacing go through the shared SimWire.
  */
 export class QuectelSimulator implements DeviceSimulator {
   readonly driver = 'quectel' as const;
@@ -238,6 +239,8 @@ export class QuectelSimulator implements DeviceSimulator {
         return this.deleteFiles(line, args);
       case 'AT+QFUPL':
         return this.startUpload(line, args);
+      case 'AT+QFDWL':
+        return this.download(line, args);
       case 'AT+QFOPEN':
         return this.openFile(line, args);
       case 'AT+QFREAD':
@@ -367,6 +370,30 @@ export class QuectelSimulator implements DeviceSimulator {
     );
   }
 
+  /**
+   * `AT+QFDWL="<name>"`: CONNECT, exactly the file's bytes, then `+QFDWL: <size>,<checksum>` and OK, with
+   * the QFUPL checksum. No handle is opened, so a host that goes away mid-download leaves nothing behind.
+   * A disconnect fault makes the module vanish once half the bytes are out: the answer goes in three
+   * pieces so the wire can drop the line just before the byte after the first half.
+   */
+  private download(line: string, args: QuectelArgument[]): void {
+    const [nameArgument] = args;
+    if (args.length !== 1 || nameArgument?.kind !== 'string') return this.cmeError(line, 400);
+    const file = parseQuectelFileName(nameArgument.value);
+    if (!file) return this.cmeError(line, 406);
+    const stored = this.drives[file.drive].get(file.name);
+    if (!stored) return this.cmeError(line, 405);
+    const content = Buffer.from(stored);
+    if (this.wire?.disconnectsDuring(line, 0, content.length)) return;
+    const half = Math.floor(content.length / 2);
+    const summary = `\r\n+QFDWL: ${content.length},${formatQuectelChecksum(quectelChecksum(content))}\r\n\r\nOK\r\n`;
+    this.answer(line, Buffer.concat([Buffer.from('\r\nCONNECT\r\n'), content.subarray(0, half)]));
+    this.answer(line, content.subarray(half, half + 1), false, () =>
+      this.wire?.disconnectsDuring(line, half + 1, content.length),
+    );
+    this.answer(line, Buffer.concat([content.subarray(half + 1), Buffer.from(summary)]), true);
+  }
+
   private openFile(line: string, args: QuectelArgument[]): void {
     const [nameArgument, mode] = args;
     if (nameArgument?.kind !== 'string' || (mode && mode.kind !== 'number') || args.length > 2) {
@@ -462,8 +489,9 @@ export class QuectelSimulator implements DeviceSimulator {
     this.answer(command, `\r\n+CME ERROR: ${reason}\r\n`, true);
   }
 
-  private answer(command: string, text: string | Buffer, final = false): void {
-    this.wire?.answer(command, typeof text === 'string' ? Buffer.from(text, 'latin1') : text, final);
+  private answer(command: string, text: string | Buffer, final = false, beforeLastByte?: () => void): void {
+    const bytes = typeof text === 'string' ? Buffer.from(text, 'latin1') : text;
+    this.wire?.answer(command, bytes, final, beforeLastByte);
   }
 }
 

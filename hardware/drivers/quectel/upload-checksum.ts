@@ -1,5 +1,5 @@
 /**
- * The checksum Quectel modules report after AT+QFUPL and AT+QFREAD (protocols.md 3): XOR of the data taken
+ * The checksum Quectel modules report after AT+QFUPL and AT+QFDWL (protocols.md 3): XOR of the data taken
  * as big-endian 16-bit words, an odd last byte padded low with 0x00. It is not a CRC, and some drivers
  * misread it as decimal (protocols.md 6.5): it is printed in hex, lowercase, without 0x.
  */

@@ -34,32 +34,48 @@ const faultCases: FaultCase[] = [
     timeoutMs: 1_000,
   },
   {
-    fault: { kind: 'refuse', match: 'AT+QFOPEN' },
+    fault: { kind: 'refuse', match: 'AT+QFDEL' },
+    operation: 'write-certificate',
+    expectedCode: 'device.file-held-open',
+    timeoutMs: 1_000,
+  },
+  {
+    fault: { kind: 'refuse', match: 'AT+QFDWL' },
     operation: 'read-certificate',
     expectedCode: 'device.cme-error',
     timeoutMs: 1_000,
   },
-  // The read path leaves the AT channel for QFREAD's raw bytes: it must fail as typed and as fast.
+  // The read path leaves the AT channel for QFDWL's raw bytes: it must fail as typed and as fast.
   {
-    fault: { kind: 'garble', match: 'AT+QFREAD' },
+    fault: { kind: 'garble', match: 'AT+QFDWL' },
     operation: 'read-certificate',
     expectedCode: 'transport.garbled',
     timeoutMs: 1_000,
   },
   {
-    fault: { kind: 'slow', match: 'AT+QFREAD', delayMs: 5_000 },
+    fault: { kind: 'slow', match: 'AT+QFDWL', delayMs: 5_000 },
     operation: 'read-certificate',
     expectedCode: 'transport.timeout',
     timeoutMs: 1_000,
   },
 ];
 
+// The module vanishing half-way through a download, while the host only reads. Over a socat pty the host's
+// serial port does not always report that hangup before it writes again (the read then times out instead),
+// so this case runs in memory only.
+const readOnlyDisconnect: FaultCase = {
+  fault: { kind: 'disconnect', match: 'AT+QFDWL' },
+  operation: 'read-certificate',
+  expectedCode: 'transport.disconnected',
+  timeoutMs: 1_000,
+};
+
 for (const transport of ['memory', 'pty'] as const) {
   describeDriverSuite({
     driver: quectelDriver,
     createSimulator: (options) => new QuectelSimulator(options),
     transport,
-    faultCases,
+    faultCases: transport === 'memory' ? [...faultCases, readOnlyDisconnect] : faultCases,
     // Over ptys the simulator paces its bytes as a 115,200-baud UART would.
     ...(transport === 'pty' && { simulatorOptions: { baudRate: 115_200 } }),
   });

@@ -6,20 +6,24 @@ import {
   quectelDriver,
 } from '../../../hardware/drivers/quectel/index.js';
 import type { QuectelSimulatorOptions } from '../../../hardware/drivers/quectel/index.js';
-import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
+import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/device-driver.js';
 import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
+import { openPtyDeviceEnd, startPtyPair, type PtyPair } from '../../../hardware/sim/pty-pair.js';
+import type { ByteLink } from '../../../hardware/transport/byte-link.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
+import { openSerialLink } from '../../../hardware/transport/serial-link.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
 
-// Quectel specifics the shared suite does not know about (protocols.md 3): the +QFUPL checksum check
-// against line noise, the SSL context binding, the ICCID padding, and keys never read back.
+// Quectel specifics the shared suite does not know about (protocols.md 3): the +QFUPL and +QFDWL checksum
+// checks against line noise, the SSL context binding, the ICCID padding, keys never read back, and what a
+// station killed half-way through a read-back leaves for the next one.
 
 const devices: SimulatedDevice[] = [];
-const cleanups: (() => void)[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
 
 afterEach(async () => {
   await Promise.all(devices.splice(0).map((device) => device.dispose()));
-  for (const cleanup of cleanups.splice(0)) cleanup();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function connect(driver: DeviceDriver = quectelDriver, options: QuectelSimulatorOptions = {}) {
@@ -72,7 +76,7 @@ describe('Quectel driver', () => {
 
   it('refuses an upload whose +QFUPL checksum shows a byte changed on the wire, and removes the file', async () => {
     const simulator = new QuectelSimulator({ seed: 9, echo: false });
-    const { host, noisy } = lineWithOneFlippedPayloadByte();
+    const { host, noisy } = lineFlippingOneBit('upload');
     simulator.attach(noisy);
     cleanups.push(() => simulator.close());
     const link = linkFromDuplex('noisy0', host);
@@ -85,30 +89,192 @@ describe('Quectel driver', () => {
     expect(simulator.storedCredentials().has('certificate')).toBe(false);
     expect((await session.readCredential('certificate')).present).toBe(false);
   });
+
+  it('reads back with AT+QFDWL alone and refuses bytes whose +QFDWL checksum shows one changed on the wire', async () => {
+    const simulator = new QuectelSimulator({ seed: 10, echo: false });
+    const { host, noisy, commands } = lineFlippingOneBit('download');
+    simulator.attach(noisy);
+    cleanups.push(() => simulator.close());
+    const link = linkFromDuplex('noisy1', host);
+    const session = await quectelDriver.open(link);
+    cleanups.push(() => session.close());
+    await session.writeCredential('certificate', certificate);
+    await expect(session.readCredential('certificate')).rejects.toMatchObject({
+      code: 'device.read-corrupted',
+      port: 'noisy1',
+      message: expect.stringContaining('read the certificate again') as unknown,
+    });
+    expect(commands()).toContain('AT+QFDWL="UFS:clicert.pem"');
+    expect(commands().filter((command) => /^AT\+QF(OPEN|READ|CLOSE)/.test(command))).toEqual([]);
+  });
 });
 
+describe('Quectel driver across station restarts (pty)', () => {
+  /** A module on a pty that outlives the station processes using it, as a powered module on USB does. */
+  async function moduleOnPty(options: QuectelSimulatorOptions = {}) {
+    const pair: PtyPair = await startPtyPair();
+    cleanups.push(() => pair.stop());
+    const simulator = new QuectelSimulator({ seed: 11, baudRate: 115_200, ...options });
+    simulator.attach(await openPtyDeviceEnd(pair));
+    cleanups.push(() => simulator.close());
+    /**
+     * One station run: its own serial link and session, as a fresh process would open them. `traffic`
+     * lists what crossed the link, in order: `rx` text from the module, `tx` what the station wrote.
+     */
+    const station = async (): Promise<{ link: ByteLink; session: DeviceSession; traffic: string[] }> => {
+      const link = await openSerialLink(pair.hostPath, { ...quectelDriver.serial, rtscts: false });
+      cleanups.push(() => link.close());
+      const traffic: string[] = [];
+      link.onData((chunk) => traffic.push(`rx ${chunk.toString('latin1')}`));
+      const logged: ByteLink = {
+        port: link.port,
+        get closed() {
+          return link.closed;
+        },
+        write: (data, signal) => {
+          traffic.push(`tx ${Buffer.from(data).toString('latin1')}`);
+          return link.write(data, signal);
+        },
+        onData: (listener) => link.onData(listener),
+        onClose: (listener) => link.onClose(listener),
+        close: () => link.close(),
+      };
+      return { link, session: await quectelDriver.open(logged), traffic };
+    };
+    return { simulator, station };
+  }
+
+  // A PEM-like certificate long enough that its download takes a while at 115,200 baud.
+  const longCertificate = Buffer.from(
+    `-----BEGIN CERTIFICATE-----\n${'MIIQuectelLongCertificateBody0123456789abcdefghijklmnopqrstuv\n'.repeat(48)}-----END CERTIFICATE-----\n`,
+  );
+  const nextCertificate = Buffer.from('-----BEGIN CERTIFICATE-----\nMIINextRun\n-----END CERTIFICATE-----\n');
+
+  it('lets the next station run delete and re-upload a file whose read-back was cut off half-way', async () => {
+    const { simulator, station } = await moduleOnPty();
+    const first = await station();
+    await first.session.writeCredential('certificate', longCertificate);
+
+    // The first run goes away (its port closes) once half the file's bytes have arrived.
+    let received = Buffer.alloc(0);
+    const stopWatching = first.link.onData((chunk) => {
+      received = Buffer.concat([received, chunk]);
+      // Whatever the read command, its data starts after the line that begins with CONNECT.
+      const connect = received.indexOf('CONNECT');
+      const dataStart = connect === -1 ? -1 : received.indexOf('\n', connect) + 1;
+      if (dataStart > 0 && received.length - dataStart > longCertificate.length / 2) {
+        stopWatching();
+        void first.link.close();
+      }
+    });
+    await expect(first.session.readCredential('certificate')).rejects.toMatchObject({
+      code: 'transport.disconnected',
+    });
+
+    // The module may still be sending the rest of that download: none of it may reach the next run after
+    // its first command, where its OK would be taken for that command's answer.
+    const second = await station();
+    const firstCommand = second.traffic.findIndex((entry) => entry.startsWith('tx '));
+    const lateAnswers = second.traffic.slice(firstCommand).filter((entry) => entry.startsWith('rx '));
+    expect(lateAnswers.join('')).not.toMatch(/LongCertificateBody|\+QFDWL/);
+    await second.session.writeCredential('certificate', nextCertificate);
+    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
+    const readBack = await second.session.readCredential('certificate');
+    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+  });
+
+  it('tells the technician to power-cycle the module when a file is still held open from an earlier run', async () => {
+    const { station } = await moduleOnPty();
+    const first = await station();
+    await first.session.writeCredential('certificate', nextCertificate);
+    // An earlier program (such as a station before AT+QFDWL) opened the file and was killed.
+    await sendRaw(first.link, 'AT+QFOPEN="UFS:clicert.pem",2');
+    await first.link.close();
+
+    const second = await station();
+    const error = await second.session.writeCredential('certificate', certificate).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({
+      code: 'device.file-held-open',
+      port: second.link.port,
+      details: { path: 'UFS:clicert.pem', cme: 418 },
+    });
+    expect((error as Error).message).toMatch(/power-cycle the module \(unplug it and plug it in again\)/);
+  });
+});
+
+/** Sends one command on a raw link and resolves once its OK arrives (the session's channel ignores it). */
+function sendRaw(link: ByteLink, command: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(
+      () => reject(new Error(`no OK for ${command} in ${JSON.stringify(text)}`)),
+      2_000,
+    );
+    const stop = link.onData((chunk) => {
+      text += chunk.toString('latin1');
+      if (!/\r\nOK\r\n/.test(text)) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+    link.write(Buffer.from(`${command}\r\n`, 'latin1')).catch(reject);
+  });
+}
+
 /**
- * A serial line that flips one bit of the first byte the host sends after the module's CONNECT: the
- * upload arrives damaged, as with a noisy cable, and only the module's checksum can tell.
+ * A serial line that flips one bit of the first payload byte after a CONNECT: for 'upload' the first byte
+ * the host sends after the module's CONNECT, for 'download' the first byte the module sends after the
+ * CONNECT answering AT+QFDWL. The data arrives damaged, as with a noisy cable, and only the module's
+ * checksum can tell. `commands()` lists the command lines the host sent.
  */
-function lineWithOneFlippedPayloadByte(): { host: Duplex; noisy: Duplex } {
+function lineFlippingOneBit(direction: 'upload' | 'download'): {
+  host: Duplex;
+  noisy: Duplex;
+  commands: () => string[];
+} {
   const { host, device } = createMemoryPair();
   const toModule = new PassThrough();
   const fromModule = new PassThrough();
+  let sent = '';
   let armed = false;
   let flipped = false;
   device.on('data', (chunk: Buffer) => {
     const bytes = Buffer.from(chunk);
-    if (armed && !flipped) {
+    sent += bytes.toString('latin1');
+    if (direction === 'upload' && armed && !flipped) {
       bytes[0] = (bytes[0] ?? 0) ^ 0x01;
       flipped = true;
     }
+    if (direction === 'download' && sent.includes('AT+QFDWL')) armed = true;
     toModule.write(bytes);
   });
+  let afterConnect = false;
   fromModule.on('data', (chunk: Buffer) => {
-    if (chunk.includes('CONNECT')) armed = true;
-    device.write(chunk);
+    const bytes = Buffer.from(chunk);
+    if (direction === 'upload') {
+      if (bytes.includes('CONNECT')) armed = true;
+    } else if (armed && !flipped) {
+      let index = 0;
+      if (!afterConnect) {
+        const connect = bytes.indexOf('CONNECT\r\n');
+        afterConnect = connect !== -1;
+        index = connect + 'CONNECT\r\n'.length;
+      }
+      if (afterConnect && index < bytes.length) {
+        bytes[index] = (bytes[index] ?? 0) ^ 0x01;
+        flipped = true;
+      }
+    }
+    device.write(bytes);
   });
   const noisy = Duplex.from({ readable: toModule, writable: fromModule });
-  return { host, noisy };
+  const commands = (): string[] =>
+    sent
+      .split(/\r\n?|\n/)
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith('AT'));
+  return { host, noisy, commands };
 }
