@@ -24,8 +24,9 @@ const MAX_TEXT_LINE_BYTES = 128;
 
 /**
  * One `AT+QFDWL="<file>"` exchange: the module answers `CONNECT`, then the file's bytes raw (line ends
- * and all), then `+QFDWL: <size>,<checksum>` and OK (protocols.md 3). Unlike QFOPEN/QFREAD it holds no
- * file handle, so a station killed half-way leaves no open file that later blocks AT+QFDEL with 418.
+ * and all), then `+QFDWL: <size>,<checksum>` and OK (Quectel FILE AT commands [QFILE]; the checksum is
+ * QFUPL's, protocols.md 3). Unlike QFOPEN/QFREAD it holds no file handle, so a station killed half-way
+ * leaves no open file that later blocks AT+QFDEL with 418.
  * The AtChannel takes raw data only after a comma-ended header, so this exchange reads the link itself;
  * the session runs it only while the channel is idle. The device is not trusted: silence, noise and a
  * vanishing port end it with a typed error; the caller checks the reported size and checksum.

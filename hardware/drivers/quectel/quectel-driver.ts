@@ -300,8 +300,8 @@ class QuectelSession implements DeviceSession {
 
   /**
    * One AT+QFDWL of exactly the size QFLST listed, then its `+QFDWL:` size and checksum checked against
-   * the bytes received. QFDWL opens no handle (protocols.md 3), so an interrupted read leaves the file
-   * deletable.
+   * the bytes received. QFDWL opens no handle (unlike QFOPEN/QFREAD), so an interrupted read leaves the
+   * file deletable.
    */
   private async downloadFile(
     slot: CredentialSlot,
