@@ -4,7 +4,7 @@ import type { PipelineStep, ProvisioningEvent, RecordState } from '../api/provis
 import type { ResourcePlan } from '../api/templates.js';
 import type { CertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
-import type { ProvisioningRecord } from '../registry/records.js';
+import type { ProvisioningRecord, RecordStep } from '../registry/records.js';
 import type { Transaction } from '../registry/transaction.js';
 import type { PreparedCertificate } from '../pki/issuance.js';
 import type { Pki } from '../pki/pki.js';
@@ -93,6 +93,8 @@ interface DeviceAttempt {
   privateKeyPem?: string;
   /** What was written, slot by slot, for verification. */
   written: Map<CredentialSlot, Uint8Array>;
+  /** Finished steps not yet in the registry (see checkpoint). */
+  unsavedSteps: Omit<RecordStep, 'seq'>[];
 }
 
 export interface DeviceOutcome {
@@ -119,7 +121,7 @@ export async function provisionDevice(
   const recordId = await station.registry.transaction(runtime.actor, (tx) =>
     station.records.start(tx, { jobId: runtime.job.id, port: port.name, driver: port.driver.name }),
   );
-  const attempt: DeviceAttempt = { port, recordId, mode: 'fresh', written: new Map() };
+  const attempt: DeviceAttempt = { port, recordId, mode: 'fresh', written: new Map(), unsavedSteps: [] };
   runtime.emit({ type: 'device-begin', port: port.name, at: Date.now(), recordId, driver: port.driver.name });
   let outcome: DeviceOutcome;
   try {
@@ -183,17 +185,17 @@ function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserv
       started.set(step, new Date().toISOString());
       runtime.emit({ type: 'step-begin', ...base(), step });
     },
-    async stepEnd(step, outcome, durationMs, error) {
-      // The step log is part of the record: persisted as each step ends, so a crash shows where it stopped.
-      await runtime.station.registry.transaction(runtime.actor, (tx) =>
-        runtime.station.records.stepEnded(tx, attempt.recordId, {
+    stepEnd(step, outcome, durationMs, error) {
+      // Persisted with the attempt's next state change (checkpoint); 'complete' is that change itself.
+      if (step !== 'complete') {
+        attempt.unsavedSteps.push({
           step,
           outcome,
           startedAt: started.get(step) ?? new Date().toISOString(),
           durationMs,
           detail: error ? JSON.stringify({ code: error.code, message: error.message }) : null,
-        }),
-      );
+        });
+      }
       runtime.emit({
         type: 'step-end',
         ...base(),
@@ -204,6 +206,24 @@ function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserv
       });
     },
   };
+}
+
+/**
+ * One registry transaction at a state change of the attempt, carrying the steps finished since the last
+ * one: a crash shows the record with the last step it completed before its last checkpoint.
+ */
+async function checkpoint<T>(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  work: (tx: Transaction) => Promise<T>,
+): Promise<T> {
+  const steps = attempt.unsavedSteps;
+  const result = await runtime.station.registry.transaction(runtime.actor, async (tx) => {
+    await runtime.station.records.stepsEnded(tx, attempt.recordId, steps);
+    return work(tx);
+  });
+  attempt.unsavedSteps = attempt.unsavedSteps.slice(steps.length);
+  return result;
 }
 
 const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
@@ -241,7 +261,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const identity = await attempt.session!.identify({ signal });
         attempt.identity = identity;
         await decideAttemptMode(runtime, attempt, identity);
-        await station.registry.transaction(runtime.actor, (tx) =>
+        await checkpoint(runtime, attempt, (tx) =>
           station.records.identify(tx, attempt.recordId, {
             driver: attempt.port.driver.name,
             deviceId: identity.deviceId,
@@ -259,7 +279,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const operatorValue = source.operator
           ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt)
           : undefined;
-        attempt.parameters = await station.registry.transaction(runtime.actor, async (tx) => {
+        attempt.parameters = await checkpoint(runtime, attempt, async (tx) => {
           // Sequence numbers and list rows are handed out in the same transaction that records them,
           // so a crash never hands one out twice and a retry of this device reuses its own.
           const sequenceNumber = source.sequence
@@ -353,7 +373,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       timeoutMs: timeout('register'),
       skip: (attempt) => !newIdentityModes.includes(attempt.mode),
       async run(attempt) {
-        await station.registry.transaction(runtime.actor, (tx) => registerIdentity(runtime, attempt, tx));
+        await checkpoint(runtime, attempt, (tx) => registerIdentity(runtime, attempt, tx));
         if (attempt.privateKeyPem)
           runtime.injectedKeys.set(attempt.certificateId!, Buffer.from(attempt.privateKeyPem));
       },
@@ -403,7 +423,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'complete',
       timeoutMs: timeout('complete'),
       async run(attempt) {
-        await station.registry.transaction(runtime.actor, (tx) =>
+        await checkpoint(runtime, attempt, (tx) =>
           station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
         );
         if (attempt.certificateId) runtime.injectedKeys.delete(attempt.certificateId);

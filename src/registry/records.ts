@@ -107,19 +107,40 @@ export class RecordTable {
     await tx.audit('record.parameters', String(id), { parameters });
   }
 
-  async stepEnded(tx: Transaction, id: number, step: Omit<RecordStep, 'seq'>): Promise<void> {
-    await tx.run(
-      `INSERT INTO record_steps (record_id, seq, step, outcome, started_at, duration_ms, detail)
-       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM record_steps WHERE record_id = ?), ?, ?, ?, ?, ?)`,
-      [id, id, step.step, step.outcome, step.startedAt, step.durationMs, step.detail],
+  /**
+   * Appends finished steps to the record's step log (one statement) and moves step_reached to the last
+   * step that ran. The pipeline hands them over with its next state change, so a device costs a few
+   * transactions, not one per step.
+   */
+  async stepsEnded(tx: Transaction, id: number, steps: readonly Omit<RecordStep, 'seq'>[]): Promise<void> {
+    if (steps.length === 0) return;
+    const last = await tx.get<{ seq: number }>(
+      'SELECT coalesce(max(seq), 0) AS seq FROM record_steps WHERE record_id = ?',
+      [id],
     );
-    if (step.outcome !== 'skipped') {
-      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [step.step, id]);
-    }
-    await tx.audit('record.step', String(id), {
-      step: step.step,
-      outcome: step.outcome,
-      durationMs: Math.round(step.durationMs * 1000) / 1000,
+    const values: SqlValue[] = [];
+    steps.forEach((step, index) => {
+      values.push(
+        id,
+        last!.seq + index + 1,
+        step.step,
+        step.outcome,
+        step.startedAt,
+        step.durationMs,
+        step.detail,
+      );
+    });
+    await tx.run(
+      `INSERT INTO record_steps (record_id, seq, step, outcome, started_at, duration_ms, detail) VALUES ${steps
+        .map(() => '(?, ?, ?, ?, ?, ?, ?)')
+        .join(', ')}`,
+      values,
+    );
+    const reached = [...steps].reverse().find((step) => step.outcome !== 'skipped');
+    if (reached)
+      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [reached.step, id]);
+    await tx.audit('record.steps', String(id), {
+      steps: steps.map((step) => `${step.step}:${step.outcome}:${Math.round(step.durationMs)}ms`),
     });
   }
 

@@ -81,7 +81,6 @@ describe('the bench with SoftHSM2 and 16 devices on pseudo-terminals', () => {
         'connect',
         'identify',
         'verify',
-        'complete',
       ]);
       expect((await station.jobs.require(fixture.jobs.csr)).issuedCount).toBe(before.issuedCount);
     } finally {
