@@ -7,6 +7,8 @@
 // ports (budget >= 0.95); station work per device, i.e. this process's CPU time per device (budget < 10 ms)
 // next to a baseline measured here (one HSM P-256 signature); and the event-loop delay p99.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +112,27 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
+/** BENCH_PROFILE=FILE writes a CPU profile of the run itself (setup excluded), for Chrome DevTools. */
+async function startProfile(file: string | undefined): Promise<{ stop(): Promise<void> }> {
+  if (!file) return { stop: () => Promise.resolve() };
+  const session = new Session();
+  session.connect();
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+      console.log(`CPU profile of the run: ${file}`);
+    },
+  };
+}
+
 export default async function benchBench(args: string[]): Promise<void> {
   const portCount = option(args, 'ports', 32);
   const rounds = Math.max(1, option(args, 'rounds', 2));
@@ -175,6 +198,7 @@ export default async function benchBench(args: string[]): Promise<void> {
     const signCost = process.cpuUsage(signCpu);
     const signMs = (signCost.user + signCost.system) / 1000 / signatures;
 
+    const profile = await startProfile(process.env.BENCH_PROFILE);
     const loopDelay = monitorEventLoopDelay({ resolution: 5 });
     loopDelay.enable();
     const cpuStart = process.cpuUsage();
@@ -197,6 +221,7 @@ export default async function benchBench(args: string[]): Promise<void> {
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuStart);
     const elu = performance.eventLoopUtilization(eluStart);
+    await profile.stop();
     loopDelay.disable();
 
     const devices = ports.reduce((sum, { stats }) => sum + stats.provisioned, 0);
