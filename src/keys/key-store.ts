@@ -1,6 +1,7 @@
 /**
  * The KeyStore contract: every private key the station holds lives behind it. A CA key never leaves it;
- * a device key made for injection is exported once (PKCS#8) and then destroyed.
+ * a device key made for injection is exported once (PKCS#8) and then destroyed; a claim key is kept and
+ * exported for every device of a claim job.
  */
 export const keyAlgorithms = ['EC-P256', 'EC-P384', 'RSA-2048', 'RSA-3072'] as const;
 export type KeyAlgorithm = (typeof keyAlgorithms)[number];
@@ -10,8 +11,15 @@ export type HashAlgorithm = 'SHA-256' | 'SHA-384';
 /**
  * - `ca`: persistent (token object), sensitive, never extractable.
  * - `device`: for injection; a session object, extractable, exported once and destroyed.
+ * - `claim`: the key of a fleet-provisioning claim certificate (aws-iot-spec.md 3) that every device of a
+ *   claim job receives: persistent (a token object; in the soft store, in its encrypted file like a CA key)
+ *   and extractable. It is written to devices, so it is only as secret as the devices keep it: revoke the
+ *   claim certificate when one leaks.
  */
-export type KeyPurpose = 'ca' | 'device';
+export type KeyPurpose = 'ca' | 'device' | 'claim';
+
+/** Purposes whose keys outlive the process (token objects, or the soft store's file). */
+export const persistentKeyPurposes: readonly KeyPurpose[] = ['ca', 'claim'];
 
 export interface KeyHandle {
   /** Stable id within the store (hex CKA_ID on a token). */

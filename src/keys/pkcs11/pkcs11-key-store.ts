@@ -129,7 +129,8 @@ export class Pkcs11KeyStore implements KeyStore {
   async generateKeyPair(options: GenerateKeyOptions): Promise<KeyHandle> {
     const { pkcs11, session } = this.session;
     const isCa = options.purpose === 'ca';
-    if (isCa && (await this.findKey({ label: options.label }))) {
+    const persistent = options.purpose !== 'device';
+    if (persistent && (await this.findKey({ label: options.label }))) {
       throw new StationError(
         'keys.label-taken',
         `HSM token '${this.tokenLabel}' already holds a key labelled '${options.label}': choose another name.`,
@@ -139,7 +140,7 @@ export class Pkcs11KeyStore implements KeyStore {
     const id = Buffer.from(newKeyId(), 'hex');
     const ec = isEcAlgorithm(options.algorithm);
     const common: Template = [
-      { type: pkcs11js.CKA_TOKEN, value: isCa },
+      { type: pkcs11js.CKA_TOKEN, value: persistent },
       { type: pkcs11js.CKA_LABEL, value: options.label },
       { type: pkcs11js.CKA_ID, value: id },
       { type: pkcs11js.CKA_KEY_TYPE, value: ec ? pkcs11js.CKK_EC : pkcs11js.CKK_RSA },
@@ -151,7 +152,8 @@ export class Pkcs11KeyStore implements KeyStore {
       { type: pkcs11js.CKA_VERIFY, value: true },
       ...publicKeyParameters(options.algorithm),
     ];
-    // CA keys never leave the token; device keys for injection are session objects that are exported once.
+    // CA keys never leave the token; device keys for injection are session objects that are exported once;
+    // claim keys are token objects exported for every device of a claim job (key-store.ts).
     const privateTemplate: Template = [
       ...common,
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
@@ -176,7 +178,7 @@ export class Pkcs11KeyStore implements KeyStore {
       extractable: !isCa,
     };
     this.privateHandles.set(handle.id, pair.privateKey);
-    if (!isCa) this.generatedPairs.set(handle.id, [pair.privateKey, pair.publicKey]);
+    if (!persistent) this.generatedPairs.set(handle.id, [pair.privateKey, pair.publicKey]);
     return handle;
   }
 
@@ -409,7 +411,8 @@ export class Pkcs11KeyStore implements KeyStore {
       id: id.toString('hex'),
       label: labelText,
       algorithm,
-      purpose: readBool(token) ? 'ca' : 'device',
+      // Only claim keys are both token objects and extractable (generateKeyPair).
+      purpose: readBool(token) ? (readBool(extractable) ? 'claim' : 'ca') : 'device',
       publicKeySpki,
       extractable: readBool(extractable),
     };

@@ -38,10 +38,12 @@ const storedKeySchema = z.object({
   id: z.string().regex(/^[0-9a-f]+$/),
   label: z.string(),
   algorithm: z.enum(keyAlgorithms),
+  /** Files written before claim keys existed hold CA keys only. */
+  purpose: z.enum(['ca', 'claim']).default('ca'),
   /** PKCS#8 DER, base64: only ever inside the ciphertext. */
   pkcs8: base64,
 });
-export type StoredKey = z.infer<typeof storedKeySchema>;
+export type StoredKey = z.output<typeof storedKeySchema>;
 
 const contentsSchema = z.object({ keys: z.array(storedKeySchema) });
 

@@ -5,13 +5,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { StationError } from '../../api/errors.js';
 import { ecPkcs8, ecSpki, isEcAlgorithm, nodeHashNames, rsaModulusBits } from '../key-encoding.js';
-import type {
-  GenerateKeyOptions,
-  HashAlgorithm,
-  KeyAlgorithm,
-  KeyHandle,
-  KeyQuery,
-  KeyStore,
+import {
+  persistentKeyPurposes,
+  type GenerateKeyOptions,
+  type HashAlgorithm,
+  type KeyAlgorithm,
+  type KeyHandle,
+  type KeyQuery,
+  type KeyStore,
 } from '../key-store.js';
 import { newKeyId } from '../key-id.js';
 import { newFileKey, readKeyFile, rereadKeyFile, writeKeyFile } from './soft-key-file.js';
@@ -97,8 +98,9 @@ function spkiOfPkcs8(pkcs8: Buffer): Uint8Array {
 }
 
 /**
- * The embedded default when no HSM is configured: node:crypto keys, CA keys kept in a passphrase-encrypted
- * file, device keys only in memory until destroyed. It is not an HSM and says so (design.md section 5).
+ * The embedded default when no HSM is configured: node:crypto keys, CA and claim keys kept in a
+ * passphrase-encrypted file, device keys only in memory until destroyed. It is not an HSM and says so
+ * (design.md section 5).
  */
 export class SoftKeyStore implements KeyStore {
   readonly kind = 'soft' as const;
@@ -107,10 +109,10 @@ export class SoftKeyStore implements KeyStore {
   readonly file: string;
 
   private readonly keys = new Map<string, HeldKey>();
-  /** CA keys destroyed here, so merging in another process's writes does not bring them back. */
+  /** Persistent keys destroyed here, so merging in another process's writes does not bring them back. */
   private readonly destroyed = new Set<string>();
   private fileKey: SoftKeyFileKey | undefined;
-  /** File writes run one after another, each writing the whole current set of CA keys. */
+  /** File writes run one after another, each writing the whole current set of persistent keys. */
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(file: string, fileKey: SoftKeyFileKey) {
@@ -154,11 +156,9 @@ export class SoftKeyStore implements KeyStore {
   async generateKeyPair(options: GenerateKeyOptions): Promise<KeyHandle> {
     this.fileKeyOrThrow();
     const material = await newKeyMaterial(options.algorithm);
+    const persistent = persistentKeyPurposes.includes(options.purpose);
     // Checked after the await, right before the key is added, so two concurrent requests cannot both pass.
-    if (
-      options.purpose === 'ca' &&
-      [...this.keys.values()].some((held) => held.handle.label === options.label)
-    ) {
+    if (persistent && [...this.keys.values()].some((held) => held.handle.label === options.label)) {
       throw new StationError(
         'keys.label-taken',
         `The software key store already holds a key labelled '${options.label}': choose another name.`,
@@ -171,10 +171,10 @@ export class SoftKeyStore implements KeyStore {
       algorithm: options.algorithm,
       purpose: options.purpose,
       publicKeySpki: material.spki,
-      extractable: options.purpose === 'device',
+      extractable: options.purpose !== 'ca',
     };
     this.keys.set(handle.id, { handle, pkcs8: material.pkcs8 });
-    if (options.purpose === 'ca') {
+    if (persistent) {
       try {
         await this.persist();
       } catch (error) {
@@ -240,7 +240,7 @@ export class SoftKeyStore implements KeyStore {
     const held = this.held(key);
     this.keys.delete(key.id);
     held.pkcs8.fill(0);
-    if (held.handle.purpose === 'ca') {
+    if (persistentKeyPurposes.includes(held.handle.purpose)) {
       this.destroyed.add(key.id);
       await this.persist();
     }
@@ -260,9 +260,9 @@ export class SoftKeyStore implements KeyStore {
       id: stored.id,
       label: stored.label,
       algorithm: stored.algorithm,
-      purpose: 'ca',
+      purpose: stored.purpose,
       publicKeySpki: spkiOfPkcs8(pkcs8),
-      extractable: false,
+      extractable: stored.purpose === 'claim',
     };
     this.keys.set(handle.id, { handle, pkcs8 });
   }
@@ -290,19 +290,20 @@ export class SoftKeyStore implements KeyStore {
   }
 
   /**
-   * Writes every CA key (device keys stay in memory), after any write already under way, merging in what
-   * other stores wrote to the file meanwhile so their keys are not lost.
+   * Writes every CA and claim key (device keys stay in memory), after any write already under way, merging
+   * in what other stores wrote to the file meanwhile so their keys are not lost.
    */
   private persist(): Promise<void> {
     const fileKey = this.fileKeyOrThrow();
     const write = async () => {
       await this.mergeFromFile();
       const keys: StoredKey[] = [...this.keys.values()]
-        .filter(({ handle }) => handle.purpose === 'ca')
+        .filter(({ handle }) => handle.purpose !== 'device')
         .map(({ handle, pkcs8 }) => ({
           id: handle.id,
           label: handle.label,
           algorithm: handle.algorithm,
+          purpose: handle.purpose === 'claim' ? ('claim' as const) : ('ca' as const),
           pkcs8: pkcs8.toString('base64'),
         }));
       await writeKeyFile(this.file, fileKey, keys);

@@ -134,6 +134,38 @@ describe('Pkcs11KeyStore on a SoftHSM2 token', () => {
     expect(entry).toMatch(/Access:.*never extractable/);
   });
 
+  it('keeps a claim key on the token as an extractable token object, exportable after reopening', async () => {
+    const claim = await store.generateKeyPair({
+      algorithm: 'EC-P256',
+      label: 'claim:fleet',
+      purpose: 'claim',
+    });
+    expect(claim).toMatchObject({ purpose: 'claim', extractable: true });
+    const entry = privateKeyEntry(listObjects(), 'claim:fleet');
+    expect(entry).toBeDefined();
+    expect(entry).toMatch(/Access:.*\bextractable\b/);
+    expect(entry).not.toMatch(/never extractable/);
+
+    const reopened = await Pkcs11KeyStore.open({
+      module: token.module,
+      tokenLabel: token.tokenLabel,
+      pin: token.pin,
+    });
+    try {
+      const found = await reopened.findKey({ label: 'claim:fleet' });
+      expect(found).toEqual(claim);
+      const pkcs8 = Buffer.from(await reopened.exportPrivateKey(found!));
+      const derived = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }));
+      expect(derived.export({ format: 'der', type: 'spki' }).equals(Buffer.from(claim.publicKeySpki))).toBe(
+        true,
+      );
+    } finally {
+      await reopened.close();
+    }
+    await store.destroyKey(claim);
+    expect(privateKeyEntry(listObjects(), 'claim:fleet')).toBeUndefined();
+  });
+
   it('finds a CA key by label and by id after the store is reopened, and signs with it', async () => {
     const created = await store.generateKeyPair({
       algorithm: 'RSA-2048',

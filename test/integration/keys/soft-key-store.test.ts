@@ -106,6 +106,33 @@ describe('SoftKeyStore', () => {
     await expectStationError(store.exportPrivateKey({ ...ca, extractable: true }), 'keys.not-extractable');
   });
 
+  it('keeps a claim key in its encrypted file and exports it after the store is reopened', async () => {
+    const store = await openStore();
+    const claim = await store.generateKeyPair({
+      algorithm: 'EC-P256',
+      label: 'claim:line-1',
+      purpose: 'claim',
+    });
+    expect(claim).toMatchObject({ purpose: 'claim', extractable: true });
+    const exported = Buffer.from(await store.exportPrivateKey(claim));
+    await store.close();
+
+    const bytes = await readFile(file);
+    expect(bytes.includes(exported)).toBe(false);
+    expect(bytes.toString('latin1')).not.toContain(exported.toString('base64').slice(0, 40));
+    expect(bytes.toString('latin1')).not.toContain('claim:line-1');
+    expect(await readdir(dir)).toEqual(['soft-keys.json']);
+
+    const reopened = await openStore();
+    const found = await reopened.findKey({ label: 'claim:line-1' });
+    expect(found).toEqual(claim);
+    expect(Buffer.from(await reopened.exportPrivateKey(found!)).equals(exported)).toBe(true);
+    await expectStationError(
+      reopened.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:line-1', purpose: 'claim' }),
+      'keys.label-taken',
+    );
+  });
+
   it('forgets a destroyed CA key, also in the file', async () => {
     const store = await openStore();
     const ca = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'retired-ca', purpose: 'ca' });
