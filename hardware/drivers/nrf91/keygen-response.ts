@@ -1,4 +1,4 @@
-import { Decoder, Tag } from 'cbor-x';
+import { decode, Tagged, type TagDecoder } from 'cborg';
 import { ECDSA_WITH_SHA256_OID, SEQUENCE, readTlv, tlv } from './der.js';
 
 /** What `%KEYGEN: "<b64url CSR>.<b64url COSE_Sign1>"` carries (protocols.md 1.4). */
@@ -20,7 +20,11 @@ export interface KeygenAttestation {
   digest: string;
 }
 
-const decoder = new Decoder({ mapsAsObjects: false });
+/** COSE_Sign1 (18) and self-described CBOR (55799) come back as Tagged; maps keep their integer keys. */
+const tags: TagDecoder[] = [];
+tags[18] = (content) => new Tagged(18, content());
+tags[55799] = (content) => new Tagged(55799, content());
+const decodeCbor = (bytes: Uint8Array): unknown => decode(bytes, { tags, useMaps: true });
 
 /** Parses the %KEYGEN line; undefined when it is not one (the caller reports that). */
 export function parseKeygenLine(line: string): KeygenResult | undefined {
@@ -63,18 +67,18 @@ export function withoutEcdsaNullParameter(der: Buffer): { der: Buffer; hadNullPa
 /** COSE_Sign1 (tag 18): payload = [type, uuid, cbor(sec_tag), sha256, nonce]; lenient, optional. */
 function parseAttestation(bytes: Buffer): KeygenAttestation | undefined {
   try {
-    const sign1: unknown = decoder.decode(bytes);
-    if (!(sign1 instanceof Tag) || sign1.tag !== 18 || !Array.isArray(sign1.value)) return undefined;
+    const sign1: unknown = decodeCbor(bytes);
+    if (!(sign1 instanceof Tagged) || sign1.tag !== 18 || !Array.isArray(sign1.value)) return undefined;
     const payloadBytes: unknown = sign1.value[2];
     if (!(payloadBytes instanceof Uint8Array)) return undefined;
-    let payload: unknown = decoder.decode(payloadBytes);
-    if (payload instanceof Tag) payload = payload.value; // 55799 self-described CBOR
+    let payload: unknown = decodeCbor(payloadBytes);
+    if (payload instanceof Tagged) payload = payload.value; // 55799 self-described CBOR
     if (!Array.isArray(payload) || payload.length < 4) return undefined;
     const [messageType, uuid, secTagCbor, digest] = payload as unknown[];
     if (typeof messageType !== 'number' || !(uuid instanceof Uint8Array) || uuid.length !== 16)
       return undefined;
     if (!(secTagCbor instanceof Uint8Array) || !(digest instanceof Uint8Array)) return undefined;
-    const secTag: unknown = decoder.decode(secTagCbor);
+    const secTag: unknown = decodeCbor(secTagCbor);
     if (typeof secTag !== 'number') return undefined;
     return {
       messageType,

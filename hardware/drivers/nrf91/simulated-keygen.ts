@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { Encoder, Tag } from 'cbor-x';
+import { encode, Tagged } from 'cborg';
 import { ECDSA_WITH_SHA256_OID, NULL_DER, SEQUENCE, SET, tlv } from './der.js';
 
 /** Subject attribute names the simulated modem accepts in `AT%KEYGEN=...,"<attributes>"`. */
@@ -26,8 +26,6 @@ export interface KeygenRequest {
   /** Emit ecdsa-with-SHA256 with a NULL parameter, as older modem firmware does. */
   nullParameter: boolean;
 }
-
-const encoder = new Encoder({ mapsAsObjects: false, useRecords: false });
 
 /** Undefined when the attribute string is not one the modem would take. */
 export function simulateKeygen(request: KeygenRequest): SimulatedKeygen | undefined {
@@ -84,12 +82,14 @@ function coseSign1(request: KeygenRequest, body: Buffer): Buffer {
   const uuid = Buffer.from(request.deviceUuid.replaceAll('-', ''), 'hex');
   const digest = createHash('sha256').update(body).digest();
   const messageType = request.content === 0 ? 9 : 8;
-  const payload = encoder.encode(
-    new Tag([messageType, uuid, encoder.encode(request.secTag), digest, randomBytes(16)], 55799),
+  const payload = encode(
+    new Tagged(55799, [messageType, uuid, encode(request.secTag), digest, randomBytes(16)]),
   );
-  const sign1 = new Tag(
-    [Buffer.from('a10126', 'hex'), new Map([[4, Buffer.from([0x21])]]), payload, randomBytes(64)],
-    18,
-  );
-  return Buffer.from(encoder.encode(sign1));
+  const sign1 = new Tagged(18, [
+    Buffer.from('a10126', 'hex'),
+    new Map([[4, Buffer.from([0x21])]]),
+    payload,
+    randomBytes(64),
+  ]);
+  return Buffer.from(encode(sign1));
 }
