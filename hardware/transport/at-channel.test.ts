@@ -186,4 +186,18 @@ describe('AtChannel', () => {
     expect(texts).toEqual(['tx AT%CMNG=0,16842753,2,<masked 33 bytes>', 'rx OK']);
     expect(JSON.stringify(channel.transcript())).not.toContain('PRIVATE');
   });
+
+  it('writes raw bytes after the command before them, showing only their label in the transcript', async () => {
+    const { channel, received } = channelTo((command, device) => {
+      if (command.trim() !== '') device.write('OK\r\n');
+    });
+    const first = channel.send('AT');
+    const filler = channel.writeRaw(Buffer.from('    \r\n'), '<6 filler bytes>');
+    await first;
+    await filler;
+    await expect(channel.send('AT')).resolves.toEqual({ info: [] });
+    expect(Buffer.concat(received).toString('latin1')).toBe('AT\r\n    \r\nAT\r\n');
+    const texts = channel.transcript().map((entry) => `${entry.direction} ${entry.text}`);
+    expect(texts).toEqual(['tx AT', 'rx OK', 'tx <6 filler bytes>', 'tx AT', 'rx OK']);
+  });
 });

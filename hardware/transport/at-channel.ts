@@ -70,6 +70,21 @@ export class AtChannel implements AtChannelContract {
     );
   }
 
+  /**
+   * Writes bytes that are no command and get no answer of their own (filler that completes a raw transfer
+   * a killed station left unfinished), in turn with the commands. The transcript shows `label`, never the
+   * bytes; whatever the device says meanwhile is recorded as it arrives.
+   */
+  writeRaw(bytes: Uint8Array, label: string, signal?: AbortSignal): Promise<void> {
+    return this.inTurn(signal, label, false, async () => {
+      if (this.link.closed) throw disconnected(this.link.port);
+      this.record.record('tx', label);
+      for (let sent = 0; sent < bytes.length; sent += payloadChunkBytes) {
+        await this.link.write(bytes.subarray(sent, sent + payloadChunkBytes), signal);
+      }
+    });
+  }
+
   transcript(): readonly TranscriptEntry[] {
     return this.record.list();
   }

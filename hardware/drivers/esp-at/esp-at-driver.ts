@@ -1,8 +1,15 @@
 import { createHash } from 'node:crypto';
 import { StationError, invalidInput, isStationError } from '../../../src/api/errors.js';
-import type { AtCommandOptions, AtPayloadOptions, AtResponse } from '../../transport/at-channel-contract.js';
+import type {
+  AtCommandOptions,
+  AtPayloadOptions,
+  AtResponse,
+  TranscriptEntry,
+} from '../../transport/at-channel-contract.js';
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
+import { resynchronise } from '../../transport/command-mode.js';
+import { untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -39,6 +46,24 @@ const COMMAND_TIMEOUT_MS = 5_000;
 const PAYLOAD_MS_PER_BYTE = 0.5;
 /** SYSMFG type 8 = binary (protocols.md 2); certificates and keys go as bytes, never re-encoded. */
 const SYSMFG_BINARY = 8;
+const BAUD_RATE = 115_200;
+/** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
+const LEFTOVER_QUIET_MS = 100;
+/** A whole credential's read-back at 115,200 baud, with margin: the most a killed run can leave streaming. */
+const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
+/** A module in command mode answers AT at once; one waiting for raw bytes never does. */
+const PROBE_TIMEOUT_MS = 500;
+/** The first probe, one after each filler: a module that still does not answer needs a power cycle. */
+const MAX_PROBES = 3;
+/**
+ * Ends a raw write a killed station left unfinished: the most bytes an AT+SYSMFG=2 from this driver can
+ * announce, so the module has all it waits for whatever had arrived. What is left over reaches the command
+ * parser as one blank line, closed by the line end, that ESP-AT ignores or refuses with ERROR when it is
+ * over 256 bytes (protocols.md 2): spaces, so nothing of it reads as a command.
+ */
+const FILLER = Buffer.concat([Buffer.alloc(MAX_CREDENTIAL_BYTES, 0x20), Buffer.from('\r\n')]);
+/** How long the filler takes on the wire: the module answers only once it has read it all. */
+const FILLER_WIRE_MS = (FILLER.length * 10 * 1000) / BAUD_RATE;
 
 export interface EspAtDriverOptions {
   usb?: readonly UsbMatch[];
@@ -55,8 +80,10 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
     name: 'esp-at',
     usb: options.usb ?? espAtUsbMatches,
     // ESP32 boards wire no RTS/CTS to the host; pseudo-terminals ignore it anyway (protocols.md 6.7).
-    serial: { baudRate: 115_200, rtscts: false },
+    serial: { baudRate: BAUD_RATE, rtscts: false },
     async open(link, openOptions = {}) {
+      const signal = openOptions.signal;
+      await untilLineQuiet(link, { quietMs: LEFTOVER_QUIET_MS, maxWaitMs: LEFTOVER_MAX_WAIT_MS, signal });
       const channel = new AtChannel(link, {
         lineEnding: '\r\n',
         // Echo is on until ATE0; the channel drops an echoed line and does not mind its absence.
@@ -67,6 +94,14 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
       });
       const session = new EspAtSession(link, channel, slotIndex);
       try {
+        await resynchronise(channel, {
+          module: 'ESP-AT module',
+          probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
+          recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
+          maxProbes: MAX_PROBES,
+          recover: () => completeUnfinishedWrite(channel, signal),
+          signal,
+        });
         await session.command('ATE0', openOptions);
         return session;
       } catch (error) {
@@ -78,6 +113,22 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
 }
 
 export const espAtDriver = createEspAtDriver();
+
+/**
+ * After its `>` ESP-AT takes exactly the number of raw bytes AT+SYSMFG=2 announced (protocols.md 2) and
+ * no escape from that mode is documented, so the filler gives it the rest. The slot then holds the stub of the killed
+ * write padded with spaces; the station writes that slot again before anything reads it.
+ */
+async function completeUnfinishedWrite(channel: AtChannel, signal: AbortSignal | undefined): Promise<void> {
+  const started = performance.now();
+  await channel.writeRaw(FILLER, `<${FILLER.length} filler bytes ending an unfinished raw write>`, signal);
+  await untilLineQuiet(channel.link, {
+    quietMs: LEFTOVER_QUIET_MS,
+    notBeforeMs: FILLER_WIRE_MS - (performance.now() - started),
+    maxWaitMs: COMMAND_TIMEOUT_MS,
+    signal,
+  });
+}
 
 /** ESP-AT would drop a longer command (protocols.md 2): refuse it here, with a reason, before it is sent. */
 export function checkCommandLength(command: string, port: string): void {
@@ -189,6 +240,10 @@ class EspAtSession implements DeviceSession {
     } catch (error) {
       if (!(await this.missing(error, slot, options))) throw error;
     }
+  }
+
+  transcript(): readonly TranscriptEntry[] {
+    return this.channel.transcript();
   }
 
   async close(): Promise<void> {

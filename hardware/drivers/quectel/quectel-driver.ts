@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { StationError, invalidInput, isStationError } from '../../../src/api/errors.js';
-import type { AtResponse } from '../../transport/at-channel-contract.js';
+import type { AtResponse, TranscriptEntry } from '../../transport/at-channel-contract.js';
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
+import { resynchronise } from '../../transport/command-mode.js';
+import { untilFinalResult, untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -14,7 +16,6 @@ import type {
   UsbMatch,
 } from '../device-driver.js';
 import { downloadFileExchange } from './file-download-exchange.js';
-import { untilLineQuiet } from './leftover-output.js';
 import { parseQuectelChecksum, quectelChecksum } from './upload-checksum.js';
 
 /** Quectel's USB vendor id; BG95/BG96/EG25 all enumerate under it. */
@@ -44,12 +45,32 @@ const MAX_CREDENTIAL_BYTES = 16 * 1024;
 const COMMAND_TIMEOUT_MS = 5_000;
 /** Per payload byte on top of the command timeout: ten bit times at 115,200 baud, with a wide margin. */
 const PAYLOAD_MS_PER_BYTE = 0.5;
-/** The module's own QFUPL inactivity timeout, in seconds: it leaves data mode after this much silence. */
-const UPLOAD_IDLE_SECONDS = 10;
+/**
+ * The module's QFUPL inactivity timeout, in seconds: it leaves data mode after this much silence, keeping
+ * what arrived (protocols.md 3). Short, because it is how long a module waits for a station killed
+ * mid-upload; the station's bytes flow without pause at 115,200 baud, so a few seconds is ample.
+ */
+const UPLOAD_IDLE_SECONDS = 3;
+/** Slack past the idle timeout for the module's `+QFUPL:`; none by then means it was not in data mode. */
+const UPLOAD_END_MARGIN_MS = 1_500;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
 /** A whole credential's download at 115,200 baud, with margin: the most a killed run can leave streaming. */
 const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
+const BAUD_RATE = 115_200;
+/** A module in command mode answers AT at once; one in QFUPL data mode takes it as file data. */
+const PROBE_TIMEOUT_MS = 500;
+/** The first probe and one after each recovery: a module that still does not answer needs a power cycle. */
+const MAX_PROBES = 3;
+/**
+ * For an upload some other program started with a long idle timeout: the most bytes a QFUPL from this
+ * driver announces, so the module has all it waits for. What is left over reaches the command parser as
+ * one blank line, closed by the line end, that the module ignores or refuses (ERROR) for its length:
+ * spaces, so nothing of it reads as a command.
+ */
+const FILLER = Buffer.concat([Buffer.alloc(MAX_CREDENTIAL_BYTES, 0x20), Buffer.from('\r\n')]);
+/** How long the filler takes on the wire: the module answers only once it has read it all. */
+const FILLER_WIRE_MS = (FILLER.length * 10 * 1000) / BAUD_RATE;
 
 export interface QuectelDriverOptions {
   usb?: readonly UsbMatch[];
@@ -76,7 +97,7 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
     name: 'quectel',
     usb: options.usb ?? quectelUsbMatches,
     // The modules' USB AT ports are virtual: RTS/CTS means nothing there, nor on pseudo-terminals.
-    serial: { baudRate: 115_200, rtscts: false },
+    serial: { baudRate: BAUD_RATE, rtscts: false },
     async open(link, openOptions = {}) {
       await untilLineQuiet(link, {
         quietMs: LEFTOVER_QUIET_MS,
@@ -92,6 +113,14 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
         defaultTimeoutMs: COMMAND_TIMEOUT_MS,
       });
       try {
+        await resynchronise(channel, {
+          module: 'Quectel module',
+          probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
+          recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
+          maxProbes: MAX_PROBES,
+          recover: (recovery) => endUnfinishedUpload(channel, recovery, openOptions.signal),
+          signal: openOptions.signal,
+        });
         await channel.send('ATE0', openOptions);
         // Numeric file errors (405, 407, 403) are how this driver tells outcomes apart.
         await channel.send('AT+CMEE=1', openOptions);
@@ -105,6 +134,35 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
 }
 
 export const quectelDriver = createQuectelDriver();
+
+/**
+ * A module still in QFUPL data mode from a killed station leaves it once it has heard nothing for the
+ * upload's idle timeout, keeping what arrived and reporting `+QFUPL:` then OK (protocols.md 3); the
+ * station deletes that stub before it uploads the file again. The probe that found the module silent was
+ * the last data it heard, so the wait starts now. Should that not end it (an upload started by another
+ * program with a longer timeout), the second recovery gives the module all the bytes it can be waiting for.
+ */
+async function endUnfinishedUpload(
+  channel: AtChannel,
+  recovery: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (recovery === 1) {
+    await untilFinalResult(channel.link, {
+      maxWaitMs: UPLOAD_IDLE_SECONDS * 1000 + UPLOAD_END_MARGIN_MS,
+      signal,
+    });
+    return;
+  }
+  const started = performance.now();
+  await channel.writeRaw(FILLER, `<${FILLER.length} filler bytes ending an unfinished upload>`, signal);
+  await untilLineQuiet(channel.link, {
+    quietMs: LEFTOVER_QUIET_MS,
+    notBeforeMs: FILLER_WIRE_MS - (performance.now() - started),
+    maxWaitMs: COMMAND_TIMEOUT_MS,
+    signal,
+  });
+}
 
 class QuectelSession implements DeviceSession {
   readonly driver = 'quectel' as const;
@@ -201,6 +259,10 @@ class QuectelSession implements DeviceSession {
 
   deleteCredential(slot: CredentialSlot, options: DeviceOperationOptions = {}): Promise<void> {
     return this.exclusive(() => this.deleteFile(this.path(slot), options));
+  }
+
+  transcript(): readonly TranscriptEntry[] {
+    return this.channel.transcript();
   }
 
   async close(): Promise<void> {

@@ -6,17 +6,20 @@ import {
   createEspAtDriver,
   espAtDriver,
 } from '../../../hardware/drivers/esp-at/index.js';
-import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
+import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/device-driver.js';
 import type { EspAtSimulatorOptions } from '../../../hardware/drivers/esp-at/index.js';
+import { moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
 
 // ESP-AT specifics the shared suite does not know about: binary values read back by length, keys read
 // back as a digest only, the configurable key index, and the 256-byte command cap (protocols.md 2).
 
 const devices: SimulatedDevice[] = [];
+const cleanups: (() => void | Promise<void>)[] = [];
 
 afterEach(async () => {
   await Promise.all(devices.splice(0).map((device) => device.dispose()));
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function connect(driver: DeviceDriver = espAtDriver, options: EspAtSimulatorOptions = {}) {
@@ -86,6 +89,30 @@ describe('ESP-AT driver', () => {
     });
   });
 
+  it('opens a module in command mode with one AT probe and no filler', async () => {
+    const { session } = await connect();
+    expect(sentTexts(session)).toEqual(['AT', 'ATE0']);
+  });
+
+  it('tells the technician to power-cycle a module that never answers, after a bounded number of tries', async () => {
+    const device = await connectSimulatedDevice(
+      espAtDriver,
+      new EspAtSimulator({ seed: 12, faults: [{ kind: 'drop-response' }] }),
+      'memory',
+    );
+    devices.push(device);
+    const error = await device.open({ timeoutMs: 300 }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toMatchObject({
+      code: 'device.out-of-step',
+      port: device.port,
+      details: { probes: 3, recoveries: 2 },
+    });
+    expect((error as Error).message).toMatch(/power-cycle the module \(unplug it and plug it in again\)/);
+  });
+
   it('refuses a command over 256 bytes, CR-LF included, before sending it', () => {
     expect(() => checkCommandLength(`AT+${'X'.repeat(251)}`, 'ttyX')).not.toThrow();
     expect(() => checkCommandLength(`AT+${'X'.repeat(252)}`, 'ttyX')).toThrow(
@@ -93,3 +120,48 @@ describe('ESP-AT driver', () => {
     );
   });
 });
+
+describe('ESP-AT driver across station restarts (pty)', () => {
+  // A PEM-like certificate long enough that its raw bytes take a while at 115,200 baud.
+  const longCertificate = Buffer.from(
+    `-----BEGIN CERTIFICATE-----\n${'MIIEspAtLongCertificateBody0123456789abcdefghijklmnopqrstuvwx\n'.repeat(48)}-----END CERTIFICATE-----\n`,
+  );
+  const nextCertificate = Buffer.from('-----BEGIN CERTIFICATE-----\nMIINextRun\n-----END CERTIFICATE-----\n');
+
+  it('lets the next station run identify, rewrite and read back after a raw write was cut off half-way', async () => {
+    const simulator = new EspAtSimulator({ seed: 13, baudRate: 115_200 });
+    const { station } = await moduleOnPty(espAtDriver, simulator, cleanups);
+    const first = await station();
+    await first.session.identify();
+    const killed = first.dieMidPayload('>', longCertificate.length / 2);
+    await expect(first.session.writeCredential('certificate', longCertificate)).rejects.toMatchObject({
+      code: 'transport.disconnected',
+    });
+    await killed;
+    expect(simulator.storedCredentials().has('certificate')).toBe(false);
+
+    // The module still waits for the rest of the write: the next run's first AT goes into it, unanswered;
+    // filler completes it, summarised in the transcript, and a second AT finds the module in step.
+    const second = await station();
+    expect(sentTexts(second.session).slice(0, 4)).toEqual([
+      'AT',
+      '<8194 filler bytes ending an unfinished raw write>',
+      'AT',
+      'ATE0',
+    ]);
+    const wire = second.traffic.filter((entry) => entry.startsWith('tx ')).map((entry) => entry.slice(3));
+    expect(wire.join('')).toContain(`AT\r\n${' '.repeat(8192)}\r\nAT\r\n`);
+    expect(await second.session.identify()).toMatchObject({ deviceId: simulator.identity.mac });
+    await second.session.writeCredential('certificate', nextCertificate);
+    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
+    const readBack = await second.session.readCredential('certificate');
+    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+  });
+});
+
+/** What a session sent, as its transcript shows it. */
+function sentTexts(session: DeviceSession): string[] {
+  return (session.transcript?.() ?? [])
+    .filter((entry) => entry.direction === 'tx')
+    .map((entry) => entry.text);
+}

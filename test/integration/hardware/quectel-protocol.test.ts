@@ -3,15 +3,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   QuectelSimulator,
   createQuectelDriver,
+  quectelChecksum,
   quectelDriver,
 } from '../../../hardware/drivers/quectel/index.js';
 import type { QuectelSimulatorOptions } from '../../../hardware/drivers/quectel/index.js';
 import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/device-driver.js';
 import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
-import { openPtyDeviceEnd, startPtyPair, type PtyPair } from '../../../hardware/sim/pty-pair.js';
 import type { ByteLink } from '../../../hardware/transport/byte-link.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
-import { openSerialLink } from '../../../hardware/transport/serial-link.js';
+import { moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
 
 // Quectel specifics the shared suite does not know about (protocols.md 3): the +QFUPL and +QFDWL checksum
@@ -107,40 +107,44 @@ describe('Quectel driver', () => {
     expect(commands()).toContain('AT+QFDWL="UFS:clicert.pem"');
     expect(commands().filter((command) => /^AT\+QF(OPEN|READ|CLOSE)/.test(command))).toEqual([]);
   });
+
+  it('opens a module in command mode with one AT probe and no filler', async () => {
+    const { session } = await connect();
+    expect(sentTexts(session)).toEqual(['AT', 'ATE0', 'AT+CMEE=1']);
+  });
+
+  it('gives an upload another program left open with a long idle timeout the bytes it waits for, then works', async () => {
+    const simulator = new QuectelSimulator({ seed: 12 });
+    const { host, device } = createMemoryPair();
+    simulator.attach(device);
+    cleanups.push(() => simulator.close());
+    const link = linkFromDuplex('stuck0', host);
+    // As the rak8212 uploader does (protocols.md 3), with a 60 s idle timeout, then gone after 10 bytes.
+    await untilConnect(link, 'AT+QFUPL="UFS:other.pem",100,60');
+    await link.write(Buffer.from('0123456789'));
+
+    const session = await quectelDriver.open(link, { timeoutMs: 1_000 });
+    cleanups.push(() => session.close());
+    const sent = sentTexts(session);
+    expect(sent.filter((text) => text.includes('filler'))).toEqual([
+      '<16386 filler bytes ending an unfinished upload>',
+    ]);
+    expect(sent.slice(-3)).toEqual(['AT', 'ATE0', 'AT+CMEE=1']);
+    // The module kept what arrived and the filler up to the announced size, as its idle timeout would.
+    expect(session.transcript?.().map((entry) => entry.text)).toContain(
+      `+QFUPL: 100,${quectelChecksum(Buffer.concat([Buffer.from('0123456789AT\r\nAT\r\n'), Buffer.alloc(82, 0x20)])).toString(16)}`,
+    );
+    expect((await session.identify()).imei).toBe(simulator.identity.imei);
+    await session.writeCredential('certificate', certificate);
+    expect(Buffer.from((await session.readCredential('certificate')).bytes ?? [])).toEqual(certificate);
+  });
 });
 
 describe('Quectel driver across station restarts (pty)', () => {
   /** A module on a pty that outlives the station processes using it, as a powered module on USB does. */
-  async function moduleOnPty(options: QuectelSimulatorOptions = {}) {
-    const pair: PtyPair = await startPtyPair();
-    cleanups.push(() => pair.stop());
+  async function quectelOnPty(options: QuectelSimulatorOptions = {}) {
     const simulator = new QuectelSimulator({ seed: 11, baudRate: 115_200, ...options });
-    simulator.attach(await openPtyDeviceEnd(pair));
-    cleanups.push(() => simulator.close());
-    /**
-     * One station run: its own serial link and session, as a fresh process would open them. `traffic`
-     * lists what crossed the link, in order: `rx` text from the module, `tx` what the station wrote.
-     */
-    const station = async (): Promise<{ link: ByteLink; session: DeviceSession; traffic: string[] }> => {
-      const link = await openSerialLink(pair.hostPath, { ...quectelDriver.serial, rtscts: false });
-      cleanups.push(() => link.close());
-      const traffic: string[] = [];
-      link.onData((chunk) => traffic.push(`rx ${chunk.toString('latin1')}`));
-      const logged: ByteLink = {
-        port: link.port,
-        get closed() {
-          return link.closed;
-        },
-        write: (data, signal) => {
-          traffic.push(`tx ${Buffer.from(data).toString('latin1')}`);
-          return link.write(data, signal);
-        },
-        onData: (listener) => link.onData(listener),
-        onClose: (listener) => link.onClose(listener),
-        close: () => link.close(),
-      };
-      return { link, session: await quectelDriver.open(logged), traffic };
-    };
+    const { station } = await moduleOnPty(quectelDriver, simulator, cleanups);
     return { simulator, station };
   }
 
@@ -151,7 +155,7 @@ describe('Quectel driver across station restarts (pty)', () => {
   const nextCertificate = Buffer.from('-----BEGIN CERTIFICATE-----\nMIINextRun\n-----END CERTIFICATE-----\n');
 
   it('lets the next station run delete and re-upload a file whose read-back was cut off half-way', async () => {
-    const { simulator, station } = await moduleOnPty();
+    const { simulator, station } = await quectelOnPty();
     const first = await station();
     await first.session.writeCredential('certificate', longCertificate);
 
@@ -183,8 +187,35 @@ describe('Quectel driver across station restarts (pty)', () => {
     expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
   });
 
+  it('lets the next station run identify, rewrite and read back after an upload was cut off half-way', async () => {
+    const { simulator, station } = await quectelOnPty();
+    const first = await station();
+    await first.session.identify();
+    const killed = first.dieMidPayload('CONNECT', longCertificate.length / 2);
+    await expect(first.session.writeCredential('certificate', longCertificate)).rejects.toMatchObject({
+      code: 'transport.disconnected',
+    });
+    await killed;
+
+    // The module is still in data mode: the next run's first AT goes into the file. Its idle timeout
+    // ends the upload with what arrived, which the run then replaces.
+    const second = await station();
+    const sent = sentTexts(second.session);
+    expect(sent.slice(0, 4)).toEqual(['AT', 'AT', 'ATE0', 'AT+CMEE=1']);
+    const uploaded = /^\+QFUPL: (\d+),/.exec(
+      second.session.transcript?.().find((entry) => entry.text.startsWith('+QFUPL:'))?.text ?? '',
+    );
+    expect(Number(uploaded?.[1])).toBeGreaterThan(0);
+    expect(Number(uploaded?.[1])).toBeLessThan(longCertificate.length);
+    expect(await second.session.identify()).toMatchObject({ deviceId: simulator.identity.imei });
+    await second.session.writeCredential('certificate', nextCertificate);
+    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
+    const readBack = await second.session.readCredential('certificate');
+    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+  });
+
   it('tells the technician to power-cycle the module when a file is still held open from an earlier run', async () => {
-    const { station } = await moduleOnPty();
+    const { station } = await quectelOnPty();
     const first = await station();
     await first.session.writeCredential('certificate', nextCertificate);
     // An earlier program (such as a station before AT+QFDWL) opened the file and was killed.
@@ -204,6 +235,29 @@ describe('Quectel driver across station restarts (pty)', () => {
     expect((error as Error).message).toMatch(/power-cycle the module \(unplug it and plug it in again\)/);
   });
 });
+
+/** What a session sent, as its transcript shows it. */
+function sentTexts(session: DeviceSession): string[] {
+  return (session.transcript?.() ?? [])
+    .filter((entry) => entry.direction === 'tx')
+    .map((entry) => entry.text);
+}
+
+/** Sends AT+QFUPL on a raw link and resolves once the module answers CONNECT. */
+function untilConnect(link: ByteLink, command: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`no CONNECT in ${JSON.stringify(text)}`)), 2_000);
+    const stop = link.onData((chunk) => {
+      text += chunk.toString('latin1');
+      if (!text.includes('CONNECT\r\n')) return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+    link.write(Buffer.from(`${command}\r\n`, 'latin1')).catch(reject);
+  });
+}
 
 /** Sends one command on a raw link and resolves once its OK arrives (the session's channel ignores it). */
 function sendRaw(link: ByteLink, command: string): Promise<void> {
