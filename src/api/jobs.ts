@@ -51,14 +51,43 @@ export const parameterSourceSchema = z
   .strict();
 export type ParameterSource = z.infer<typeof parameterSourceSchema>;
 
+/**
+ * How a job of key mode `existing` accepts the certificate a device already holds (aws-iot-spec.md 5:
+ * RegisterCertificate with its CA, or RegisterCertificateWithoutCA).
+ */
+export const existingCertificateOptionsSchema = z
+  .object({
+    /** Accept a certificate no registered CA vouches for (AWS RegisterCertificateWithoutCA); the job names no CA. */
+    allowWithoutCa: z.boolean().default(false),
+    /** Refuse a device whose driver cannot sign a challenge (without it, proof is asked only where possible). */
+    requireProofOfPossession: z.boolean().default(false),
+  })
+  .strict();
+export type ExistingCertificateOptions = z.output<typeof existingCertificateOptionsSchema>;
+
+/** Options of a job's key mode, stored with the job (jobs.key_options). */
+export const jobKeyOptionsSchema = z
+  .object({ existing: existingCertificateOptionsSchema.optional() })
+  .strict();
+export type JobKeyOptions = z.output<typeof jobKeyOptionsSchema>;
+
 export const jobSpecSchema = z
   .object({
     label: z.string().min(1).max(128),
     template: z.object({ name: z.string().min(1), version: z.number().int().positive().optional() }),
     parameters: parameterSourceSchema,
     driver: z.enum(['auto', 'nrf91', 'esp-at', 'quectel', 'jsonl']),
-    ca: z.string().min(1),
+    /**
+     * csr and inject: the CA that signs. existing: the registered CA (external or the station's own) the
+     * devices' certificates must chain to. claim: optional, and then the claim certificate's CA.
+     */
+    ca: z.string().min(1).optional(),
     keyMode: keyModeSchema,
+    /**
+     * Most certificates the job may issue. Only certificates the station signs spend it: csr and inject
+     * devices do; existing certificates (signed elsewhere) and claim devices (the claim certificate was
+     * issued once, by `station claim create`) do not.
+     */
     quota: z.number().int().positive().max(10_000_000),
     /** Certificate validity; by default 10 years, or until the day before the CA expires if sooner. */
     validityDays: z.number().int().positive().max(36_500).optional(),
@@ -67,10 +96,33 @@ export const jobSpecSchema = z
       .string()
       .regex(/^[0-9a-f]{64}$/)
       .optional(),
+    /** existing mode: how the device's certificate is accepted. */
+    existing: existingCertificateOptionsSchema.optional(),
   })
   .strict()
   .refine((job) => job.keyMode !== 'claim' || job.claimCertificateId, {
     message: 'a claim job names the claim certificate',
     path: ['claimCertificateId'],
-  });
+  })
+  .refine((job) => job.keyMode === 'claim' || !job.claimCertificateId, {
+    message: 'only a claim job names a claim certificate',
+    path: ['claimCertificateId'],
+  })
+  .refine((job) => job.validityDays === undefined || job.keyMode === 'csr' || job.keyMode === 'inject', {
+    message: 'validity applies to certificates the job signs (key modes csr and inject)',
+    path: ['validityDays'],
+  })
+  .refine((job) => job.keyMode === 'existing' || !job.existing, {
+    message: 'existing-certificate options belong to key mode existing',
+    path: ['existing'],
+  })
+  .refine((job) => (job.keyMode === 'existing' && job.existing?.allowWithoutCa ? !job.ca : true), {
+    message: 'a job that registers certificates without a CA names no CA',
+    path: ['ca'],
+  })
+  .refine(
+    (job) =>
+      job.keyMode === 'claim' || job.ca || (job.keyMode === 'existing' && job.existing?.allowWithoutCa),
+    { message: 'the job needs a CA', path: ['ca'] },
+  );
 export type JobSpec = z.infer<typeof jobSpecSchema>;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { StationError } from '../api/errors.js';
-import { keyAlgorithms, type KeyAlgorithm, type KeyStore } from '../keys/key-store.js';
+import { keyAlgorithms, type KeyAlgorithm, type KeyHandle, type KeyStore } from '../keys/key-store.js';
 import {
   CertificateTable,
   type CertificateRecord,
@@ -42,6 +42,9 @@ export interface InjectionIssueOptions extends IssueOptions {
   commonName: string;
   algorithm?: KeyAlgorithm;
 }
+
+/** The key-store label of a claim's key. */
+export const claimKeyLabel = (name: string): string => `claim:${name}`;
 
 /** A signed certificate not yet in the registry (the bulk path records many in one transaction). */
 export interface PreparedCertificate {
@@ -126,6 +129,55 @@ export class CertificateIssuer {
     } finally {
       await this.keyStore.destroyKey(key);
     }
+  }
+
+  /**
+   * Makes a claim identity (aws-iot-spec.md 3): a key in the key store with purpose 'claim' (persistent,
+   * extractable: every device of a claim job receives it) and its certificate, CN = the claim name. When
+   * signing fails the key is destroyed; once this returns, the caller records the certificate or destroys
+   * the key.
+   */
+  async prepareClaim(
+    options: InjectionIssueOptions,
+  ): Promise<{ prepared: PreparedCertificate; key: KeyHandle }> {
+    const ca = await this.factoryCa.signingCa(options.caName);
+    const algorithm = options.algorithm ?? 'EC-P256';
+    const key = await this.keyStore.generateKeyPair({
+      algorithm,
+      label: claimKeyLabel(options.commonName),
+      purpose: 'claim',
+    });
+    try {
+      const keyKind = algorithm.startsWith('EC') ? 'EC' : 'RSA';
+      const prepared = await this.sign(ca, key.publicKeySpki, keyKind, options.commonName, 'claim', options);
+      return { prepared, key };
+    } catch (error) {
+      await this.keyStore.destroyKey(key).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * The claim key as PKCS#8, to be written to devices. Checked against the claim certificate, so a key
+   * store holding another key under that id never puts a wrong key on a device.
+   */
+  async exportClaimKey(keyId: string, certificateSpki: Uint8Array): Promise<Uint8Array> {
+    const key = await this.keyStore.findKey({ id: keyId });
+    if (!key) {
+      throw new StationError(
+        'keys.key-not-found',
+        `The claim key is not in ${this.keyStore.description}: is the right HSM token attached?`,
+        { details: { keyId } },
+      );
+    }
+    if (key.purpose !== 'claim' || !Buffer.from(key.publicKeySpki).equals(Buffer.from(certificateSpki))) {
+      throw new StationError(
+        'keys.claim-key-mismatch',
+        `Key '${key.label}' in the key store is not the key of this claim certificate.`,
+        { subject: key.label },
+      );
+    }
+    return this.keyStore.exportPrivateKey(key);
   }
 
   /** Records prepared certificates in one transaction (one multi-row insert, one audit append). */

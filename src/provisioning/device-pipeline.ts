@@ -2,10 +2,16 @@ import { createHash, randomBytes, verify as verifySignature, X509Certificate } f
 import { StationError, toErrorBody } from '../api/errors.js';
 import type { PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
 import type { ResourcePlan } from '../api/templates.js';
-import type { CertificateRecord } from '../registry/certificates.js';
+import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
+import { ClaimTable } from '../registry/claims.js';
 import type { Job } from '../registry/jobs.js';
 import type { ProvisioningRecord, RecordStep } from '../registry/records.js';
 import type { Transaction } from '../registry/transaction.js';
+import {
+  acceptExistingCertificate,
+  parseDeviceCertificate,
+  type DeviceCertificate,
+} from '../pki/existing-certificates.js';
 import type { PreparedCertificate } from '../pki/issuance.js';
 import type { Pki } from '../pki/pki.js';
 import { toPem } from '../pki/pem.js';
@@ -20,6 +26,7 @@ import type {
 import type { ByteLink } from '../../hardware/transport/byte-link.js';
 import { applyResourcePlan } from './apply-plan.js';
 import { resolveParameters, type Parameters } from './parameters.js';
+import { usableClaim } from './claim-identities.js';
 import { runSteps, type StepDefinition, type StepObserver } from './step-runner.js';
 
 /** One bench port as the pipeline sees it: a name for people, a driver, and a way to open the link. */
@@ -30,15 +37,28 @@ export interface DevicePort {
   open(signal: AbortSignal): Promise<ByteLink>;
 }
 
+/** claim mode: the identity every device of the job receives (aws-iot-spec.md 3). */
+export interface ClaimCredentials {
+  readonly certificateId: string;
+  readonly name: string;
+  readonly certificatePem: string;
+  /** The claim key as PEM, exported from the key store when the job opened: memory only, never on disk. */
+  readonly keyPem: Uint8Array;
+}
+
 /** Everything shared by the pipelines of one work order. */
 export interface JobRuntime {
   readonly station: Station;
   readonly pki: Pki;
   readonly job: Job;
   readonly template: ParsedTemplate;
-  readonly caName: string;
-  /** The PEM written into the device's CA slot: the issuing CA and its chain. */
-  readonly caChainPem: string;
+  /**
+   * The job's CA: it signs (csr, inject), vouches for the devices' own certificates (existing), or issued
+   * the claim (claim); its PEM (the CA and its chain) goes into the device's CA slot. Absent when existing
+   * certificates are registered without a CA.
+   */
+  readonly ca?: CaCertificateRecord;
+  readonly claim?: ClaimCredentials;
   readonly actor: string;
   /** With it, a device that already has a live identity gets a new one and the old is revoked. */
   readonly reprovision: boolean;
@@ -87,6 +107,10 @@ interface DeviceAttempt {
   plan?: ResourcePlan;
   thingName?: string;
   csr?: Uint8Array;
+  /** existing mode: the certificate the device already holds, as read in identify. */
+  deviceCertificate?: DeviceCertificate;
+  /** The device signed a challenge with the key of its certificate in this attempt. */
+  proven?: boolean;
   prepared?: PreparedCertificate;
   certificateId?: string;
   certificatePem?: string;
@@ -261,6 +285,10 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const identity = await attempt.session!.identify({ signal });
         attempt.identity = identity;
         await decideAttemptMode(runtime, attempt, identity);
+        if (job.keyMode === 'existing' && newIdentityModes.includes(attempt.mode)) {
+          attempt.deviceCertificate = await readDeviceCertificate(attempt, signal);
+          await refuseKnownCertificate(runtime, attempt);
+        }
         await checkpoint(runtime, attempt, (tx) =>
           station.records.identify(tx, attempt.recordId, {
             driver: attempt.port.driver.name,
@@ -303,13 +331,19 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
     {
       name: 'evaluate',
       timeoutMs: timeout('evaluate'),
-      skip: (attempt) => attempt.mode === 'reverify' || attempt.mode === 'resume',
+      // A claim job creates no thing: fleet provisioning makes it when the device calls RegisterThing
+      // with the template (aws-iot-spec.md 3), with parameters only the device sends then.
+      skip: (attempt) => attempt.mode === 'reverify' || attempt.mode === 'resume' || job.keyMode === 'claim',
       async run(attempt) {
-        // The certificate does not exist yet: evaluate for the thing name (the certificate's CN) now, and
-        // again with the real certificate in the registry transaction.
+        // A certificate the station issues does not exist yet: evaluate for the thing name (the certificate's
+        // CN) now, and again with the real certificate in the registry transaction. An existing certificate
+        // gives its facts now (the AWS::IoT::Certificate::* built-ins, as JITP does).
+        const existing = attempt.deviceCertificate?.certificate;
         const plan = planResources(runtime.template, {
           parameters: attempt.parameters!,
-          certificate: { id: pendingCertificateId, subject: {} },
+          certificate: existing
+            ? { id: existing.id, subject: subjectFacts(new X509Certificate(existing.der)) }
+            : { id: pendingCertificateId, subject: {} },
         });
         const thingName = plan.thing?.thingName;
         if (!thingName) {
@@ -336,19 +370,29 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
     {
       name: 'key',
       timeoutMs: timeout('key'),
-      // In inject mode the key store makes the key together with its certificate (issue step).
-      skip: (attempt) => !newIdentityModes.includes(attempt.mode) || job.keyMode !== 'csr',
+      // In inject mode the key store makes the key together with its certificate (issue step); a claim's
+      // key exists already. An existing certificate's key is on the device: it proves it holds it.
+      skip: (attempt) =>
+        !newIdentityModes.includes(attempt.mode) || (job.keyMode !== 'csr' && job.keyMode !== 'existing'),
       async run(attempt, signal) {
+        if (job.keyMode === 'existing') {
+          await proveExistingKey(runtime, attempt, signal);
+          return;
+        }
         attempt.csr = await attempt.session!.generateCsr({ commonName: attempt.thingName! }, { signal });
       },
     },
     {
       name: 'issue',
       timeoutMs: timeout('issue'),
-      skip: (attempt) => !newIdentityModes.includes(attempt.mode),
+      skip: (attempt) => !newIdentityModes.includes(attempt.mode) || job.keyMode === 'claim',
       async run(attempt) {
+        if (job.keyMode === 'existing') {
+          attempt.prepared = acceptDeviceCertificate(runtime, attempt);
+          return;
+        }
         const options = {
-          caName: runtime.caName,
+          caName: runtime.ca!.name,
           days: job.validityDays,
           commonName: attempt.thingName!,
           jobId: job.id,
@@ -356,12 +400,6 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         if (job.keyMode === 'csr') {
           attempt.prepared = await runtime.pki.issuer.prepareFromCsr(attempt.csr!, options);
           return;
-        }
-        if (job.keyMode !== 'inject') {
-          throw new StationError(
-            'provisioning.key-mode-unsupported',
-            `Key mode ${job.keyMode} is not available on this bench yet.`,
-          );
         }
         const injected = await runtime.pki.issuer.prepareInjected(options);
         attempt.prepared = injected.prepared;
@@ -373,7 +411,11 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       timeoutMs: timeout('register'),
       skip: (attempt) => !newIdentityModes.includes(attempt.mode),
       async run(attempt) {
-        await checkpoint(runtime, attempt, (tx) => registerIdentity(runtime, attempt, tx));
+        await checkpoint(runtime, attempt, (tx) =>
+          job.keyMode === 'claim'
+            ? registerClaimCarrier(runtime, attempt, tx)
+            : registerIdentity(runtime, attempt, tx),
+        );
         if (attempt.privateKeyPem)
           runtime.injectedKeys.set(attempt.certificateId!, Buffer.from(attempt.privateKeyPem));
       },
@@ -381,13 +423,15 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
     {
       name: 'write',
       timeoutMs: timeout('write'),
-      skip: (attempt) => attempt.mode === 'reverify',
+      // An existing certificate stays as the device holds it: the station writes nothing (no key, no CA).
+      skip: (attempt) => attempt.mode === 'reverify' || job.keyMode === 'existing',
       async run(attempt, signal) {
         const session = attempt.session!;
         const credentials: [CredentialSlot, Uint8Array][] = [
-          ['ca', Buffer.from(runtime.caChainPem)],
+          ['ca', Buffer.from(runtime.ca!.pem)],
           ['certificate', Buffer.from(attempt.certificatePem!)],
         ];
+        if (job.keyMode === 'claim') credentials.push(['key', runtime.claim!.keyPem]);
         if (job.keyMode === 'inject') {
           const key = runtime.injectedKeys.get(attempt.certificateId!);
           if (!key) {
@@ -453,6 +497,17 @@ async function decideAttemptMode(
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
 
+  if (job.keyMode === 'claim') {
+    // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
+    // --reprovision, written again); one whose write did not finish gets it written.
+    const claim = runtime.claim!;
+    if (prior?.certificateId !== claim.certificateId) return;
+    attempt.certificateId = claim.certificateId;
+    attempt.certificatePem = claim.certificatePem;
+    attempt.mode = prior.state === 'PROVISIONED' && !runtime.reprovision ? 'reverify' : 'resume';
+    return;
+  }
+
   if (
     liveCertificate &&
     (prior?.state === 'PROVISIONED' || !prior || prior.certificateId !== liveCertificate.id)
@@ -504,7 +559,8 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
   const registry = station.registry;
   const prepared = attempt.prepared!;
   const thingName = attempt.thingName!;
-  await station.jobs.spendQuota(tx, job.id);
+  // The quota counts certificates the station signs; an existing certificate was signed elsewhere.
+  if (job.keyMode !== 'existing') await station.jobs.spendQuota(tx, job.id);
   if (attempt.liveCertificate) {
     const reason =
       attempt.mode === 'reissue' && !runtime.reprovision ? 'superseded: key lost before write' : 'superseded';
@@ -557,11 +613,25 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
  */
 async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
   const session = attempt.session!;
+  if (runtime.job.keyMode === 'existing') {
+    // The station wrote nothing: the device must still hold the certificate the registry has.
+    const held = await readDeviceCertificate(attempt, signal);
+    if (held.certificate.id !== attempt.certificateId) {
+      throw new StationError(
+        'device.credential-mismatch',
+        `The device now holds another certificate (${held.certificate.id.slice(0, 12)}…) than the one registered for it; plug it in with --reprovision to register the new one.`,
+        { port: attempt.port.name, details: { expected: attempt.certificateId, found: held.certificate.id } },
+      );
+    }
+    if (!attempt.proven && session.capabilities().proofOfPossession) await proveKey(attempt, signal);
+    return;
+  }
   const expected = new Map<CredentialSlot, Uint8Array>(attempt.written);
   if (expected.size === 0) {
     // Re-verification of an earlier write: the same bytes the station wrote then.
-    expected.set('ca', Buffer.from(runtime.caChainPem));
+    expected.set('ca', Buffer.from(runtime.ca!.pem));
     expected.set('certificate', Buffer.from(attempt.certificatePem!));
+    if (runtime.claim) expected.set('key', runtime.claim.keyPem);
   }
   for (const [slot, bytes] of expected) {
     const readBack = await session.readCredential(slot, { signal });
@@ -586,17 +656,141 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
       );
     }
   }
-  if (!session.capabilities().proofOfPossession) return;
+  if (session.capabilities().proofOfPossession) await proveKey(attempt, signal);
+}
+
+/** Has the device sign a random challenge and checks it with the key of attempt.certificatePem. */
+async function proveKey(attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
   const challenge = randomBytes(32);
-  const signature = await session.signChallenge(challenge, { signal });
+  const signature = await attempt.session!.signChallenge(challenge, { signal });
   const publicKey = new X509Certificate(attempt.certificatePem!).publicKey;
   if (!verifySignature('sha256', challenge, { key: publicKey, dsaEncoding: 'der' }, signature)) {
+    throw new StationError('device.proof-of-possession-failed', possessionFailure(attempt), {
+      port: attempt.port.name,
+    });
+  }
+  attempt.proven = true;
+}
+
+function possessionFailure(attempt: DeviceAttempt): string {
+  return attempt.deviceCertificate
+    ? 'The device could not prove it holds the key of its certificate (its signature does not verify); the certificate may be copied from another device: do not register it.'
+    : "The device could not prove it holds its certificate's key; provision it again.";
+}
+
+/**
+ * existing mode: the certificate slot, read back in full. A driver that reports only a digest cannot give
+ * the station the certificate to register.
+ */
+async function readDeviceCertificate(
+  attempt: DeviceAttempt,
+  signal: AbortSignal,
+): Promise<DeviceCertificate> {
+  const session = attempt.session!;
+  const readBack = await session.readCredential('certificate', { signal });
+  if (!readBack.present) {
     throw new StationError(
-      'device.proof-of-possession-failed',
-      "The device could not prove it holds its certificate's key; provision it again.",
+      'device.no-certificate',
+      'The device holds no certificate to register; provision it with a csr or inject job instead.',
       { port: attempt.port.name },
     );
   }
+  if (!readBack.bytes) {
+    throw new StationError(
+      'device.certificate-not-readable',
+      `A ${session.driver} device reports only a digest of its certificate, so the station cannot register the certificate it holds; use a csr or inject job.`,
+      { port: attempt.port.name },
+    );
+  }
+  return parseDeviceCertificate(readBack.bytes);
+}
+
+/**
+ * existing mode, key step: the device signs a challenge with the key of the certificate it holds. Where
+ * the driver cannot sign, a job that requires the proof refuses the device; others go on without it (the
+ * chain to the CA is then what vouches for the certificate).
+ */
+async function proveExistingKey(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  signal: AbortSignal,
+): Promise<void> {
+  const session = attempt.session!;
+  attempt.certificatePem = toPem('CERTIFICATE', attempt.deviceCertificate!.certificate.der);
+  if (session.capabilities().proofOfPossession) {
+    await proveKey(attempt, signal);
+    return;
+  }
+  if (runtime.job.keyOptions.existing?.requireProofOfPossession) {
+    throw new StationError(
+      'provisioning.proof-unavailable',
+      `Job ${runtime.job.id} requires proof of possession, but a ${session.driver} device cannot sign a challenge; register these devices with a job that does not require it.`,
+      { port: attempt.port.name },
+    );
+  }
+}
+
+/**
+ * existing mode, identify step: a certificate already in the registry (registered for another device, so
+ * copied, or revoked) is refused before anything else is decided from it.
+ */
+async function refuseKnownCertificate(runtime: JobRuntime, attempt: DeviceAttempt): Promise<void> {
+  const id = attempt.deviceCertificate!.certificate.id;
+  if (attempt.liveCertificate?.id === id) {
+    throw new StationError(
+      'provisioning.certificate-unchanged',
+      'The device still holds the certificate registered for it: there is nothing to re-provision; plug it in without --reprovision to re-verify it.',
+      { port: attempt.port.name, subject: id },
+    );
+  }
+  const known = await runtime.pki.certificates.byId(id);
+  if (!known) return;
+  throw new StationError(
+    known.status === 'REVOKED' ? 'provisioning.certificate-revoked' : 'provisioning.certificate-taken',
+    known.status === 'REVOKED'
+      ? `The device's certificate was revoked on ${known.revokedAt ?? '?'} (${known.revocationReason ?? 'no reason'}); it cannot be registered again.`
+      : `The device's certificate is already registered (station cert describe ${known.id}); two devices cannot share one certificate.`,
+    { port: attempt.port.name, subject: known.id },
+  );
+}
+
+/** existing mode, issue step: the certificate is checked against the job's CA, or taken without one. */
+function acceptDeviceCertificate(runtime: JobRuntime, attempt: DeviceAttempt): PreparedCertificate {
+  const held = attempt.deviceCertificate!;
+  const accepted = acceptExistingCertificate(held, {
+    ...(runtime.ca && { ca: runtime.ca }),
+    jobId: runtime.job.id,
+  });
+  return { record: accepted.record, der: held.certificate.der };
+}
+
+/**
+ * claim mode, register step: records that this device carries the claim, before the claim is written, in
+ * one transaction with the record ISSUED. The claim is re-checked here, so a claim revoked while the bench
+ * runs reaches no further device.
+ */
+async function registerClaimCarrier(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  tx: Transaction,
+): Promise<void> {
+  const { station, job } = runtime;
+  const claim = runtime.claim!;
+  await usableClaim(station, runtime.pki, claim.certificateId, tx);
+  await new ClaimTable(station.registry.reader).recordCarrier(tx, {
+    certificateId: claim.certificateId,
+    driver: attempt.port.driver.name,
+    deviceId: attempt.identity!.deviceId,
+    jobId: job.id,
+    recordId: attempt.recordId,
+  });
+  await station.records.markIssued(tx, attempt.recordId, {
+    thingName: null,
+    certificateId: claim.certificateId,
+    resources: { claim: claim.name },
+  });
+  attempt.certificateId = claim.certificateId;
+  attempt.certificatePem = claim.certificatePem;
 }
 
 function identityFacts(identity: DeviceIdentity): Record<string, string> {

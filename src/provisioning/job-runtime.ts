@@ -1,23 +1,70 @@
+import { X509Certificate } from 'node:crypto';
 import { StationError } from '../api/errors.js';
 import type { JobSpec } from '../api/jobs.js';
 import type { PipelineStep, ProvisioningEvent } from '../api/provisioning.js';
+import { toPem } from '../pki/pem.js';
+import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
 import type { Station } from '../station.js';
 import { loadTemplate } from '../templates/index.js';
-import { defaultStepTimeouts, type JobRuntime } from './device-pipeline.js';
+import { usableClaim } from './claim-identities.js';
+import { defaultStepTimeouts, type ClaimCredentials, type JobRuntime } from './device-pipeline.js';
 
 /**
- * Opens a work order (`station job create`): the template version and the CA are checked now, so a job
- * that cannot issue is refused before any device is plugged in.
+ * Opens a work order (`station job create`): the template version and the CA (or claim) are checked now,
+ * so a job that cannot provision is refused before any device is plugged in.
  */
 export async function createJob(station: Station, spec: JobSpec, actor: string): Promise<Job> {
   const template = await station.templates.require(spec.template.name, spec.template.version);
   loadTemplate(template.body); // stored bodies were validated, but the engine may have grown stricter
-  const ca = await station.readOnlyPki().factoryCa.get(spec.ca);
+  const pki = station.readOnlyPki();
+  let ca: CaCertificateRecord | undefined;
+  let validityDays = spec.validityDays ?? 3650;
+  if (spec.keyMode === 'csr' || spec.keyMode === 'inject') {
+    ca = await pki.factoryCa.get(spec.ca!);
+    validityDays = signingValidity(ca, spec);
+  } else if (spec.keyMode === 'existing') {
+    if (spec.ca !== undefined) {
+      ca = await pki.factoryCa.get(spec.ca);
+      if (ca.status !== 'ACTIVE') {
+        throw new StationError(
+          'provisioning.ca-unusable',
+          `CA ${ca.name} is disabled; certificates it issued are not accepted.`,
+          { field: 'ca' },
+        );
+      }
+    }
+  } else {
+    const claim = await usableClaim(station, pki, spec.claimCertificateId!, station.registry.reader);
+    ca = claim.ca;
+    if (spec.ca !== undefined && spec.ca !== ca.name) {
+      throw new StationError(
+        'provisioning.claim-ca-mismatch',
+        `The claim certificate was issued by CA ${ca.name}, not ${spec.ca}; leave --ca out or name ${ca.name}.`,
+        { field: 'ca' },
+      );
+    }
+    validityDays = daysLeft(claim.certificate.notAfter);
+  }
+  return station.registry.transaction(actor, (tx) =>
+    station.jobs.create(tx, {
+      spec,
+      templateVersion: template.version,
+      caId: ca?.id ?? null,
+      validityDays,
+    }),
+  );
+}
+
+const daysLeft = (notAfter: string): number =>
+  Math.max(1, Math.floor((Date.parse(notAfter) - Date.now()) / 86_400_000));
+
+/** Validity of the certificates a signing job issues: bounded by its CA's. */
+function signingValidity(ca: CaCertificateRecord, spec: JobSpec): number {
   if (ca.external || ca.status !== 'ACTIVE') {
     throw new StationError(
       'provisioning.ca-unusable',
-      `CA ${spec.ca} cannot sign (${ca.external ? 'the station does not hold its key' : ca.status.toLowerCase()}).`,
+      `CA ${ca.name} cannot sign (${ca.external ? 'the station does not hold its key' : ca.status.toLowerCase()}).`,
       { field: 'ca' },
     );
   }
@@ -26,20 +73,11 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
   if (validityDays >= caDaysLeft) {
     throw new StationError(
       'provisioning.validity-beyond-ca',
-      `CA ${spec.ca} expires on ${ca.notAfter.slice(0, 10)}; certificates of this job may last at most ${caDaysLeft - 1} days.`,
+      `CA ${ca.name} expires on ${ca.notAfter.slice(0, 10)}; certificates of this job may last at most ${caDaysLeft - 1} days.`,
       { field: 'validityDays' },
     );
   }
-  if (spec.keyMode === 'existing' || spec.keyMode === 'claim') {
-    throw new StationError(
-      'provisioning.key-mode-unsupported',
-      `Key mode ${spec.keyMode} is not available yet; use csr or inject.`,
-      { field: 'keyMode' },
-    );
-  }
-  return station.registry.transaction(actor, (tx) =>
-    station.jobs.create(tx, { spec, templateVersion: template.version, caId: ca.id, validityDays }),
-  );
+  return validityDays;
 }
 
 export interface RuntimeOptions {
@@ -50,7 +88,11 @@ export interface RuntimeOptions {
   timeouts?: Partial<Record<PipelineStep, number>>;
 }
 
-/** Everything the pipelines of an open job share: parsed template, signing CA, its chain for devices. */
+/**
+ * Everything the pipelines of an open job share: parsed template, the CA (signing for csr and inject, a
+ * trust anchor for existing), and for a claim job the claim's certificate and key (exported from the key
+ * store once, held in memory only).
+ */
 export async function openJobRuntime(
   station: Station,
   jobId: number,
@@ -68,17 +110,35 @@ export async function openJobRuntime(
   }
   const template = await station.templates.require(job.templateName, job.templateVersion);
   const pki = await station.pki();
-  const ca = (await pki.factoryCa.list()).find((candidate) => candidate.id === job.caId);
-  if (!ca)
+  const ca = job.caId ? await pki.factoryCa.cas.byId(job.caId) : undefined;
+  if (job.caId && !ca)
     throw new StationError('registry.not_found', `The CA of job ${job.id} is no longer in the registry.`);
-  await pki.factoryCa.signingCa(ca.name); // fails now, not on the first device, if the key is missing
+  if (job.keyMode === 'csr' || job.keyMode === 'inject') {
+    await pki.factoryCa.signingCa(ca!.name); // fails now, not on the first device, if the key is missing
+  }
+  let claim: ClaimCredentials | undefined;
+  if (job.keyMode === 'claim') {
+    const usable = await usableClaim(station, pki, job.claimCertificateId!, station.registry.reader);
+    const publicKey = new X509Certificate(usable.certificate.pem).publicKey;
+    const keyPkcs8 = await pki.issuer.exportClaimKey(
+      usable.claim.keyId,
+      publicKey.export({ format: 'der', type: 'spki' }),
+    );
+    claim = {
+      certificateId: usable.certificate.id,
+      name: usable.claim.name,
+      certificatePem: usable.certificate.pem,
+      keyPem: Buffer.from(toPem('PRIVATE KEY', keyPkcs8)),
+    };
+    Buffer.from(keyPkcs8.buffer, keyPkcs8.byteOffset, keyPkcs8.byteLength).fill(0);
+  }
   return {
     station,
     pki,
     job,
     template: loadTemplate(template.body),
-    caName: ca.name,
-    caChainPem: ca.pem,
+    ...(ca && { ca }),
+    ...(claim && { claim }),
     actor: options.actor,
     reprovision: options.reprovision ?? false,
     injectedKeys: new Map(),

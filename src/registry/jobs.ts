@@ -1,5 +1,11 @@
 import { StationError } from '../api/errors.js';
-import { jobSpecSchema, type JobSpec, type ParameterSource } from '../api/jobs.js';
+import {
+  jobKeyOptionsSchema,
+  jobSpecSchema,
+  type JobKeyOptions,
+  type JobSpec,
+  type ParameterSource,
+} from '../api/jobs.js';
 import type { KeyMode } from '../api/provisioning.js';
 import type { SqlReader } from './database.js';
 import type { Transaction } from './transaction.js';
@@ -20,6 +26,8 @@ export interface Job {
   issuedCount: number;
   validityDays: number;
   claimCertificateId: string | null;
+  /** Options of the key mode (existing: CA-less registration, proof of possession). */
+  keyOptions: JobKeyOptions;
   status: JobStatus;
   createdBy: string;
   createdAt: string;
@@ -39,6 +47,7 @@ interface JobRow {
   issued_count: number;
   validity_days: number;
   claim_certificate_id: string | null;
+  key_options: string;
   status: string;
   created_by: string;
   created_at: string;
@@ -46,12 +55,13 @@ interface JobRow {
 }
 
 const columns =
-  'id, label, template_name, template_version, parameter_source, driver, ca_id, key_mode, quota, issued_count, validity_days, claim_certificate_id, status, created_by, created_at, finished_at';
+  'id, label, template_name, template_version, parameter_source, driver, ca_id, key_mode, quota, issued_count, validity_days, claim_certificate_id, key_options, status, created_by, created_at, finished_at';
 
 export interface NewJob {
   spec: JobSpec;
   templateVersion: number;
-  caId: string;
+  /** Null for a job that registers existing certificates without a CA. */
+  caId: string | null;
   validityDays: number;
 }
 
@@ -63,8 +73,9 @@ export class JobTable {
     const now = new Date().toISOString();
     const { lastId } = await tx.run(
       `INSERT INTO jobs (label, template_name, template_version, parameter_source, driver, ca_id, key_mode, quota,
-         validity_days, next_sequence, claim_certificate_id, status, created_by, created_at, started_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
+         validity_days, next_sequence, claim_certificate_id, key_options, status, created_by, created_at,
+         started_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)`,
       [
         spec.label,
         spec.template.name,
@@ -77,6 +88,7 @@ export class JobTable {
         job.validityDays,
         spec.parameters.sequence?.start ?? null,
         spec.claimCertificateId ?? null,
+        JSON.stringify(keyOptionsOf(spec)),
         tx.actor,
         now,
         now,
@@ -89,6 +101,8 @@ export class JobTable {
       keyMode: spec.keyMode,
       quota: spec.quota,
       caId: job.caId,
+      ...(spec.claimCertificateId && { claimCertificateId: spec.claimCertificateId }),
+      ...(spec.existing && { existing: spec.existing }),
     });
     return (await this.byId(lastId, tx))!;
   }
@@ -172,6 +186,10 @@ export class JobTable {
   }
 }
 
+function keyOptionsOf(spec: JobSpec): JobKeyOptions {
+  return spec.existing ? { existing: spec.existing } : {};
+}
+
 function toJob(row: JobRow): Job {
   const spec = jobSpecSchema.shape;
   return {
@@ -187,6 +205,7 @@ function toJob(row: JobRow): Job {
     issuedCount: row.issued_count,
     validityDays: row.validity_days,
     claimCertificateId: row.claim_certificate_id,
+    keyOptions: jobKeyOptionsSchema.parse(JSON.parse(row.key_options)),
     status: row.status as JobStatus,
     createdBy: row.created_by,
     createdAt: row.created_at,

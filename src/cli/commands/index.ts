@@ -2,6 +2,7 @@ import type { CommandModule } from '../program.js';
 import { auditCommands } from './audit.js';
 import { caCommands } from './ca.js';
 import { certCommands } from './cert.js';
+import { claimCommands } from './claim.js';
 import { demoCommands } from './demo.js';
 import { initCommands } from './init.js';
 import { jobCommands } from './job.js';
@@ -28,4 +29,5 @@ export const commandModules: CommandModule[] = [
   certCommands,
   jobCommands,
   provisionCommands,
+  claimCommands,
 ];

@@ -4,17 +4,22 @@ import { identityFieldSchema, jobSpecSchema, type JobSpec } from '../../api/jobs
 import { parseParameterList } from '../../provisioning/parameters.js';
 import { createJob } from '../../provisioning/job-runtime.js';
 import type { Job } from '../../registry/jobs.js';
+import type { Station } from '../../station.js';
 import { cliActor } from '../open-registry.js';
 import { withStation } from '../open-station.js';
 import { collect, parseAttributeOptions } from '../option-values.js';
 import type { CommandModule } from '../program.js';
+import { claimCertificateId } from './claim.js';
 
 interface CreateOptions {
   label: string;
   template: string;
   templateVersion?: string;
-  ca: string;
+  ca?: string;
   keyMode: string;
+  claim?: string;
+  withoutCa?: boolean;
+  requireProof?: boolean;
   quota: string;
   driver: string;
   days?: string;
@@ -36,7 +41,20 @@ Parameters of each device's template dictionary, later sources winning:
   --sequence K=PATTERN[@START] a counter, e.g. --sequence ThingName=SN-{000000}@1
   --scan "K=PROMPT"            a value the technician types or scans (barcode) for each device
 e.g. station job create --label "line 1" --template sensor --ca factory --key-mode csr --quota 500 \\
-       --sequence ThingName=SN-{000000} --from-identity SerialNumber=imei`;
+       --sequence ThingName=SN-{000000} --from-identity SerialNumber=imei
+
+Key modes:
+  csr       the device makes its key and sends a CSR; --ca signs it (preferred)
+  inject    the key store makes the key; --ca signs it; the key is written to the device, then destroyed
+  existing  the device keeps the certificate it holds (e.g. from its secure element's maker): the station
+            reads it back, checks it chains to --ca (a CA of the station, or one registered with
+            station ca register), asks the device to sign a challenge where its driver can, and registers
+            thing, certificate and policy; it writes nothing to the device.
+            --without-ca instead of --ca registers certificates no CA vouches for (AWS
+            RegisterCertificateWithoutCA); --require-proof refuses devices whose driver cannot sign.
+  claim     every device gets the claim certificate and key of --claim (station claim create) for fleet
+            provisioning by claim; no thing is made now (AWS makes it at RegisterThing).
+The quota counts certificates the station signs: existing and claim jobs do not spend it.`;
 
 /** `station job`: work orders. */
 export const jobCommands: CommandModule = {
@@ -51,8 +69,14 @@ export const jobCommands: CommandModule = {
       .requiredOption('--label <text>', 'what the line calls this order')
       .requiredOption('--template <name>', 'provisioning template (station template add)')
       .option('--template-version <n>', 'template version (default: its default version)')
-      .requiredOption('--ca <name>', 'the CA that signs the certificates')
-      .requiredOption('--key-mode <mode>', 'csr (the device makes its key) or inject (the HSM makes it)')
+      .option(
+        '--ca <name>',
+        'the CA that signs (csr, inject) or that device certificates chain to (existing)',
+      )
+      .requiredOption('--key-mode <mode>', 'csr, inject, existing or claim (see below)')
+      .option('--claim <name|id>', 'claim mode: the claim every device receives (station claim list)')
+      .option('--without-ca', 'existing mode: register certificates without a CA (names no --ca)')
+      .option('--require-proof', 'existing mode: refuse devices that cannot prove they hold their key')
       .requiredOption('--quota <n>', 'most certificates this order may issue')
       .option('--driver <name>', 'device family, or auto (by USB ids)', 'auto')
       .option(
@@ -69,8 +93,9 @@ export const jobCommands: CommandModule = {
       .addHelpText('after', parameterHelp)
       .action(async (options: CreateOptions) => {
         const cli = context();
-        const spec = await jobSpecFrom(options);
-        const created = await withStation(cli, (station) => createJob(station, spec, cliActor()));
+        const created = await withStation(cli, async (station) =>
+          createJob(station, await jobSpecFrom(options, station), cliActor()),
+        );
         cli.print(jobView(created), (view) => `job ${view.id} opened: ${view.label}`);
       });
 
@@ -140,6 +165,8 @@ function jobView(job: Job) {
     keyMode: job.keyMode,
     driver: job.driver,
     caId: job.caId,
+    ...(job.claimCertificateId && { claimCertificateId: job.claimCertificateId }),
+    ...(job.keyOptions.existing && { existing: job.keyOptions.existing }),
     quota: job.quota,
     issuedCount: job.issuedCount,
     validityDays: job.validityDays,
@@ -148,7 +175,7 @@ function jobView(job: Job) {
   };
 }
 
-async function jobSpecFrom(options: CreateOptions): Promise<JobSpec> {
+async function jobSpecFrom(options: CreateOptions, station: Station): Promise<JobSpec> {
   const identity = parseAttributeOptions(options.fromIdentity, 'from-identity');
   const parameters: Record<string, unknown> = {
     constants: parseAttributeOptions(options.param, 'param'),
@@ -172,8 +199,17 @@ async function jobSpecFrom(options: CreateOptions): Promise<JobSpec> {
     },
     parameters,
     driver: options.driver,
-    ca: options.ca,
+    ...(options.ca !== undefined && { ca: options.ca }),
     keyMode: options.keyMode,
+    ...(options.claim !== undefined && {
+      claimCertificateId: await claimCertificateId(station, options.claim),
+    }),
+    ...((options.withoutCa || options.requireProof) && {
+      existing: {
+        allowWithoutCa: options.withoutCa ?? false,
+        requireProofOfPossession: options.requireProof ?? false,
+      },
+    }),
     quota: Number(options.quota),
     ...(options.days !== undefined && { validityDays: Number(options.days) }),
   });

@@ -1,6 +1,7 @@
 // The invariants a provisioning run must keep (issue: one thing and one ACTIVE certificate per device,
-// certificates that verify against the CA, devices holding what the registry says, an exact quota count,
-// an intact audit chain, one outbox row per change).
+// certificates that verify against their CA, devices holding what the registry says, an exact quota count,
+// an intact audit chain, one outbox row per change). Devices of claim jobs carry the claim instead of a
+// thing; devices of existing-certificate jobs keep the certificate (and CA slot) they came with.
 import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,34 +10,59 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
 import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
+import { derBlocksFrom } from '../../../src/pki/pem.js';
+import type { CertificateRecord } from '../../../src/registry/certificates.js';
+import { ClaimTable } from '../../../src/registry/claims.js';
 import type { Station } from '../../../src/station.js';
-import { caName } from './bench-fixture.js';
 
 const run = promisify(execFile);
 
 export async function expectInvariants(station: Station, devices: readonly DeviceSimulator[]): Promise<void> {
   const reader = station.registry.reader;
   const pki = station.readOnlyPki();
-  const ca = await pki.factoryCa.get(caName);
+  const claims = new ClaimTable(reader);
   const folder = await mkdtemp(path.join(os.tmpdir(), 'station-invariants-'));
   try {
-    const certificateFiles: string[] = [];
+    /** Certificate files to check with openssl, by the id of the CA they must verify against. */
+    const certificateFiles = new Map<string, string[]>();
     for (const device of devices) {
       const who = `${device.driver} ${device.identity.deviceId}`;
-      const bound = await station.devices.byIdentity(device.driver, device.identity.deviceId);
-      expect(bound?.thingName, `${who} has a thing`).toBeTruthy();
-      const thing = await station.registry.things.describe(bound!.thingName!);
-      const certificates = await Promise.all(thing!.certificateIds.map((id) => pki.certificates.byId(id)));
-      const active = certificates.filter((certificate) => certificate?.status === 'ACTIVE');
-      expect(active, `${who} has exactly one ACTIVE certificate`).toHaveLength(1);
-      const certificate = active[0]!;
       const stored = device.storedCredentials();
-      expect(
-        Buffer.from(stored.get('certificate') ?? []).toString(),
-        `${who} stores its registry certificate`,
-      ).toBe(certificate.pem);
-      expect(Buffer.from(stored.get('ca') ?? []).toString(), `${who} stores the CA chain`).toBe(ca.pem);
-      if (certificate.keyOrigin === 'hsm-injected') {
+      const bound = await station.devices.byIdentity(device.driver, device.identity.deviceId);
+      const claimIds = await claims.carriedBy(device.driver, device.identity.deviceId);
+      let certificate: CertificateRecord;
+      if (!bound?.thingName && claimIds.length > 0) {
+        // A claim device: no thing (AWS makes it at RegisterThing); it holds the claim it is recorded with.
+        certificate = (await pki.certificates.byId(claimIds.at(-1)!))!;
+        expect(certificate.keyOrigin, `${who} carries a claim certificate`).toBe('claim');
+        const carrier = (await claims.carriers(certificate.id)).find(
+          (row) => row.driver === device.driver && row.deviceId === device.identity.deviceId,
+        );
+        expect(carrier?.recordState, `${who} claim record`).toBe('PROVISIONED');
+      } else {
+        expect(bound?.thingName, `${who} has a thing`).toBeTruthy();
+        const thing = await station.registry.things.describe(bound!.thingName!);
+        const certificates = await Promise.all(thing!.certificateIds.map((id) => pki.certificates.byId(id)));
+        const active = certificates.filter((entry) => entry?.status === 'ACTIVE');
+        expect(active, `${who} has exactly one ACTIVE certificate`).toHaveLength(1);
+        certificate = active[0]!;
+      }
+      const ca = certificate.caId ? await pki.factoryCa.cas.byId(certificate.caId) : undefined;
+      if (certificate.keyOrigin === 'external') {
+        // The device keeps what it came with (PEM or DER); the station wrote nothing.
+        const [held] = derBlocksFrom(stored.get('certificate') ?? new Uint8Array(), ['CERTIFICATE']);
+        expect(
+          held && new X509Certificate(held).raw.equals(new X509Certificate(certificate.pem).raw),
+          `${who} keeps its registered certificate`,
+        ).toBe(true);
+      } else {
+        expect(
+          Buffer.from(stored.get('certificate') ?? []).toString(),
+          `${who} stores its registry certificate`,
+        ).toBe(certificate.pem);
+        expect(Buffer.from(stored.get('ca') ?? []).toString(), `${who} stores the CA chain`).toBe(ca?.pem);
+      }
+      if (certificate.keyOrigin === 'hsm-injected' || certificate.keyOrigin === 'claim') {
         const key = createPrivateKey(Buffer.from(stored.get('key')!));
         const fromCertificate = new X509Certificate(certificate.pem).publicKey.export({
           format: 'der',
@@ -47,20 +73,15 @@ export async function expectInvariants(station: Station, devices: readonly Devic
           `${who} key`,
         ).toBe(true);
       }
-      const file = path.join(folder, `${certificate.id}.pem`);
+      if (!ca) continue; // registered without a CA: nothing to verify it against
+      const file = path.join(folder, `${device.driver}-${device.identity.deviceId}.pem`);
       await writeFile(file, certificate.pem);
-      certificateFiles.push(file);
+      certificateFiles.set(ca.id, [...(certificateFiles.get(ca.id) ?? []), file]);
     }
-    const caFile = path.join(folder, 'ca.pem');
-    await writeFile(caFile, ca.pem);
-    if (certificateFiles.length > 0) {
-      const { stdout } = await run('openssl', [
-        'verify',
-        '-x509_strict',
-        '-CAfile',
-        caFile,
-        ...certificateFiles,
-      ]);
+    for (const [caId, files] of certificateFiles) {
+      const caFile = path.join(folder, `ca-${caId}.pem`);
+      await writeFile(caFile, (await pki.factoryCa.cas.byId(caId))!.pem);
+      const { stdout } = await run('openssl', ['verify', '-x509_strict', '-CAfile', caFile, ...files]);
       expect(
         stdout
           .trim()
@@ -72,11 +93,12 @@ export async function expectInvariants(station: Station, devices: readonly Devic
     await rm(folder, { recursive: true, force: true });
   }
 
-  // The quota counts every certificate a job issued, exactly.
+  // The quota counts every certificate a job signed, exactly (existing certificates were signed elsewhere).
   for (const job of await station.jobs.list()) {
-    const row = await reader.get<{ n: number }>('SELECT count(*) AS n FROM certificates WHERE job_id = ?', [
-      job.id,
-    ]);
+    const row = await reader.get<{ n: number }>(
+      "SELECT count(*) AS n FROM certificates WHERE job_id = ? AND key_origin IN ('device', 'hsm-injected')",
+      [job.id],
+    );
     expect(job.issuedCount, `job ${job.id} quota count`).toBe(row!.n);
   }
   // Nothing doubled: no device bound twice, no thing with two live certificates, one outbox row per change.

@@ -1,0 +1,194 @@
+import { StationError } from '../api/errors.js';
+import { claimKeyLabel } from '../pki/issuance.js';
+import type { Pki } from '../pki/pki.js';
+import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
+import { ClaimTable, type Claim, type ClaimCarrier } from '../registry/claims.js';
+import type { SqlReader } from '../registry/database.js';
+import type { Station } from '../station.js';
+
+export interface CreateClaimOptions {
+  /** The claim's name: its certificate's CN and its key's label (claim:NAME). */
+  name: string;
+  caName: string;
+  days?: number;
+  /** Attach this existing policy to the claim certificate ... */
+  policyName?: string;
+  /** ... or the standard claim policy for this fleet-provisioning template (aws-iot-spec.md 3). */
+  templateName?: string;
+}
+
+export interface ClaimIdentity {
+  claim: Claim;
+  certificate: CertificateRecord;
+  policyName: string;
+}
+
+const claimNamePattern = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * The claim policy of aws-iot-spec.md 3 (P15) for one template: connect, then only the certificate and
+ * RegisterThing topics. `create/*` does not cover `create-from-csr/*` (derived), so both are allowed:
+ * devices may ask AWS for a key or send a CSR. Region and account are wildcards: the station does not know
+ * which account the claim will be registered in.
+ */
+export function claimPolicyDocument(templateName: string): Record<string, unknown> {
+  const topics = (kind: 'topic' | 'topicfilter') => [
+    `arn:aws:iot:*:*:${kind}/$aws/certificates/create/*`,
+    `arn:aws:iot:*:*:${kind}/$aws/certificates/create-from-csr/*`,
+    `arn:aws:iot:*:*:${kind}/$aws/provisioning-templates/${templateName}/provision/*`,
+  ];
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: ['iot:Connect'], Resource: '*' },
+      { Effect: 'Allow', Action: ['iot:Publish', 'iot:Receive'], Resource: topics('topic') },
+      { Effect: 'Allow', Action: 'iot:Subscribe', Resource: topics('topicfilter') },
+    ],
+  };
+}
+
+export const claimPolicyName = (templateName: string): string => `claim-${templateName}`;
+
+/**
+ * `station claim create`: a claim key in the key store (purpose 'claim'), its certificate signed by the
+ * CA (key_origin 'claim'), and its policy attached, recorded in one transaction with the outbox rows a
+ * later upload needs. If the transaction fails the key is destroyed, so no orphan key stays behind.
+ */
+export async function createClaimIdentity(
+  station: Station,
+  options: CreateClaimOptions,
+  actor: string,
+): Promise<ClaimIdentity> {
+  if (!claimNamePattern.test(options.name)) {
+    throw new StationError(
+      'input.invalid',
+      'name: a claim name is 1-64 letters, digits, dots, dashes or underscores.',
+      {
+        field: 'name',
+      },
+    );
+  }
+  if ((options.policyName === undefined) === (options.templateName === undefined)) {
+    throw new StationError(
+      'input.invalid',
+      'policy: name either the policy to attach (--policy) or the fleet template whose claim policy to make (--template).',
+      { field: 'policy' },
+    );
+  }
+  const claims = new ClaimTable(station.registry.reader);
+  if (await claims.byName(options.name)) {
+    throw new StationError(
+      'registry.conflict',
+      `A claim named '${options.name}' exists; choose another name.`,
+      {
+        field: 'name',
+        subject: options.name,
+      },
+    );
+  }
+  if (options.templateName !== undefined) await station.templates.require(options.templateName);
+  else await station.policies.require(options.policyName!);
+
+  const pki = await station.pki();
+  const { prepared, key } = await pki.issuer.prepareClaim({
+    caName: options.caName,
+    commonName: options.name,
+    ...(options.days !== undefined && { days: options.days }),
+  });
+  try {
+    return await station.registry.transaction(actor, async (tx) => {
+      const certificate = await pki.certificates.insert(tx, prepared.record);
+      const claim = await claims.insert(tx, {
+        certificateId: certificate.id,
+        name: options.name,
+        keyLabel: claimKeyLabel(options.name),
+        keyId: key.id,
+      });
+      let policyName = options.policyName;
+      if (options.templateName !== undefined) {
+        policyName = claimPolicyName(options.templateName);
+        if (!(await station.policies.describe(policyName, tx))) {
+          const document = JSON.stringify(claimPolicyDocument(options.templateName));
+          await station.policies.create(tx, policyName, document);
+          await station.outbox.enqueue(tx, 'policy', policyName, { policyName, document });
+        }
+      }
+      await station.policies.attach(tx, policyName!, certificate.id);
+      await station.outbox.enqueue(tx, 'certificate', certificate.id, {
+        certificatePem: certificate.pem,
+        caId: certificate.caId,
+        status: certificate.status,
+      });
+      await station.outbox.enqueue(tx, 'policy-attachment', `${policyName}|${certificate.id}`, {
+        policyName,
+        certificateId: certificate.id,
+      });
+      return { claim, certificate, policyName: policyName! };
+    });
+  } catch (error) {
+    const keyStore = await station.keyStore();
+    await keyStore.destroyKey(key).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** `station claim devices`: the devices that carry (or may carry, if their write failed) the claim. */
+export async function claimCarriers(station: Station, certificateId: string): Promise<ClaimCarrier[]> {
+  const claims = new ClaimTable(station.registry.reader);
+  if (!(await claims.byCertificateId(certificateId))) {
+    throw new StationError('registry.not_found', `Certificate ${certificateId} is not a claim certificate.`, {
+      subject: certificateId,
+    });
+  }
+  return claims.carriers(certificateId);
+}
+
+/**
+ * A claim a job may write: a claim certificate, ACTIVE (a revoked claim is refused: it leaked or was
+ * retired), within its validity, with a policy attached and its CA in the registry.
+ */
+export async function usableClaim(
+  station: Station,
+  pki: Pki,
+  certificateId: string,
+  reader: SqlReader,
+): Promise<{ claim: Claim; certificate: CertificateRecord; ca: CaCertificateRecord }> {
+  const claim = await new ClaimTable(station.registry.reader).byCertificateId(certificateId, reader);
+  const certificate = await pki.certificates.byId(certificateId, reader);
+  if (!claim || !certificate || certificate.keyOrigin !== 'claim') {
+    throw new StationError(
+      'provisioning.claim-not-found',
+      `Certificate ${certificateId} is not a claim certificate; 'station claim list' shows the claims.`,
+      { field: 'claimCertificateId', subject: certificateId },
+    );
+  }
+  if (certificate.status !== 'ACTIVE') {
+    throw new StationError(
+      'provisioning.claim-revoked',
+      `Claim ${claim.name} is ${certificate.status.toLowerCase()}${certificate.revocationReason ? ` (${certificate.revocationReason})` : ''}; devices get no revoked claim: make a new one (station claim create).`,
+      { field: 'claimCertificateId', subject: certificateId },
+    );
+  }
+  if (Date.parse(certificate.notAfter) <= Date.now()) {
+    throw new StationError(
+      'provisioning.claim-expired',
+      `Claim ${claim.name} expired on ${certificate.notAfter.slice(0, 10)}; make a new one (station claim create).`,
+      { field: 'claimCertificateId', subject: certificateId },
+    );
+  }
+  if ((await station.policies.forCertificate(certificateId, reader)).length === 0) {
+    throw new StationError(
+      'provisioning.claim-without-policy',
+      `Claim ${claim.name} has no policy attached, so a device could not use it; attach its claim policy (station policy attach).`,
+      { field: 'claimCertificateId', subject: certificateId },
+    );
+  }
+  const ca = certificate.caId ? await pki.factoryCa.cas.byId(certificate.caId, reader) : undefined;
+  if (!ca) {
+    throw new StationError(
+      'registry.not_found',
+      `The CA of claim ${claim.name} is no longer in the registry.`,
+    );
+  }
+  return { claim, certificate, ca };
+}

@@ -1,0 +1,244 @@
+// Key mode `existing`: devices that already hold a certificate from their maker (a CA whose key the
+// station does not hold, registered as external) are registered as they are: certificate read back,
+// chain and validity checked, key proven where the driver can sign, thing and policy made, nothing written.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
+import { createSimulator } from '../../../hardware/drivers/index.js';
+import type { ExistingCertificateOptions } from '../../../src/api/jobs.js';
+import { toPem } from '../../../src/pki/pem.js';
+import type { Pki } from '../../../src/pki/pki.js';
+import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { expectInvariants } from './invariants.js';
+import { createStationFolder, plug, withSession } from './key-mode-fixture.js';
+
+/** JITP-style: the thing is named by the certificate's CN (aws-iot-spec.md 1, built-in parameters). */
+const jitpTemplate = JSON.stringify({
+  Parameters: { SerialNumber: { Type: 'String' } },
+  Resources: {
+    thing: {
+      Type: 'AWS::IoT::Thing',
+      Properties: {
+        ThingName: { Ref: 'AWS::IoT::Certificate::CommonName' },
+        AttributePayload: { serialNumber: { Ref: 'SerialNumber' } },
+      },
+    },
+    certificate: {
+      Type: 'AWS::IoT::Certificate',
+      Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' },
+    },
+    policy: { Type: 'AWS::IoT::Policy', Properties: { PolicyName: 'device-connect' } },
+  },
+});
+
+const connectPolicy = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: 'arn:aws:iot:*:*:client/${iot:ClientId}' }],
+});
+
+/** How the maker's line left the device. */
+type Preload =
+  | 'device-key' // the device made its key; the maker CA certified it (jsonl)
+  | 'injected-key' // the maker wrote certificate and key (esp-at)
+  | 'foreign-key'; // the device made its key, but holds a certificate for another key
+
+describe('key mode existing', () => {
+  let factory: BenchFixture;
+  let maker: Awaited<ReturnType<typeof createStationFolder>>;
+  let station: Station;
+  let makerStation: Station;
+  let makerPki: Pki;
+  const runtimes: Record<'trusting' | 'proving' | 'withoutCa', JobRuntime> = {} as never;
+  let seed = 7000;
+
+  async function preload(driver: DriverName, how: Preload, caName = 'maker'): Promise<DeviceSimulator> {
+    const simulator = createSimulator(driver, { seed: seed++ });
+    const commonName = `maker-${simulator.identity.deviceId.replace(/[^A-Za-z0-9_-]/g, '')}`;
+    const ca = await makerPki.factoryCa.get(caName);
+    await withSession(simulator, async (session) => {
+      let certificatePem: string;
+      if (how === 'device-key') {
+        const csr = await session.generateCsr({ commonName });
+        certificatePem = (await makerPki.issuer.issueFromCsr(csr, { caName, commonName }, actor)).certificate
+          .pem;
+      } else {
+        if (how === 'foreign-key') await session.generateCsr({ commonName });
+        const injected = await makerPki.issuer.issueWithInjectedKey({ caName, commonName }, actor);
+        certificatePem = injected.certificate.pem;
+        if (how === 'injected-key') {
+          await session.writeCredential('key', Buffer.from(toPem('PRIVATE KEY', injected.privateKeyPkcs8)));
+        }
+      }
+      await session.writeCredential('ca', Buffer.from(ca.pem));
+      await session.writeCredential('certificate', Buffer.from(certificatePem));
+    });
+    return simulator;
+  }
+
+  async function existingJob(label: string, ca: string | undefined, existing: ExistingCertificateOptions) {
+    const job = await createJob(
+      station,
+      {
+        label,
+        template: { name: 'jitp-sensor' },
+        parameters: { constants: {}, identity: { SerialNumber: 'deviceId' } },
+        driver: 'auto',
+        ...(ca !== undefined && { ca }),
+        keyMode: 'existing',
+        quota: 5,
+        existing,
+      },
+      actor,
+    );
+    return openJobRuntime(station, job.id, { actor, emit: () => undefined });
+  }
+
+  beforeAll(async () => {
+    maker = await createStationFolder('station-maker-');
+    makerStation = await maker.open();
+    makerPki = await makerStation.pki();
+    await makerPki.factoryCa.createRoot({ name: 'maker', days: 3650 }, actor);
+    await makerPki.factoryCa.createRoot({ name: 'rogue', days: 3650 }, actor);
+
+    factory = await createBenchFixture({ kind: 'soft' }, { passphrase: 'existing-tests' });
+    station = await factory.open();
+    const pki = await station.pki();
+    await pki.factoryCa.registerExternal('maker', (await makerPki.factoryCa.get('maker')).pem, actor);
+    await station.registry.transaction(actor, async (tx) => {
+      await station.policies.create(tx, 'device-connect', connectPolicy);
+      await station.templates.add(tx, 'jitp-sensor', jitpTemplate);
+    });
+    runtimes.trusting = await existingJob('maker devices', 'maker', {
+      allowWithoutCa: false,
+      requireProofOfPossession: false,
+    });
+    runtimes.proving = await existingJob('maker devices, proven', 'maker', {
+      allowWithoutCa: false,
+      requireProofOfPossession: true,
+    });
+    runtimes.withoutCa = await existingJob('any certificate', undefined, {
+      allowWithoutCa: true,
+      requireProofOfPossession: false,
+    });
+  });
+
+  afterAll(async () => {
+    await station?.close();
+    await makerStation?.close();
+    await factory?.cleanup();
+    await maker?.cleanup();
+  });
+
+  it('registers the certificates devices hold: thing from the CN, nothing written, no quota spent', async () => {
+    const devices = [
+      await preload('jsonl', 'device-key'),
+      await preload('jsonl', 'device-key'),
+      await preload('esp-at', 'injected-key'),
+    ];
+    const before = devices.map((device) => device.storedCredentials());
+    const outcomes = await Promise.all(
+      devices.map((device) => provisionDevice(runtimes.trusting, plug(device))),
+    );
+    expect(outcomes.map((outcome) => outcome.error?.message ?? outcome.state)).toEqual(
+      Array(3).fill('PROVISIONED'),
+    );
+
+    const makerCa = await station.readOnlyPki().factoryCa.get('maker');
+    for (const [index, outcome] of outcomes.entries()) {
+      expect(devices[index]!.storedCredentials(), 'the station wrote nothing').toEqual(before[index]);
+      const certificate = await station.readOnlyPki().certificates.byId(outcome.certificateId!);
+      expect(certificate).toMatchObject({ keyOrigin: 'external', caId: makerCa.id, status: 'ACTIVE' });
+      expect(outcome.thingName).toBe(certificate!.subject.replace(/^CN=/, ''));
+      expect(await station.policies.forCertificate(certificate!.id)).toMatchObject([
+        { name: 'device-connect' },
+      ]);
+      const steps = await station.records.steps(outcome.recordId);
+      const outcomeOf = (step: string) => steps.find((entry) => entry.step === step)?.outcome;
+      expect(outcomeOf('write')).toBe('skipped');
+      expect(outcomeOf('key'), 'the key step proves possession').toBe('ok');
+    }
+    expect((await station.jobs.require(runtimes.trusting.job.id)).issuedCount).toBe(0);
+    await expectInvariants(station, devices);
+
+    // Plugged in again: re-verified (read back, proof of possession), nothing registered twice.
+    const again = await provisionDevice(runtimes.trusting, plug(devices[0]!));
+    expect(again).toMatchObject({ state: 'PROVISIONED', certificateId: outcomes[0]!.certificateId });
+    expect(await station.readOnlyPki().certificates.list({ caId: makerCa.id })).toHaveLength(3);
+  });
+
+  it('refuses a certificate from a CA it does not know, naming the issuer', async () => {
+    const device = await preload('jsonl', 'device-key', 'rogue');
+    const outcome = await provisionDevice(runtimes.trusting, plug(device));
+    expect(outcome.state).toBe('FAILED');
+    const record = await station.records.byId(outcome.recordId);
+    expect(record).toMatchObject({ stepReached: 'issue', errorCode: 'pki.certificate-untrusted' });
+    expect(record!.errorMessage).toContain("is not issued by CA 'maker'");
+    expect(record!.errorMessage).toContain('CN=rogue');
+    expect(await station.devices.byIdentity('jsonl', device.identity.deviceId)).toBeUndefined();
+  });
+
+  it('registers a certificate of an unknown CA when the job accepts certificates without a CA', async () => {
+    const device = await preload('jsonl', 'device-key', 'rogue');
+    const outcome = await provisionDevice(runtimes.withoutCa, plug(device));
+    expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
+    const certificate = await station.readOnlyPki().certificates.byId(outcome.certificateId!);
+    expect(certificate).toMatchObject({ keyOrigin: 'external', status: 'ACTIVE' });
+    expect(certificate!.caId).toBeUndefined();
+    await expectInvariants(station, [device]);
+  });
+
+  it('refuses a device that holds no certificate', async () => {
+    const blank = createSimulator('jsonl', { seed: seed++ });
+    const outcome = await provisionDevice(runtimes.trusting, plug(blank));
+    expect(outcome.state).toBe('FAILED');
+    const record = await station.records.byId(outcome.recordId);
+    expect(record).toMatchObject({ stepReached: 'identify', errorCode: 'device.no-certificate' });
+    expect(record!.errorMessage).toContain('holds no certificate');
+  });
+
+  it('refuses a device that cannot prove it holds the key of its certificate', async () => {
+    const device = await preload('jsonl', 'foreign-key');
+    const outcome = await provisionDevice(runtimes.trusting, plug(device));
+    expect(outcome.state).toBe('FAILED');
+    const record = await station.records.byId(outcome.recordId);
+    expect(record).toMatchObject({ stepReached: 'key', errorCode: 'device.proof-of-possession-failed' });
+    const held = device.storedCredentials().get('certificate')!;
+    const pki = station.readOnlyPki();
+    expect(
+      (await pki.certificates.list({ limit: 1000 })).some(
+        (entry) => entry.pem === Buffer.from(held).toString(),
+      ),
+      'the unproven certificate is not registered',
+    ).toBe(false);
+  });
+
+  it('refuses a driver that cannot sign when the job requires proof, and accepts one that can', async () => {
+    const cannotSign = await preload('esp-at', 'injected-key');
+    const refused = await provisionDevice(runtimes.proving, plug(cannotSign));
+    expect(refused.state).toBe('FAILED');
+    expect(await station.records.byId(refused.recordId)).toMatchObject({
+      stepReached: 'key',
+      errorCode: 'provisioning.proof-unavailable',
+    });
+    const signs = await preload('jsonl', 'device-key');
+    const accepted = await provisionDevice(runtimes.proving, plug(signs));
+    expect(accepted.error?.message ?? accepted.state).toBe('PROVISIONED');
+  });
+
+  it('refuses a certificate already registered for another device (a copied certificate)', async () => {
+    const original = await preload('esp-at', 'injected-key');
+    expect((await provisionDevice(runtimes.trusting, plug(original))).state).toBe('PROVISIONED');
+    const copy = createSimulator('esp-at', { seed: seed++ });
+    await withSession(copy, (session) =>
+      session.writeCredential('certificate', original.storedCredentials().get('certificate')!),
+    );
+    const outcome = await provisionDevice(runtimes.trusting, plug(copy));
+    expect(outcome.state).toBe('FAILED');
+    expect(await station.records.byId(outcome.recordId)).toMatchObject({
+      stepReached: 'identify',
+      errorCode: 'provisioning.certificate-taken',
+    });
+  });
+});
