@@ -166,16 +166,14 @@ export async function provisionDevice(
     const failure =
       error instanceof StationError ? error : new StationError('internal.unexpected', String(error));
     const step = (failure.details?.step as PipelineStep | undefined) ?? null;
-    await station.registry
-      .transaction(runtime.actor, (tx) =>
-        station.records.finish(tx, recordId, {
-          state: 'FAILED',
-          step,
-          code: failure.code,
-          message: failure.message,
-        }),
-      )
-      .catch(() => undefined); // the registry itself failing must not hide the device's error
+    await checkpoint(runtime, attempt, null, (tx) =>
+      station.records.finish(tx, recordId, {
+        state: 'FAILED',
+        step,
+        code: failure.code,
+        message: failure.message,
+      }),
+    ).catch(() => undefined); // the registry itself failing must not hide the device's error
     outcome = {
       port: port.name,
       recordId,
@@ -239,11 +237,13 @@ function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserv
 async function checkpoint<T>(
   runtime: JobRuntime,
   attempt: DeviceAttempt,
+  /** The step making the checkpoint: once it commits, the record has reached it (null: a failure). */
+  reached: PipelineStep | null,
   work: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
   const steps = attempt.unsavedSteps;
   const result = await runtime.station.registry.transaction(runtime.actor, async (tx) => {
-    await runtime.station.records.stepsEnded(tx, attempt.recordId, steps);
+    await runtime.station.records.stepsEnded(tx, attempt.recordId, steps, reached ?? undefined);
     return work(tx);
   });
   attempt.unsavedSteps = attempt.unsavedSteps.slice(steps.length);
@@ -289,7 +289,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
           attempt.deviceCertificate = await readDeviceCertificate(attempt, signal);
           await refuseKnownCertificate(runtime, attempt);
         }
-        await checkpoint(runtime, attempt, (tx) =>
+        await checkpoint(runtime, attempt, 'identify', (tx) =>
           station.records.identify(tx, attempt.recordId, {
             driver: attempt.port.driver.name,
             deviceId: identity.deviceId,
@@ -307,7 +307,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const operatorValue = source.operator
           ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt)
           : undefined;
-        attempt.parameters = await checkpoint(runtime, attempt, async (tx) => {
+        attempt.parameters = await checkpoint(runtime, attempt, 'parameters', async (tx) => {
           // Sequence numbers and list rows are handed out in the same transaction that records them,
           // so a crash never hands one out twice and a retry of this device reuses its own.
           const sequenceNumber = source.sequence
@@ -411,7 +411,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       timeoutMs: timeout('register'),
       skip: (attempt) => !newIdentityModes.includes(attempt.mode),
       async run(attempt) {
-        await checkpoint(runtime, attempt, (tx) =>
+        await checkpoint(runtime, attempt, 'register', (tx) =>
           job.keyMode === 'claim'
             ? registerClaimCarrier(runtime, attempt, tx)
             : registerIdentity(runtime, attempt, tx),
@@ -467,7 +467,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'complete',
       timeoutMs: timeout('complete'),
       async run(attempt) {
-        await checkpoint(runtime, attempt, (tx) =>
+        await checkpoint(runtime, attempt, 'complete', (tx) =>
           station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
         );
         if (attempt.certificateId) runtime.injectedKeys.delete(attempt.certificateId);

@@ -108,11 +108,17 @@ export class RecordTable {
   }
 
   /**
-   * Appends finished steps to the record's step log (one statement) and moves step_reached to the last
-   * step that ran. The pipeline hands them over with its next state change, so a device costs a few
-   * transactions, not one per step.
+   * Appends finished steps to the record's step log (one statement) and moves step_reached to `reached`
+   * (the step making this checkpoint), else to the last step that ran. The pipeline hands steps over with
+   * its next state change, so a device costs a few transactions, not one per step.
    */
-  async stepsEnded(tx: Transaction, id: number, steps: readonly Omit<RecordStep, 'seq'>[]): Promise<void> {
+  async stepsEnded(
+    tx: Transaction,
+    id: number,
+    steps: readonly Omit<RecordStep, 'seq'>[],
+    reached?: PipelineStep,
+  ): Promise<void> {
+    if (reached) await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [reached, id]);
     if (steps.length === 0) return;
     const last = await tx.get<{ seq: number }>(
       'SELECT coalesce(max(seq), 0) AS seq FROM record_steps WHERE record_id = ?',
@@ -136,9 +142,10 @@ export class RecordTable {
         .join(', ')}`,
       values,
     );
-    const reached = [...steps].reverse().find((step) => step.outcome !== 'skipped');
-    if (reached)
-      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [reached.step, id]);
+    const lastRun = [...steps].reverse().find((step) => step.outcome !== 'skipped');
+    if (lastRun && !reached) {
+      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [lastRun.step, id]);
+    }
     await tx.audit('record.steps', String(id), {
       steps: steps.map((step) => `${step.step}:${step.outcome}:${Math.round(step.durationMs)}ms`),
     });
