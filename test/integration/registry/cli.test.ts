@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../../../src/registry/migrations/index.js';
 import { runCli, runCliJson } from '../../helpers/cli.js';
 
 let dataDir: string;
@@ -28,7 +29,7 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
     expect(first.code).toBe(0);
     expect(first.json).toMatchObject({
       settings: { status: 'created' },
-      registry: { status: 'created', schemaVersion: 2 },
+      registry: { status: 'created', schemaVersion: migrations.length },
     });
     expect(JSON.parse(await readFile(path.join(dataDir, 'station.json'), 'utf8'))).toEqual({
       version: 1,
