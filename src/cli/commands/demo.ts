@@ -74,6 +74,6 @@ function formatDemo(result: DemoResult, summary: string): string {
     `Jobs:\n${jobs.join('\n')}`,
     `Audit chain: ${result.auditVerified ? 'verified' : 'BROKEN'}`,
     `Registry: ${result.registryFile}`,
-    `Look around: station --data ${result.dataDir} thing list   (or: job list, cert list, audit verify)`,
+    `Look around: npm run station -- --data ${result.dataDir} thing list   (or: job list, cert list, audit verify)`,
   ].join('\n');
 }
