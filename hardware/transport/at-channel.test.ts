@@ -4,6 +4,7 @@ import { createMemoryPair } from '../sim/memory-pair.js';
 import type { AtChannelOptions } from './at-channel-contract.js';
 import { AtChannel } from './at-channel.js';
 import { linkFromDuplex } from './duplex-link.js';
+import { placeholderKeyHeader } from '../../test/fixtures/placeholder-key.js';
 
 const defaults: AtChannelOptions = {
   lineEnding: '\r\n',
@@ -181,7 +182,7 @@ describe('AtChannel', () => {
 
   it('masks a secret command in the transcript and keeps the rest', async () => {
     const { channel } = channelTo((_, device) => device.write('OK\r\n'));
-    await channel.send('AT%CMNG=0,16842753,2,"-----BEGIN PRIVATE KEY-----\nabc"', { secret: true });
+    await channel.send(`AT%CMNG=0,16842753,2,"${placeholderKeyHeader}\nabc"`, { secret: true });
     const texts = channel.transcript().map((entry) => `${entry.direction} ${entry.text}`);
     expect(texts).toEqual(['tx AT%CMNG=0,16842753,2,<masked 33 bytes>', 'rx OK']);
     expect(JSON.stringify(channel.transcript())).not.toContain('PRIVATE');

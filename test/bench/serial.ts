@@ -11,6 +11,7 @@ import { createMemoryPair } from '../../hardware/sim/memory-pair.js';
 import { wireTimeMs } from '../../hardware/sim/sim-wire.js';
 import type { ByteLink } from '../../hardware/transport/byte-link.js';
 import { linkFromDuplex } from '../../hardware/transport/duplex-link.js';
+import { toPem } from '../../src/pki/pem.js';
 
 const baudRate = 115_200;
 
@@ -204,11 +205,11 @@ async function realisticCredentials(): Promise<Credentials> {
     crypto,
   );
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', deviceKeys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = toPem('PRIVATE KEY', pkcs8);
   return {
     ca: Buffer.from(`${ca.toString('pem')}\n`),
     certificate: Buffer.from(`${certificate.toString('pem')}\n`),
-    key: Buffer.from(keyPem.replace('\n\n', '\n')),
+    key: Buffer.from(keyPem),
   };
 }
 

@@ -7,6 +7,7 @@ import type { DeviceSession } from '../device-driver.js';
 import { isValidImei } from './modem-identity.js';
 import { createNrf91Driver, maxCommandBytes } from './nrf91-driver.js';
 import { Nrf91Simulator, type Nrf91SimulatorOptions } from './nrf91-simulator.js';
+import { placeholderKeyPem } from '../../../test/fixtures/placeholder-key.js';
 
 const sessions: DeviceSession[] = [];
 const simulators: Nrf91Simulator[] = [];
@@ -136,7 +137,7 @@ describe('nrf91 driver', () => {
 
   it('keeps a transcript with the injected key masked', async () => {
     const { session } = await openModem();
-    const key = Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n');
+    const key = Buffer.from(placeholderKeyPem);
     await session.writeCredential('key', key);
     const transcript = session.transcript?.() ?? [];
     expect(transcript.map((entry) => entry.text)).toContain(

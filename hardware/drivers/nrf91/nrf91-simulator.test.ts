@@ -6,6 +6,7 @@ import { AtChannel } from '../../transport/at-channel.js';
 import { linkFromDuplex } from '../../transport/duplex-link.js';
 import { parseKeygenLine } from './keygen-response.js';
 import { Nrf91Simulator, type Nrf91SimulatorOptions } from './nrf91-simulator.js';
+import { placeholderKeyHeader } from '../../../test/fixtures/placeholder-key.js';
 
 /**
  * Amazon Root CA 1 (public), LF line ends plus a trailing newline: protocols.md 1.3's verified vector, the
@@ -116,7 +117,7 @@ describe('nRF91 simulator', () => {
   it('never reads a private key back', async () => {
     const { channel } = modem({ bootCfun: 4 });
     await channel.send('AT+CMEE=1');
-    await channel.send(write(9, 2, '-----BEGIN PRIVATE KEY-----'));
+    await channel.send(write(9, 2, placeholderKeyHeader));
     await expect(channel.send('AT%CMNG=2,9,2')).rejects.toMatchObject({ details: { cme: 514 } });
   });
 

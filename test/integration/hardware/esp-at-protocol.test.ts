@@ -10,6 +10,7 @@ import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/devi
 import type { EspAtSimulatorOptions } from '../../../hardware/drivers/esp-at/index.js';
 import { moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
+import { placeholderKeyPem } from '../../fixtures/placeholder-key.js';
 
 // ESP-AT specifics the shared suite does not know about: binary values read back by length, keys read
 // back as a digest only, the configurable key index, and the 256-byte command cap (protocols.md 2).
@@ -45,7 +46,7 @@ describe('ESP-AT driver', () => {
 
   it('reads an injected key back as its digest, never as bytes', async () => {
     const { session } = await connect();
-    const key = Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n');
+    const key = Buffer.from(placeholderKeyPem);
     await session.writeCredential('key', key);
     const readBack = await session.readCredential('key');
     expect(readBack).toEqual({

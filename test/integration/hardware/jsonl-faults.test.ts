@@ -9,6 +9,7 @@ import {
   writeChunkResultSchema,
 } from '../../../hardware/drivers/jsonl/protocol.js';
 import { startMemorySims, type MemorySimDevice, type SimHost } from '../../../hardware/sim/sim-host.js';
+import { placeholderKeyPem } from '../../fixtures/placeholder-key.js';
 
 // jsonl specifics over in-memory pairs: what the shared driver suite does not know about this protocol
 // (torn writes never committed, late answers ignored, damaged chunks resent, the error each fault gives).
@@ -98,7 +99,7 @@ describe('jsonl driver against its simulator, in memory', () => {
 
   it('keeps the shape of secret requests in the transcript but not their payload', async () => {
     const channel = new JsonlChannel(startDevice([]).link, 2_000);
-    const key = Buffer.from('-----BEGIN PRIVATE KEY-----\nnot really a key\n');
+    const key = Buffer.from(placeholderKeyPem);
     const secret = { secret: true };
     await channel.request(
       { cmd: 'write.begin', slot: 'key', len: key.length, sha256: sha256Hex(key) },

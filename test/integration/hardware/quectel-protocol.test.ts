@@ -13,6 +13,7 @@ import type { ByteLink } from '../../../hardware/transport/byte-link.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
 import { moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
+import { placeholderKeyPem } from '../../fixtures/placeholder-key.js';
 
 // Quectel specifics the shared suite does not know about (protocols.md 3): the +QFUPL and +QFDWL checksum
 // checks against line noise, the SSL context binding, the ICCID padding, keys never read back, and what a
@@ -67,10 +68,7 @@ describe('Quectel driver', () => {
 
   it('reports a stored key as present without reading its bytes back', async () => {
     const { session } = await connect();
-    await session.writeCredential(
-      'key',
-      Buffer.from('-----BEGIN PRIVATE KEY-----\nMIGH\n-----END PRIVATE KEY-----\n'),
-    );
+    await session.writeCredential('key', Buffer.from(placeholderKeyPem));
     expect(await session.readCredential('key')).toEqual({ slot: 'key', present: true });
   });
 
