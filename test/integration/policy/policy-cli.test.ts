@@ -1,21 +1,19 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../helpers/cli.js';
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 const referenceDir = path.join(repoRoot, '..', 'shared', 'reference', 'aws', 'policies');
 const tempDir = mkdtempSync(path.join(os.tmpdir(), 'policy-cli-'));
 afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
 
-function station(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', '--data', tempDir, ...args], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+/** `station --data TEMP ARGS` as a real process (test/helpers/cli.ts). */
+async function station(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const run = await runCli(args, { dataDir: tempDir });
+  return { status: run.code, stdout: run.stdout, stderr: run.stderr };
 }
 
 function writeTemp(name: string, content: unknown): string {
@@ -35,8 +33,8 @@ const publishToOwnTopic = {
 };
 
 describe('station policy validate', () => {
-  it('exits 1 with a JSON list of {path, message} for the malformed reference policy', () => {
-    const run = station(
+  it('exits 1 with a JSON list of {path, message} for the malformed reference policy', async () => {
+    const run = await station(
       '--json',
       'policy',
       'validate',
@@ -48,7 +46,7 @@ describe('station policy validate', () => {
     expect(issues[0]).toMatchObject({ path: '', message: expect.stringContaining('line 5, column 5') });
   });
 
-  it('names every fault of a document with its path', () => {
+  it('names every fault of a document with its path', async () => {
     const file = writeTemp('faulty.json', {
       Version: '2012-10-17',
       Statement: [
@@ -60,7 +58,7 @@ describe('station policy validate', () => {
         },
       ],
     });
-    const run = station('--json', 'policy', 'validate', file);
+    const run = await station('--json', 'policy', 'validate', file);
     expect(run.status).toBe(1);
     expect((JSON.parse(run.stdout) as { path: string }[]).map((issue) => issue.path)).toEqual([
       'Statement[0].Effect',
@@ -68,9 +66,11 @@ describe('station policy validate', () => {
     ]);
   });
 
-  it('exits 0 for a valid bare document and for a reference file with substitutions', () => {
-    expect(station('policy', 'validate', writeTemp('own-topic.json', publishToOwnTopic)).status).toBe(0);
-    const run = station(
+  it('exits 0 for a valid bare document and for a reference file with substitutions', async () => {
+    expect((await station('policy', 'validate', writeTemp('own-topic.json', publishToOwnTopic))).status).toBe(
+      0,
+    );
+    const run = await station(
       '--json',
       'policy',
       'validate',
@@ -82,8 +82,8 @@ describe('station policy validate', () => {
 });
 
 describe('station policy test', () => {
-  it('prints the TestAuthorization-shaped answer for a reference policy, request and context', () => {
-    const run = station(
+  it('prints the TestAuthorization-shaped answer for a reference policy, request and context', async () => {
+    const run = await station(
       'policy',
       'test',
       reference('P04-publish-client-prefix-except-bar.json'),
@@ -105,14 +105,14 @@ describe('station policy test', () => {
     });
   });
 
-  it('reads the request and context from @FILE and names a bare document after its file', () => {
+  it('reads the request and context from @FILE and names a bare document after its file', async () => {
     const policy = writeTemp('own-topic.json', publishToOwnTopic);
     const request = writeTemp('request.json', {
       action: 'iot:Publish',
       resource: 'arn:aws:iot:eu-west-1:111122223333:topic/dt/sensor-7/temp',
     });
     const context = writeTemp('context.json', { clientId: 'sensor-7' });
-    const run = station(
+    const run = await station(
       '--json',
       'policy',
       'test',
@@ -126,8 +126,8 @@ describe('station policy test', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'ALLOWED', allowedBy: ['own-topic'] });
   });
 
-  it('refuses a context field the reference shape does not have, naming it', () => {
-    const run = station(
+  it('refuses a context field the reference shape does not have, naming it', async () => {
+    const run = await station(
       'policy',
       'test',
       writeTemp('own-topic.json', publishToOwnTopic),
@@ -141,8 +141,8 @@ describe('station policy test', () => {
     expect(run.stderr).toContain('clientID');
   });
 
-  it('exits 1 without an answer when the policy itself is invalid', () => {
-    const run = station(
+  it('exits 1 without an answer when the policy itself is invalid', async () => {
+    const run = await station(
       'policy',
       'test',
       reference('P21-malformed-doc-policy-must-be-rejected.json'),

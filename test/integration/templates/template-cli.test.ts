@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import { spawnSync } from 'node:child_process';
 import { createHash, webcrypto } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -8,18 +7,17 @@ import { fileURLToPath } from 'node:url';
 import * as x509 from '@peculiar/x509';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resourcePlanSchema, templateIssueSchema } from '../../../src/api/templates.js';
+import { runCli } from '../../helpers/cli.js';
 
 const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../../..');
 const templatesDir = path.join(repoRoot, '..', 'shared', 'reference', 'aws', 'templates');
 const tempDir = mkdtempSync(path.join(os.tmpdir(), 'template-cli-'));
 afterAll(() => rmSync(tempDir, { recursive: true, force: true }));
 
-function station(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync('node', ['--import', 'tsx', 'src/cli/main.ts', '--data', tempDir, ...args], {
-    cwd: repoRoot,
-    encoding: 'utf8',
-  });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+/** `station --data TEMP ARGS` as a real process (test/helpers/cli.ts). */
+async function station(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  const run = await runCli(args, { dataDir: tempDir });
+  return { status: run.code, stdout: run.stdout, stderr: run.stderr };
 }
 
 function writeTemp(name: string, content: unknown): string {
@@ -32,13 +30,13 @@ const reference = (id: string, name: string): string => path.join(templatesDir, 
 const t01 = reference('T01', 'docs-bulk-registration-csr');
 
 describe('station template validate', () => {
-  it('exits 0 for a valid template', () => {
-    const run = station('template', 'validate', t01);
+  it('exits 0 for a valid template', async () => {
+    const run = await station('template', 'validate', t01);
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('valid');
   });
 
-  it('exits 1 with a JSON list of {path, message} under --json, every fault listed', () => {
+  it('exits 1 with a JSON list of {path, message} under --json, every fault listed', async () => {
     const file = writeTemp('faulty.json', {
       Resources: {
         thing: {
@@ -48,7 +46,7 @@ describe('station template validate', () => {
       },
       Outputs: {},
     });
-    const run = station('--json', 'template', 'validate', file);
+    const run = await station('--json', 'template', 'validate', file);
     expect(run.status).toBe(1);
     const issues = templateIssueSchema.array().parse(JSON.parse(run.stdout));
     expect(issues).toEqual([
@@ -64,22 +62,22 @@ describe('station template validate', () => {
     ]);
   });
 
-  it('accepts T05 only when undeclared Refs may come from the parameters', () => {
+  it('accepts T05 only when undeclared Refs may come from the parameters', async () => {
     const t05 = reference('T05', 'docs-fleet-pre-provisioning-hook');
-    expect(station('template', 'validate', t05).status).toBe(1);
-    expect(station('template', 'validate', t05, '--undeclared-from-params').status).toBe(0);
+    expect((await station('template', 'validate', t05)).status).toBe(1);
+    expect((await station('template', 'validate', t05, '--undeclared-from-params')).status).toBe(0);
   });
 
-  it('refuses a file that does not exist as a user error', () => {
-    const run = station('template', 'validate', path.join(tempDir, 'missing.json'));
+  it('refuses a file that does not exist as a user error', async () => {
+    const run = await station('template', 'validate', path.join(tempDir, 'missing.json'));
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('does not exist');
   });
 });
 
 describe('station template eval', () => {
-  it('prints the ResourcePlan as JSON for inline parameters', () => {
-    const run = station(
+  it('prints the ResourcePlan as JSON for inline parameters', async () => {
+    const run = await station(
       'template',
       'eval',
       t01,
@@ -91,9 +89,9 @@ describe('station template eval', () => {
     expect(plan.thing).toMatchObject({ thingName: 'foo', thingGroups: ['v1-lightbulbs', 'WA'] });
   });
 
-  it('reads parameters from @FILE', () => {
+  it('reads parameters from @FILE', async () => {
     const params = writeTemp('params.json', { ThingName: 'bar', SerialNumber: '456', CSR: 'csr2' });
-    const run = station('template', 'eval', t01, '--params', `@${params}`);
+    const run = await station('template', 'eval', t01, '--params', `@${params}`);
     expect(run.status).toBe(0);
     expect(resourcePlanSchema.parse(JSON.parse(run.stdout)).thing?.thingName).toBe('bar');
   });
@@ -110,7 +108,13 @@ describe('station template eval', () => {
       notAfter: new Date('2034-01-01T00:00:00Z'),
     });
     const pem = writeTemp('device.pem', certificate.toString('pem'));
-    const run = station('template', 'eval', reference('T02', 'docs-jitp-certificate-id'), '--cert', pem);
+    const run = await station(
+      'template',
+      'eval',
+      reference('T02', 'docs-jitp-certificate-id'),
+      '--cert',
+      pem,
+    );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const plan = resourcePlanSchema.parse(JSON.parse(run.stdout));
@@ -123,8 +127,15 @@ describe('station template eval', () => {
     expect(plan.certificate).toMatchObject({ source: 'id', certificateId: id });
   });
 
-  it('exits 1 naming the missing parameter', () => {
-    const run = station('--json', 'template', 'eval', t01, '--params', '{"SerialNumber":"1","CSR":"x"}');
+  it('exits 1 naming the missing parameter', async () => {
+    const run = await station(
+      '--json',
+      'template',
+      'eval',
+      t01,
+      '--params',
+      '{"SerialNumber":"1","CSR":"x"}',
+    );
     expect(run.status).toBe(1);
     const body = JSON.parse(run.stdout) as { error: { code: string; details: { errors: unknown[] } } };
     expect(body.error.code).toBe('template.evaluation_failed');
@@ -136,15 +147,15 @@ describe('station template eval', () => {
     ]);
   });
 
-  it('refuses --params that are not a JSON object', () => {
-    const run = station('template', 'eval', t01, '--params', '[1]');
+  it('refuses --params that are not a JSON object', async () => {
+    const run = await station('template', 'eval', t01, '--params', '[1]');
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('--params');
   });
 });
 
 describe('station template bulk', () => {
-  it('prints one result line per input line and exits 1 when a line fails', () => {
+  it('prints one result line per input line and exits 1 when a line fails', async () => {
     const input = writeTemp(
       'bulk.jsonl',
       [
@@ -155,7 +166,7 @@ describe('station template bulk', () => {
         '{"ThingName": "bulk5", "SerialNumber": "5", "CSR": "csr5"}',
       ].join('\n'),
     );
-    const run = station('template', 'bulk', t01, '--input', input);
+    const run = await station('template', 'bulk', t01, '--input', input);
     expect(run.status).toBe(1);
     const lines = run.stdout
       .trim()
@@ -175,11 +186,11 @@ describe('station template bulk', () => {
 });
 
 describe('station template add|list|describe', { timeout: 120_000 }, () => {
-  it('stores validated templates as versions, lists them and describes any version', () => {
-    expect(station('init', '--hsm', 'soft').status).toBe(0);
+  it('stores validated templates as versions, lists them and describes any version', async () => {
+    expect((await station('init', '--hsm', 'soft')).status).toBe(0);
     const t13 = reference('T13', 'dm-workshop-bulk-registration');
 
-    const refused = station(
+    const refused = await station(
       '--json',
       'template',
       'add',
@@ -191,16 +202,24 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
       { path: 'Resources.policy.Properties.PolicyName', message: 'policy name must not be empty' },
     ]);
 
-    const first = station('--json', 'template', 'add', 'bulk', t01, '--description', 'docs bulk example');
+    const first = await station(
+      '--json',
+      'template',
+      'add',
+      'bulk',
+      t01,
+      '--description',
+      'docs bulk example',
+    );
     expect(first.status).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ name: 'bulk', version: 1, created: true });
-    expect(JSON.parse(station('--json', 'template', 'add', 'bulk', t13).stdout)).toEqual({
+    expect(JSON.parse((await station('--json', 'template', 'add', 'bulk', t13)).stdout)).toEqual({
       name: 'bulk',
       version: 2,
       created: false,
     });
 
-    const list = JSON.parse(station('--json', 'template', 'list').stdout) as unknown[];
+    const list = JSON.parse((await station('--json', 'template', 'list')).stdout) as unknown[];
     expect(list).toEqual([
       expect.objectContaining({
         name: 'bulk',
@@ -211,7 +230,7 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
     ]);
 
     const described = JSON.parse(
-      station('--json', 'template', 'describe', 'bulk', '--version', '1').stdout,
+      (await station('--json', 'template', 'describe', 'bulk', '--version', '1')).stdout,
     ) as {
       version: number;
       body: string;
@@ -224,7 +243,7 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
       [2, true],
     ]);
 
-    const missing = station('template', 'describe', 'nothing');
+    const missing = await station('template', 'describe', 'nothing');
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('Template nothing does not exist');
   });
