@@ -1,5 +1,5 @@
-import { SerialPort } from 'serialport';
 import { describe, expect, it } from 'vitest';
+import { openSerialStream } from '../transport/serial-stream.js';
 import { openPtyDeviceEnd, startPtyPair } from './pty-pair.js';
 
 function alive(pid: number): boolean {
@@ -14,12 +14,12 @@ function alive(pid: number): boolean {
 describe('startPtyPair', () => {
   it('joins two ptys with socat and leaves no socat behind after stop', async () => {
     const pair = await startPtyPair();
-    const host = new SerialPort({ path: pair.hostPath, baudRate: 115_200 });
+    const host = await openSerialStream(pair.hostPath, { baudRate: 115_200 });
     const device = await openPtyDeviceEnd(pair);
     const got = new Promise<Buffer>((resolve) => device.once('data', resolve));
     host.write('AT\r\n');
     expect((await got).toString()).toBe('AT\r\n');
-    await new Promise<void>((resolve) => host.close(() => resolve()));
+    await host.close();
     device.destroy();
     await pair.stop();
     expect(alive(pair.socatPid)).toBe(false);
@@ -27,10 +27,10 @@ describe('startPtyPair', () => {
 
   it('stops the pair when the device end closes, so the host sees its port vanish', async () => {
     const pair = await startPtyPair();
-    const host = new SerialPort({ path: pair.hostPath, baudRate: 115_200 });
-    await new Promise<void>((resolve, reject) => host.once('open', resolve).once('error', reject));
-    // serialport notices a hang-up only while it reads, as any ByteLink over it does.
+    const host = await openSerialStream(pair.hostPath, { baudRate: 115_200 });
+    // A hang-up is noticed by the read it wakes, as on any ByteLink over the port.
     host.on('data', () => undefined);
+    host.on('error', () => undefined);
     const hostClosed = new Promise((resolve) => host.once('close', resolve));
     const device = await openPtyDeviceEnd(pair);
     device.destroy();

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { StationError } from '../../src/api/errors.js';
+import { openSerialStream, type SerialStream } from '../transport/serial-stream.js';
 
 /**
  * A pseudo-terminal pair joined by socat: the host opens `hostPath` as it would a real serial port, the
@@ -78,9 +77,8 @@ export async function startPtyPair(): Promise<PtyPair> {
  * device going away), the pair is stopped: the host's port then fails as a pulled cable's would; closing
  * one pty alone is not noticed by socat.
  */
-export async function openPtyDeviceEnd(pair: PtyPair): Promise<Duplex> {
-  const port = new SerialPort({ path: pair.devicePath, baudRate: 115_200, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+export async function openPtyDeviceEnd(pair: PtyPair): Promise<SerialStream> {
+  const port = await openSerialStream(pair.devicePath, { baudRate: 115_200 });
   port.once('close', () => void pair.stop());
   port.on('error', () => undefined);
   return port;

@@ -1,5 +1,3 @@
-import type { Duplex } from 'node:stream';
-import { SerialPort } from 'serialport';
 import { invalidInput } from '../../src/api/errors.js';
 import type {
   DeviceSimulator,
@@ -10,6 +8,7 @@ import type {
 import { catalogueEntry } from '../drivers/index.js';
 import type { ByteLink } from '../transport/byte-link.js';
 import { linkFromDuplex } from '../transport/duplex-link.js';
+import type { SerialStream } from '../transport/serial-stream.js';
 import { createMemoryPair } from './memory-pair.js';
 import { openPtyDeviceEnd, startPtyPair, type PtyPair } from './pty-pair.js';
 
@@ -68,7 +67,7 @@ export function startMemorySims(options: SimHostOptions): SimHost<MemorySimDevic
 export async function startPtySims(options: SimHostOptions): Promise<SimHost<PtySimDevice>> {
   const entry = catalogueEntry(options.driver);
   checkCount(options.count);
-  const started: Array<{ device: PtySimDevice; pair: PtyPair; deviceEnd: Duplex }> = [];
+  const started: Array<{ device: PtySimDevice; pair: PtyPair; deviceEnd: SerialStream }> = [];
   const stop = once(async () => {
     await Promise.all(
       started.map(({ device, pair, deviceEnd }) => stopPty(device.simulator, deviceEnd, pair)),
@@ -77,7 +76,7 @@ export async function startPtySims(options: SimHostOptions): Promise<SimHost<Pty
   try {
     for (let index = 0; index < options.count; index += 1) {
       const pair = await startPtyPair();
-      let deviceEnd: Duplex;
+      let deviceEnd: SerialStream;
       try {
         deviceEnd = await openPtyDeviceEnd(pair);
       } catch (error) {
@@ -144,11 +143,8 @@ function deviceOptions(options: SimHostOptions, index: number): SimulatorOptions
   return options.seed === undefined ? simulatorOptions : { ...simulatorOptions, seed: options.seed + index };
 }
 
-/** Closes the device end's file descriptor first: destroying a SerialPort stream alone leaves it open. */
-async function stopPty(simulator: DeviceSimulator, deviceEnd: Duplex, pair: PtyPair): Promise<void> {
-  if (deviceEnd instanceof SerialPort && deviceEnd.isOpen) {
-    await new Promise<void>((resolve) => deviceEnd.close(() => resolve()));
-  }
+async function stopPty(simulator: DeviceSimulator, deviceEnd: SerialStream, pair: PtyPair): Promise<void> {
+  await deviceEnd.close();
   simulator.close();
   await pair.stop();
 }

@@ -1,8 +1,8 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { SerialPort } from 'serialport';
+import { autoDetect } from '@serialport/bindings-cpp';
 
-/** What SerialPort.list() reports for a port (all strings, any may be missing). */
+/** What serialport's list() reports for a port (all strings, any may be missing). */
 export interface ListedPort {
   path: string;
   manufacturer?: string;
@@ -28,7 +28,7 @@ export type PortEvent = { kind: 'plugged'; port: BenchPort } | { kind: 'unplugge
 
 export interface PortWatcherOptions {
   intervalMs?: number;
-  /** SerialPort.list by default; tests inject their own. */
+  /** serialport's list() by default; tests inject their own. */
   list?: () => Promise<ListedPort[]>;
   /** Finds the physical USB path of a device node; on Linux from /dev/serial/by-path by default. */
   locate?: (devicePath: string) => string | undefined;
@@ -49,7 +49,7 @@ export class PortWatcher {
   private scanning: Promise<void> | undefined;
 
   constructor(private readonly options: PortWatcherOptions = {}) {
-    this.list = options.list ?? (() => SerialPort.list());
+    this.list = options.list ?? (() => autoDetect().list());
     this.locate = options.locate ?? locateByPath;
   }
 

@@ -1,7 +1,6 @@
-import { SerialPort } from 'serialport';
 import type { ByteLink, SerialSettings } from './byte-link.js';
 import { linkFromDuplex } from './duplex-link.js';
-import { openFailed } from './transport-errors.js';
+import { openSerialStream } from './serial-stream.js';
 
 /**
  * Opens a serial port (or a pseudo-terminal path) as a ByteLink. RTS/CTS comes from the driver: real nRF91
@@ -9,24 +8,6 @@ import { openFailed } from './transport-errors.js';
  * channel above reports as transport.disconnected for this port.
  */
 export async function openSerialLink(path: string, settings: SerialSettings): Promise<ByteLink> {
-  const port = new SerialPort({
-    path,
-    baudRate: settings.baudRate,
-    rtscts: settings.rtscts,
-    autoOpen: false,
-  });
-  await new Promise<void>((resolve, reject) => {
-    port.open((error) => (error ? reject(openFailed(path, error)) : resolve()));
-  });
-  return linkFromDuplex(path, port, {
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (!port.isOpen) {
-          resolve();
-          return;
-        }
-        // A close error means the port is already gone: nothing left to release.
-        port.close(() => resolve());
-      }),
-  });
+  const stream = await openSerialStream(path, settings);
+  return linkFromDuplex(path, stream, { close: () => stream.close() });
 }
