@@ -13,6 +13,12 @@ export interface AuditRecord {
   readonly details?: Record<string, unknown>;
 }
 
+/** One row to append: who made the change and what it was. */
+export interface ActorRecord {
+  actor: string;
+  record: AuditRecord;
+}
+
 export interface AuditEntry {
   readonly seq: number;
   readonly at: string;
@@ -84,16 +90,11 @@ export class AuditLog {
    * Appends rows after `head` inside the caller's transaction and returns the new head. The caller
    * holds the write lock (BEGIN IMMEDIATE), so `head` cannot move under it.
    */
-  async append(
-    writer: SqlWriter,
-    head: AuditHead,
-    actor: string,
-    records: readonly AuditRecord[],
-  ): Promise<AuditHead> {
+  async append(writer: SqlWriter, head: AuditHead, rows: readonly ActorRecord[]): Promise<AuditHead> {
     let { seq, hash } = head;
     const values: (string | number)[] = [];
-    for (const record of records) {
-      assertRecord(record);
+    for (const { actor, record } of rows) {
+      assertAuditRecord(record);
       seq += 1;
       const content = {
         seq,
@@ -259,7 +260,8 @@ function checkRow(row: AuditRow, previous: AuditHead): AuditVerification['firstB
   return undefined;
 }
 
-function assertRecord(record: AuditRecord): void {
+/** Throws internal.audit_record for a record that could not be appended (no action pattern, no subject). */
+export function assertAuditRecord(record: AuditRecord): void {
   if (!actionPattern.test(record.action) || record.subject.length === 0) {
     throw new StationError(
       'internal.audit_record',

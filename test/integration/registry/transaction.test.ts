@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Registry } from '../../../src/registry/registry.js';
+import type { Transaction } from '../../../src/registry/transaction.js';
 
 let dir: string;
 let registry: Registry;
@@ -95,6 +96,59 @@ describe('registry transactions', () => {
     });
     await Promise.all([slow, fast]);
     expect(order).toEqual(['a-begin', 'a-end', 'b-begin', 'b-end']);
+  });
+
+  describe('transactions queued together share one commit', () => {
+    const insert = (name: string) => (tx: Transaction) =>
+      tx
+        .run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', [name, 'admin', now])
+        .then(() => tx.audit('operator.create', name));
+    const failing = (name: string) => async (tx: Transaction) => {
+      await insert(name)(tx);
+      throw new Error(`${name} failed`);
+    };
+
+    it.each([
+      // The first call starts a group of its own at once; the other four queue into the next one.
+      ['the first', 0],
+      ['the first of a group with others behind it', 1],
+      ['a middle one', 2],
+      ['the last', 4],
+    ])('when %s throws, only it leaves nothing behind', async (_label, failAt) => {
+      const names = ['a', 'b', 'c', 'd', 'e'];
+      const outcomes = await Promise.allSettled(
+        names.map((name, index) =>
+          registry.transaction(`test:${name}`, index === failAt ? failing(name) : insert(name)),
+        ),
+      );
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(
+        names.map((_, index) => (index === failAt ? 'rejected' : 'fulfilled')),
+      );
+      const kept = names.filter((_, index) => index !== failAt);
+      const rows = await registry.reader.all<{ name: string }>('SELECT name FROM operators ORDER BY rowid');
+      expect(rows.map((row) => row.name)).toEqual(kept);
+      // Audit rows in queue order, each with its own actor, and the chain intact.
+      const audit = await registry.audit.list();
+      expect(audit.map((entry) => [entry.actor, entry.subject])).toEqual(
+        kept.map((name) => [`test:${name}`, name]),
+      );
+      expect((await registry.audit.verify()).ok).toBe(true);
+    });
+
+    it('tells a caller of success only once another connection sees the change', async () => {
+      const other = await Registry.open(path.join(dir, 'registry.sqlite'));
+      try {
+        const seen = await Promise.all(
+          ['a', 'b', 'c'].map(async (name) => {
+            await registry.transaction('test:x', insert(name));
+            return other.reader.get('SELECT name FROM operators WHERE name = ?', [name]);
+          }),
+        );
+        expect(seen).toEqual([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+      } finally {
+        await other.close();
+      }
+    });
   });
 
   it('refuses a transaction opened inside another instead of deadlocking', async () => {
