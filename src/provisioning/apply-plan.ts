@@ -64,15 +64,14 @@ export async function applyResourcePlan(
   for (const policy of plan.policies) {
     let created = false;
     if (policy.kind === 'existing') {
-      const stored = await tables.policies.describe(policy.policyName, tx);
-      if (!stored) {
+      if (!(await tables.policies.exists(policy.policyName, tx))) {
         throw new StationError(
           'template.policy_missing',
           `The template attaches policy ${policy.policyName}, which does not exist; add it first (station policy add).`,
           { subject: policy.policyName },
         );
       }
-    } else if (!(await tables.policies.describe(policy.policyName, tx))) {
+    } else if (!(await tables.policies.exists(policy.policyName, tx))) {
       await tables.policies.create(tx, policy.policyName, JSON.stringify(policy.document));
       created = true;
     }

@@ -117,8 +117,9 @@ interface DeviceAttempt {
   privateKeyPem?: string;
   /** What was written, slot by slot, for verification. */
   written: Map<CredentialSlot, Uint8Array>;
-  /** Finished steps not yet in the registry (see checkpoint). */
+  /** Finished steps not yet in the registry (see checkpoint), and how many are. */
   unsavedSteps: Omit<RecordStep, 'seq'>[];
+  savedSteps: number;
 }
 
 export interface DeviceOutcome {
@@ -145,7 +146,14 @@ export async function provisionDevice(
   const recordId = await station.registry.transaction(runtime.actor, (tx) =>
     station.records.start(tx, { jobId: runtime.job.id, port: port.name, driver: port.driver.name }),
   );
-  const attempt: DeviceAttempt = { port, recordId, mode: 'fresh', written: new Map(), unsavedSteps: [] };
+  const attempt: DeviceAttempt = {
+    port,
+    recordId,
+    mode: 'fresh',
+    written: new Map(),
+    unsavedSteps: [],
+    savedSteps: 0,
+  };
   runtime.emit({ type: 'device-begin', port: port.name, at: Date.now(), recordId, driver: port.driver.name });
   let outcome: DeviceOutcome;
   try {
@@ -243,10 +251,14 @@ async function checkpoint<T>(
 ): Promise<T> {
   const steps = attempt.unsavedSteps;
   const result = await runtime.station.registry.transaction(runtime.actor, async (tx) => {
-    await runtime.station.records.stepsEnded(tx, attempt.recordId, steps, reached ?? undefined);
+    await runtime.station.records.stepsEnded(tx, attempt.recordId, steps, {
+      saved: attempt.savedSteps,
+      reached: reached ?? undefined,
+    });
     return work(tx);
   });
   attempt.unsavedSteps = attempt.unsavedSteps.slice(steps.length);
+  attempt.savedSteps += steps.length;
   return result;
 }
 
@@ -490,10 +502,13 @@ async function decideAttemptMode(
   const driver = attempt.port.driver.name;
   const device = await station.devices.byIdentity(driver, identity.deviceId);
   const prior = await station.records.latestForDevice(job.id, driver, identity.deviceId);
-  const priorCertificate = prior?.certificateId
-    ? await runtime.pki.certificates.byId(prior.certificateId)
-    : undefined;
   const liveCertificate = device?.thingName ? await liveCertificateOf(runtime, device.thingName) : undefined;
+  const priorCertificate =
+    prior?.certificateId && prior.certificateId === liveCertificate?.id
+      ? liveCertificate
+      : prior?.certificateId
+        ? await runtime.pki.certificates.byId(prior.certificateId)
+        : undefined;
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
 
@@ -541,12 +556,8 @@ async function liveCertificateOf(
   runtime: JobRuntime,
   thingName: string,
 ): Promise<CertificateRecord | undefined> {
-  const thing = await runtime.station.registry.things.describe(thingName);
-  for (const id of thing?.certificateIds ?? []) {
-    const certificate = await runtime.pki.certificates.byId(id);
-    if (certificate?.status === 'ACTIVE') return certificate;
-  }
-  return undefined;
+  const [active] = await runtime.pki.certificates.activeForThing(thingName);
+  return active;
 }
 
 /**
@@ -586,22 +597,24 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
     certificateId: certificate.id,
     resources: { plan, applied },
   });
-  await station.outbox.enqueue(tx, 'thing', thingName, { plan: plan.thing });
-  await station.outbox.enqueue(tx, 'certificate', certificate.id, {
-    certificatePem: certificate.pem,
-    caId: certificate.caId,
-    status: certificate.status,
-  });
-  for (const policy of applied.policies) {
-    await station.outbox.enqueue(tx, 'policy-attachment', `${policy.policyName}|${certificate.id}`, {
-      policyName: policy.policyName,
-      certificateId: certificate.id,
-    });
-  }
-  await station.outbox.enqueue(tx, 'thing-principal', `${thingName}|${certificate.id}`, {
-    thingName,
-    certificateId: certificate.id,
-  });
+  await station.outbox.enqueueMany(tx, [
+    { kind: 'thing', subject: thingName, payload: { plan: plan.thing } },
+    {
+      kind: 'certificate',
+      subject: certificate.id,
+      payload: { certificatePem: certificate.pem, caId: certificate.caId, status: certificate.status },
+    },
+    ...applied.policies.map(({ policyName }) => ({
+      kind: 'policy-attachment' as const,
+      subject: `${policyName}|${certificate.id}`,
+      payload: { policyName, certificateId: certificate.id },
+    })),
+    {
+      kind: 'thing-principal',
+      subject: `${thingName}|${certificate.id}`,
+      payload: { thingName, certificateId: certificate.id },
+    },
+  ]);
   attempt.plan = plan;
   attempt.certificateId = certificate.id;
   attempt.certificatePem = certificate.pem;

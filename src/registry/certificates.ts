@@ -89,6 +89,11 @@ const caColumns =
   'id, name, pem, subject, serial_hex, not_before, not_after, key_label, key_id, status, external, created_at';
 const certificateColumns =
   'id, ca_id, pem, subject, serial_hex, not_before, not_after, status, key_origin, revoked_at, revocation_reason, job_id, created_at';
+/** The same columns of `certificates c` in a join. */
+const joinedCertificateColumns = certificateColumns
+  .split(', ')
+  .map((column) => `c.${column}`)
+  .join(', ');
 
 function toCa(row: CaRow): CaCertificateRecord {
   return {
@@ -263,6 +268,16 @@ export class CertificateTable {
       [id],
     );
     return row && toCertificate(row);
+  }
+
+  /** The ACTIVE certificates attached to a thing (a device's live identity), in one indexed query. */
+  async activeForThing(thingName: string, reader: SqlReader = this.reader): Promise<CertificateRecord[]> {
+    const rows = await reader.all<CertificateRow>(
+      `SELECT ${joinedCertificateColumns} FROM thing_principals p JOIN certificates c ON c.id = p.certificate_id
+       WHERE p.thing_name = ? AND c.status = 'ACTIVE' ORDER BY c.id`,
+      [thingName],
+    );
+    return rows.map(toCertificate);
   }
 
   async bySerial(caId: string, serialHex: string): Promise<CertificateRecord | undefined> {

@@ -7,6 +7,12 @@ import type { Transaction } from './transaction.js';
  */
 export type OutboxKind = 'thing' | 'certificate' | 'policy' | 'policy-attachment' | 'thing-principal';
 
+export interface OutboxRequest {
+  kind: OutboxKind;
+  subject: string;
+  payload: Record<string, unknown>;
+}
+
 export interface OutboxEntry {
   id: number;
   kind: OutboxKind;
@@ -28,12 +34,22 @@ export class OutboxTable {
     subject: string,
     payload: Record<string, unknown>,
   ): Promise<boolean> {
-    const { changes } = await tx.run(
-      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, subject) DO NOTHING`,
-      [kind, subject, JSON.stringify(payload), new Date().toISOString()],
+    return (await this.enqueueMany(tx, [{ kind, subject, payload }])) === 1;
+  }
+
+  /** Queues several uploads in one statement; returns how many were new (the others were queued already). */
+  async enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): Promise<number> {
+    if (entries.length === 0) return 0;
+    const now = new Date().toISOString();
+    const queued = await tx.all<{ kind: OutboxKind; subject: string }>(
+      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (kind, subject) DO NOTHING RETURNING kind, subject`,
+      entries.flatMap((entry) => [entry.kind, entry.subject, JSON.stringify(entry.payload), now]),
     );
-    if (changes === 1) await tx.audit('outbox.enqueue', `${kind}:${subject}`);
-    return changes === 1;
+    await tx.auditMany(
+      queued.map((row) => ({ action: 'outbox.enqueue', subject: `${row.kind}:${row.subject}` })),
+    );
+    return queued.length;
   }
 
   async pending(limit = 100): Promise<OutboxEntry[]> {

@@ -1,6 +1,6 @@
 import { invalidInput, StationError } from '../api/errors.js';
 import { policyNameSchema } from '../api/policies.js';
-import type { SqlReader } from './database.js';
+import { isConstraintError, type SqlReader } from './database.js';
 import type { Transaction } from './transaction.js';
 
 /**
@@ -191,7 +191,28 @@ export class PolicyRegistry {
    * AttachPolicy: the certificate must be in the registry and hold fewer than ten policies.
    * Attaching a policy that is already attached changes nothing (attached: false).
    */
+  /**
+   * AttachPolicy. One statement in the usual case (the provisioning pipeline attaches on every device):
+   * the insert happens only while the certificate holds fewer than the maximum; when it does not happen,
+   * the slower checks below say why.
+   */
   async attach(tx: Transaction, name: string, certificateId: string): Promise<{ attached: boolean }> {
+    let inserted = false;
+    try {
+      const { changes } = await tx.run(
+        `INSERT INTO policy_certificates (policy_name, certificate_id, attached_at)
+         SELECT ?1, ?2, ?3 WHERE (SELECT count(*) FROM policy_certificates WHERE certificate_id = ?2) < ?4
+         ON CONFLICT (policy_name, certificate_id) DO NOTHING`,
+        [name, certificateId, new Date().toISOString(), policiesPerCertificateMax],
+      );
+      inserted = changes === 1;
+    } catch (error) {
+      if (!isConstraintError(error)) throw error; // a missing policy or certificate: said below
+    }
+    if (inserted) {
+      await tx.audit('policy.attach', name, { certificateId });
+      return { attached: true };
+    }
     await this.requireSummary(name, tx);
     await requireCertificate(certificateId, tx);
     const held = await tx.all<{ policy_name: string }>(
@@ -199,19 +220,11 @@ export class PolicyRegistry {
       [certificateId],
     );
     if (held.some((row) => row.policy_name === name)) return { attached: false };
-    if (held.length >= policiesPerCertificateMax) {
-      throw new StationError(
-        'policy.attach_limit',
-        `Certificate ${certificateId} already holds ${policiesPerCertificateMax} policies; detach one first.`,
-        { subject: certificateId },
-      );
-    }
-    await tx.run(
-      'INSERT INTO policy_certificates (policy_name, certificate_id, attached_at) VALUES (?, ?, ?)',
-      [name, certificateId, new Date().toISOString()],
+    throw new StationError(
+      'policy.attach_limit',
+      `Certificate ${certificateId} already holds ${policiesPerCertificateMax} policies; detach one first.`,
+      { subject: certificateId },
     );
-    await tx.audit('policy.attach', name, { certificateId });
-    return { attached: true };
   }
 
   /** DetachPolicy; detaching a policy that is not attached changes nothing (detached: false). */
@@ -229,6 +242,11 @@ export class PolicyRegistry {
   async list(reader: SqlReader = this.reader): Promise<PolicySummary[]> {
     const rows = await reader.all<SummaryRow>(`${summarySelect} ORDER BY p.name`);
     return rows.map(toSummary);
+  }
+
+  /** Whether the policy exists: one indexed lookup, unlike describe, which counts its attachments. */
+  async exists(name: string, reader: SqlReader = this.reader): Promise<boolean> {
+    return (await reader.get('SELECT 1 AS found FROM policies WHERE name = ?', [name])) !== undefined;
   }
 
   async describe(name: string, reader: SqlReader = this.reader): Promise<PolicyDescription | undefined> {

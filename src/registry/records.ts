@@ -110,25 +110,24 @@ export class RecordTable {
   /**
    * Appends finished steps to the record's step log (one statement) and moves step_reached to `reached`
    * (the step making this checkpoint), else to the last step that ran. The pipeline hands steps over with
-   * its next state change, so a device costs a few transactions, not one per step.
+   * its next state change, so a device costs a few transactions, not one per step. `saved` is how many
+   * steps the record has already: the attempt that owns the record counts them, saving a query.
    */
   async stepsEnded(
     tx: Transaction,
     id: number,
     steps: readonly Omit<RecordStep, 'seq'>[],
-    reached?: PipelineStep,
+    position: { saved: number; reached?: PipelineStep | undefined },
   ): Promise<void> {
+    const lastRun = [...steps].reverse().find((step) => step.outcome !== 'skipped');
+    const reached = position.reached ?? lastRun?.step;
     if (reached) await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [reached, id]);
     if (steps.length === 0) return;
-    const last = await tx.get<{ seq: number }>(
-      'SELECT coalesce(max(seq), 0) AS seq FROM record_steps WHERE record_id = ?',
-      [id],
-    );
     const values: SqlValue[] = [];
     steps.forEach((step, index) => {
       values.push(
         id,
-        last!.seq + index + 1,
+        position.saved + index + 1,
         step.step,
         step.outcome,
         step.startedAt,
@@ -142,10 +141,6 @@ export class RecordTable {
         .join(', ')}`,
       values,
     );
-    const lastRun = [...steps].reverse().find((step) => step.outcome !== 'skipped');
-    if (lastRun && !reached) {
-      await tx.run('UPDATE provisioning_records SET step_reached = ? WHERE id = ?', [lastRun.step, id]);
-    }
     await tx.audit('record.steps', String(id), {
       steps: steps.map((step) => `${step.step}:${step.outcome}:${Math.round(step.durationMs)}ms`),
     });
