@@ -133,16 +133,26 @@ export class SimWire {
       exchange.slowApplied = true;
     }
     const out = exchange.garble ? garble(bytes) : Buffer.from(bytes);
+    // The device starts its answer `delay` after the command's last byte reached it on the simulated
+    // wire, not after this process got round to it: a late timer here is the simulator's, not the device's.
+    // Unpaced (in memory) there is no wire clock: the latency counts from now.
+    const commandEnd = this.options.baudRate === undefined ? performance.now() : this.rxClock;
     this.txChain = this.txChain.then(async () => {
-      if (delay > 0) await this.sleep(delay);
+      const readyAt = Math.max(commandEnd, this.txClock) + delay;
+      await this.sleepUntil(readyAt);
       if (exchange.drop) {
         beforeLastByte?.();
         return;
       }
-      await this.paced(out, 'tx', (slice, last) => {
-        if (last) beforeLastByte?.();
-        this.emit(slice);
-      });
+      await this.paced(
+        out,
+        'tx',
+        (slice, last) => {
+          if (last) beforeLastByte?.();
+          this.emit(slice);
+        },
+        readyAt,
+      );
     });
   }
 
@@ -179,25 +189,29 @@ export class SimWire {
     this.stream.write(slice);
   }
 
-  /** Moves bytes slice by slice, each when its last bit would have crossed the wire. */
+  /**
+   * Moves bytes slice by slice, each when its last bit would have crossed the wire. The wire's clock runs
+   * on from `startAt` (default: now, when the bytes arrive), so a slice this process sends late does not
+   * delay the ones after it.
+   */
   private async paced(
     bytes: Buffer,
     direction: 'rx' | 'tx',
     move: (slice: Buffer, last: boolean) => void,
+    startAt = performance.now(),
   ): Promise<void> {
     const baudRate = this.options.baudRate;
     if (baudRate === undefined) {
       if (!this.closed) move(bytes, true);
       return;
     }
+    let clock = Math.max(startAt, direction === 'rx' ? this.rxClock : this.txClock);
     for (let offset = 0; offset < bytes.length && !this.closed; offset += sliceBytes) {
       const slice = bytes.subarray(offset, offset + sliceBytes);
-      const clock = Math.max(performance.now(), direction === 'rx' ? this.rxClock : this.txClock);
-      const due = clock + wireTimeMs(slice.length, baudRate);
-      if (direction === 'rx') this.rxClock = due;
-      else this.txClock = due;
-      const wait = due - performance.now();
-      if (wait >= 1) await this.sleep(wait);
+      clock += wireTimeMs(slice.length, baudRate);
+      if (direction === 'rx') this.rxClock = clock;
+      else this.txClock = clock;
+      await this.sleepUntil(clock);
       if (!this.closed) move(slice, offset + sliceBytes >= bytes.length);
     }
   }
@@ -214,8 +228,10 @@ export class SimWire {
     return chosen;
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.closed) return Promise.resolve();
+  /** Sleeps until the performance.now() time `at`; a moment less than 1 ms away is not worth a timer. */
+  private sleepUntil(at: number): Promise<void> {
+    const ms = at - performance.now();
+    if (this.closed || ms < 1) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const sleeper = {
         timer: setTimeout(() => {

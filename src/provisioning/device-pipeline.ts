@@ -1,4 +1,4 @@
-import { createHash, randomBytes, verify as verifySignature, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { StationError, toErrorBody } from '../api/errors.js';
 import type { PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
 import type { ResourcePlan } from '../api/templates.js';
@@ -14,7 +14,9 @@ import {
 } from '../pki/existing-certificates.js';
 import type { PreparedCertificate } from '../pki/issuance.js';
 import type { Pki } from '../pki/pki.js';
-import { toPem } from '../pki/pem.js';
+import { parseCertificate } from '../pki/certificate-reader.js';
+import type { NameAttribute } from '../pki/names.js';
+import { pemBlocks, toPem } from '../pki/pem.js';
 import type { Station } from '../station.js';
 import { planResources, type ParsedTemplate } from '../templates/index.js';
 import type {
@@ -354,7 +356,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const plan = planResources(runtime.template, {
           parameters: attempt.parameters!,
           certificate: existing
-            ? { id: existing.id, subject: subjectFacts(new X509Certificate(existing.der)) }
+            ? { id: existing.id, subject: subjectFacts(existing.subject) }
             : { id: pendingCertificateId, subject: {} },
         });
         const thingName = plan.thing?.thingName;
@@ -578,10 +580,9 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
     await runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, reason);
   }
   const certificate = await runtime.pki.certificates.insert(tx, prepared.record);
-  const x509 = new X509Certificate(prepared.der);
   const plan = planResources(runtime.template, {
     parameters: attempt.parameters!,
-    certificate: { id: certificate.id, subject: subjectFacts(x509) },
+    certificate: { id: certificate.id, subject: subjectFacts(parseCertificate(prepared.der).subject) },
   });
   if (plan.thing?.thingName !== thingName) {
     throw new StationError(
@@ -676,7 +677,12 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
 async function proveKey(attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
   const challenge = randomBytes(32);
   const signature = await attempt.session!.signChallenge(challenge, { signal });
-  const publicKey = new X509Certificate(attempt.certificatePem!).publicKey;
+  const [block] = pemBlocks(attempt.certificatePem!);
+  const publicKey = createPublicKey({
+    key: Buffer.from(parseCertificate(block!.der).spki),
+    format: 'der',
+    type: 'spki',
+  });
   if (!verifySignature('sha256', challenge, { key: publicKey, dsaEncoding: 'der' }, signature)) {
     throw new StationError('device.proof-of-possession-failed', possessionFailure(attempt), {
       port: attempt.port.name,
@@ -812,22 +818,23 @@ function identityFacts(identity: DeviceIdentity): Record<string, string> {
   return facts;
 }
 
-/** The first value of each subject field the template built-ins use (aws-iot-spec.md 1). */
-function subjectFacts(certificate: X509Certificate): Record<string, string> {
+/** The template built-ins' names (aws-iot-spec.md 1) of the subject attributes, by OID. */
+const subjectFactNames: Record<string, string> = {
+  '2.5.4.3': 'commonName',
+  '2.5.4.6': 'country',
+  '2.5.4.10': 'organization',
+  '2.5.4.11': 'organizationalUnit',
+  '2.5.4.46': 'distinguishedNameQualifier',
+  '2.5.4.8': 'stateName',
+  '2.5.4.5': 'serialNumber',
+};
+
+/** The first value of each subject field the template built-ins use. */
+function subjectFacts(subject: readonly NameAttribute[]): Record<string, string> {
   const fields: Record<string, string> = {};
-  const names: Record<string, string> = {
-    CN: 'commonName',
-    C: 'country',
-    O: 'organization',
-    OU: 'organizationalUnit',
-    dnQualifier: 'distinguishedNameQualifier',
-    ST: 'stateName',
-    serialNumber: 'serialNumber',
-  };
-  for (const line of certificate.subject.split('\n')) {
-    const separator = line.indexOf('=');
-    const field = names[line.slice(0, separator)];
-    if (field && !(field in fields)) fields[field] = line.slice(separator + 1);
+  for (const attribute of subject) {
+    const field = subjectFactNames[attribute.oid];
+    if (field && !(field in fields)) fields[field] = attribute.value;
   }
   return fields;
 }
