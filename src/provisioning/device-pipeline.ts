@@ -423,7 +423,10 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
     {
       name: 'register',
       timeoutMs: timeout('register'),
-      skip: (attempt) => !newIdentityModes.includes(attempt.mode),
+      // A claim written again (a resumed write, --reprovision) is re-checked and its carrier row moves to
+      // this attempt: a claim revoked meanwhile reaches no device, and the row names the latest write.
+      skip: (attempt) =>
+        !newIdentityModes.includes(attempt.mode) && !(job.keyMode === 'claim' && attempt.mode === 'resume'),
       async run(attempt) {
         await checkpoint(runtime, attempt, 'register', (tx) =>
           job.keyMode === 'claim'

@@ -1,5 +1,6 @@
 // Helpers for the existing and claim key-mode tests: in-memory simulated devices, direct driver sessions
 // to pre-load a device as its maker would, and a separate "maker" station whose CA the factory does not hold.
+import { cpSync, mkdtempSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,3 +52,14 @@ export async function createStationFolder(
 }
 
 export const softPassphrase = 'key-mode-tests';
+
+/**
+ * The data folder as a station killed at this moment would leave it: a copy of every file (SQLite's WAL
+ * included, its shared-memory index left out: SQLite rebuilds it from the WAL). Taken synchronously, from
+ * inside a pipeline event, while no transaction is open.
+ */
+export function snapshotDataFolder(dataDir: string): string {
+  const copy = mkdtempSync(path.join(os.tmpdir(), 'station-crashed-'));
+  cpSync(dataDir, copy, { recursive: true, filter: (source) => !source.endsWith('-shm') });
+  return copy;
+}
