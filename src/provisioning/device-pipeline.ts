@@ -528,9 +528,14 @@ async function decideAttemptMode(
     return;
   }
 
+  // With --reprovision a live identity is always replaced, even when the last attempt with it failed (a
+  // failed re-verification would otherwise be resumed: for an existing certificate, verified again).
   if (
     liveCertificate &&
-    (prior?.state === 'PROVISIONED' || !prior || prior.certificateId !== liveCertificate.id)
+    (runtime.reprovision ||
+      prior?.state === 'PROVISIONED' ||
+      !prior ||
+      prior.certificateId !== liveCertificate.id)
   ) {
     attempt.liveCertificate = liveCertificate;
     attempt.thingName = device!.thingName!;

@@ -5,14 +5,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { ExistingCertificateOptions } from '../../../src/api/jobs.js';
-import { toPem } from '../../../src/pki/pem.js';
+import { rm } from 'node:fs/promises';
+import { parseCertificate } from '../../../src/pki/certificate-reader.js';
+import { pemBlocks, toPem } from '../../../src/pki/pem.js';
 import type { Pki } from '../../../src/pki/pki.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
-import type { Station } from '../../../src/station.js';
+import { recoverInterruptedAttempts } from '../../../src/provisioning/recovery.js';
+import { Station } from '../../../src/station.js';
 import { actor, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { createStationFolder, plug, withSession } from './key-mode-fixture.js';
+import { createStationFolder, plug, snapshotDataFolder, withSession } from './key-mode-fixture.js';
 
 /** JITP-style: the thing is named by the certificate's CN (aws-iot-spec.md 1, built-in parameters). */
 const jitpTemplate = JSON.stringify({
@@ -55,6 +58,12 @@ describe('key mode existing', () => {
 
   async function preload(driver: DriverName, how: Preload, caName = 'maker'): Promise<DeviceSimulator> {
     const simulator = createSimulator(driver, { seed: seed++ });
+    await certify(simulator, how, caName);
+    return simulator;
+  }
+
+  /** The maker's line gives the device a certificate (again: a new key and certificate, same CN). */
+  async function certify(simulator: DeviceSimulator, how: Preload, caName = 'maker'): Promise<void> {
     const commonName = `maker-${simulator.identity.deviceId.replace(/[^A-Za-z0-9_-]/g, '')}`;
     const ca = await makerPki.factoryCa.get(caName);
     await withSession(simulator, async (session) => {
@@ -74,7 +83,6 @@ describe('key mode existing', () => {
       await session.writeCredential('ca', Buffer.from(ca.pem));
       await session.writeCredential('certificate', Buffer.from(certificatePem));
     });
-    return simulator;
   }
 
   async function existingJob(label: string, ca: string | undefined, existing: ExistingCertificateOptions) {
@@ -240,5 +248,79 @@ describe('key mode existing', () => {
       stepReached: 'identify',
       errorCode: 'provisioning.certificate-taken',
     });
+  });
+
+  it("registers a device's new certificate only with --reprovision, revoking the one it replaces", async () => {
+    const device = await preload('jsonl', 'device-key');
+    const first = await provisionDevice(runtimes.trusting, plug(device));
+    expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+    const reprovisioning = await openJobRuntime(station, runtimes.trusting.job.id, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const unchanged = await provisionDevice(reprovisioning, plug(device));
+    expect(await station.records.byId(unchanged.recordId)).toMatchObject({
+      state: 'FAILED',
+      errorCode: 'provisioning.certificate-unchanged',
+    });
+
+    await certify(device, 'device-key');
+    const plain = await provisionDevice(runtimes.trusting, plug(device));
+    expect(await station.records.byId(plain.recordId), 'without --reprovision: re-verified').toMatchObject({
+      state: 'FAILED',
+      errorCode: 'device.credential-mismatch',
+    });
+    const replaced = await provisionDevice(reprovisioning, plug(device));
+    expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
+    expect(replaced.thingName).toBe(first.thingName);
+    expect(replaced.certificateId).not.toBe(first.certificateId);
+    expect(await station.readOnlyPki().certificates.byId(first.certificateId!)).toMatchObject({
+      status: 'REVOKED',
+      revocationReason: 'superseded',
+    });
+    await expectInvariants(station, [device]);
+  });
+
+  it('finishes a registration the station died after, once restarted and the device is plugged in again', async () => {
+    const device = await preload('jsonl', 'device-key');
+    const stop = new AbortController();
+    let crashed: string | undefined;
+    const dying = await openJobRuntime(station, runtimes.trusting.job.id, {
+      actor,
+      emit: (event) => {
+        // The station dies as verification begins: thing, certificate and record ISSUED are committed.
+        if (event.type === 'step-begin' && event.step === 'verify' && !crashed) {
+          crashed = snapshotDataFolder(factory.dataDir);
+          stop.abort();
+        }
+      },
+    });
+    const cut = await provisionDevice(dying, plug(device), stop.signal);
+    expect(cut.state).toBe('FAILED');
+
+    const restarted = await Station.open({ dataDir: crashed!, keyStore: { passphrase: 'existing-tests' } });
+    try {
+      const report = await recoverInterruptedAttempts(restarted, actor);
+      expect(report.find((entry) => entry.recordId === cut.recordId)).toMatchObject({
+        stepReached: 'register',
+        resolution: 'awaiting-device',
+      });
+      const runtime = await openJobRuntime(restarted, runtimes.trusting.job.id, {
+        actor,
+        emit: () => undefined,
+      });
+      const finished = await provisionDevice(runtime, plug(device));
+      expect(finished.error?.message ?? finished.state).toBe('PROVISIONED');
+      const held = parseCertificate(
+        pemBlocks(Buffer.from(device.storedCredentials().get('certificate')!).toString())[0]!.der,
+      );
+      expect(finished.certificateId, 'the certificate registered before the crash').toBe(held.id);
+      expect(await restarted.readOnlyPki().certificates.byId(held.id)).toMatchObject({ status: 'ACTIVE' });
+      await expectInvariants(restarted, [device]);
+    } finally {
+      await restarted.close();
+      await rm(crashed!, { recursive: true, force: true });
+    }
   });
 });
