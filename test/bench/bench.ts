@@ -19,6 +19,7 @@ import { openSerialLink } from '../../hardware/transport/serial-link.js';
 import { Bench } from '../../src/provisioning/bench.js';
 import type { DevicePort } from '../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../src/provisioning/job-runtime.js';
+import type { Station } from '../../src/station.js';
 import { actor, createBenchFixture, keyModeFor } from '../integration/provisioning/bench-fixture.js';
 import { createSoftHsmToken } from '../helpers/softhsm.js';
 
@@ -131,6 +132,28 @@ async function startProfile(file: string | undefined): Promise<{ stop(): Promise
       console.log(`CPU profile of the run: ${file}`);
     },
   };
+}
+
+/** Per driver, the mean duration of each step that ran, from the provisioning records of the jobs. */
+async function stepMeans(station: Station, jobIds: readonly number[]): Promise<string[]> {
+  const totals = new Map<string, Map<string, { ms: number; count: number }>>();
+  for (const jobId of jobIds) {
+    for (const record of await station.records.list(jobId, 100_000)) {
+      const byStep = totals.get(record.driver ?? '?') ?? new Map<string, { ms: number; count: number }>();
+      totals.set(record.driver ?? '?', byStep);
+      for (const step of await station.records.steps(record.id)) {
+        if (step.outcome !== 'ok') continue;
+        const total = byStep.get(step.step) ?? { ms: 0, count: 0 };
+        total.ms += step.durationMs;
+        total.count += 1;
+        byStep.set(step.step, total);
+      }
+    }
+  }
+  return [...totals].map(
+    ([driver, byStep]) =>
+      `${driver.padEnd(8)} ${[...byStep].map(([step, { ms, count }]) => `${step} ${(ms / count).toFixed(0)}`).join(', ')}`,
+  );
 }
 
 export default async function benchBench(args: string[]): Promise<void> {
@@ -260,6 +283,8 @@ export default async function benchBench(args: string[]): Promise<void> {
     console.log(
       `  of which the JavaScript thread: ${(elu.active / Math.max(1, devices + failed)).toFixed(2)} ms per device (the rest: SQLite, file and serial I/O threads)`,
     );
+    console.log('  where a device spends its time, mean ms per step (the records the pipeline kept):');
+    for (const line of await stepMeans(station, Object.values(fixture.jobs))) console.log(`    ${line}`);
     console.log(
       `event-loop delay during the run: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`,
     );
