@@ -1,7 +1,7 @@
 // A data folder with a registry and a real key store (a SoftHSM2 token or the soft store), for PKI tests.
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -88,12 +88,4 @@ export async function opensslVerify(args: string[]): Promise<string> {
   return stdout;
 }
 
-/** Every file under `dir`, recursively, with its bytes. */
-export async function filesUnder(dir: string): Promise<{ file: string; bytes: Buffer }[]> {
-  const found: { file: string; bytes: Buffer }[] = [];
-  for (const entry of await readdir(dir, { recursive: true })) {
-    const file = path.join(dir, entry);
-    if ((await stat(file)).isFile()) found.push({ file, bytes: await readFile(file) });
-  }
-  return found;
-}
+export { filesUnder } from '../../helpers/folder-files.js';

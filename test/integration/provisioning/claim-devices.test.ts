@@ -1,8 +1,6 @@
 // Key mode `claim`: every device of the job gets the same claim certificate and key (fleet provisioning by
 // claim, aws-iot-spec.md 3), the registry records which devices carry it, and a revoked claim reaches no
 // further device. The claim is made, listed and revoked through the CLI, as a technician would.
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
@@ -13,6 +11,7 @@ import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { ClaimCarrier } from '../../../src/registry/claims.js';
 import type { Station } from '../../../src/station.js';
 import { runCli, runCliJson } from '../../helpers/cli.js';
+import { filesUnder } from '../../helpers/folder-files.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
 import { plug } from './key-mode-fixture.js';
@@ -97,13 +96,10 @@ describe('key mode claim', () => {
     const body = Buffer.from(block!.der).toString('base64').slice(0, 48);
     const der = Buffer.from(block!.der);
     const checked: string[] = [];
-    for (const entry of await readdir(fixture.dataDir, { recursive: true, withFileTypes: true })) {
-      if (!entry.isFile()) continue;
-      const file = path.join(entry.parentPath, entry.name);
+    for (const { file, bytes } of await filesUnder(fixture.dataDir)) {
       checked.push(file);
-      const bytes = await readFile(file);
-      expect(bytes.includes(der), entry.name).toBe(false);
-      expect(bytes.toString('latin1').includes(body), entry.name).toBe(false);
+      expect(bytes.includes(der), file).toBe(false);
+      expect(bytes.toString('latin1').includes(body), file).toBe(false);
     }
     expect(checked).toContain(registryFile(fixture.dataDir));
   });
