@@ -14,7 +14,7 @@ import { runCli, runCliJson } from '../../helpers/cli.js';
 import { filesUnder } from '../../helpers/folder-files.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { plug } from './key-mode-fixture.js';
+import { createClaimJob, plug } from './key-mode-fixture.js';
 
 const passphrase = 'claim-device-tests';
 const claimDrivers: DriverName[] = ['jsonl', 'jsonl', 'esp-at', 'quectel'];
@@ -32,35 +32,15 @@ describe('key mode claim', () => {
 
   beforeAll(async () => {
     fixture = await createBenchFixture({ kind: 'soft' }, { passphrase });
-    const created = await cliJson<{ certificateId: string; policy: string }>([
-      'claim',
-      'create',
-      '--ca',
+    const created = await createClaimJob(fixture, {
       caName,
-      '--name',
-      'line-1-claim',
-      '--template',
-      'sensor',
-    ]);
+      claim: 'line-1-claim',
+      template: 'sensor',
+      label: 'claim line',
+    });
     expect(created.stderr).toBe('');
-    expect(created.json.policy).toBe('claim-sensor');
-    claimId = created.json.certificateId;
-    const job = await cliJson<{ id: number }>([
-      'job',
-      'create',
-      '--label',
-      'claim line',
-      '--template',
-      'sensor',
-      '--key-mode',
-      'claim',
-      '--claim',
-      'line-1-claim',
-      '--quota',
-      '1',
-    ]);
-    expect(job.code, job.stderr).toBe(0);
-    jobId = job.json.id;
+    expect(created.policy).toBe('claim-sensor');
+    ({ claimId, jobId } = created);
     station = await fixture.open();
     runtime = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
   }, 60_000);

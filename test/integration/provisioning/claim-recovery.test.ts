@@ -1,18 +1,15 @@
 // Key mode `claim`, again and after a crash: --reprovision writes the claim again without a second carrier
 // row, and a station that dies as it writes the claim finishes the device once restarted and re-plugged.
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
-import { recoverInterruptedAttempts } from '../../../src/provisioning/recovery.js';
 import { ClaimTable } from '../../../src/registry/claims.js';
-import { Station } from '../../../src/station.js';
-import { runCliJson } from '../../helpers/cli.js';
+import type { Station } from '../../../src/station.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { plug, snapshotDataFolder } from './key-mode-fixture.js';
+import { createClaimJob, plug, provisionUntilCrash, restartFrom } from './key-mode-fixture.js';
 
 const passphrase = 'claim-recovery-tests';
 
@@ -23,7 +20,6 @@ describe('key mode claim: again, and after a crash', () => {
   let jobId: number;
   let seed = 9300;
   const devices: DeviceSimulator[] = [];
-  const cliJson = <T>(args: string[]) => runCliJson<T>(args, { dataDir: fixture.dataDir, env: fixture.env });
   const carriersOf = async (target: Station, device: DeviceSimulator) =>
     (await new ClaimTable(target.registry.reader).carriers(claimId)).filter(
       (row) => row.driver === device.driver && row.deviceId === device.identity.deviceId,
@@ -31,33 +27,12 @@ describe('key mode claim: again, and after a crash', () => {
 
   beforeAll(async () => {
     fixture = await createBenchFixture({ kind: 'soft' }, { passphrase });
-    const claim = await cliJson<{ certificateId: string }>([
-      'claim',
-      'create',
-      '--ca',
+    ({ claimId, jobId } = await createClaimJob(fixture, {
       caName,
-      '--name',
-      'line-2-claim',
-      '--template',
-      'sensor',
-    ]);
-    claimId = claim.json.certificateId;
-    const job = await cliJson<{ id: number }>([
-      'job',
-      'create',
-      '--label',
-      'claims',
-      '--template',
-      'sensor',
-      '--key-mode',
-      'claim',
-      '--claim',
-      'line-2-claim',
-      '--quota',
-      '1',
-    ]);
-    expect(job.code, job.stderr).toBe(0);
-    jobId = job.json.id;
+      claim: 'line-2-claim',
+      template: 'sensor',
+      label: 'claims',
+    }));
     station = await fixture.open();
   }, 60_000);
 
@@ -90,25 +65,12 @@ describe('key mode claim: again, and after a crash', () => {
 
   it('finishes a device the station died writing, once restarted and the device is plugged in again', async () => {
     const device = createSimulator('esp-at', { seed: seed++ });
-    const stop = new AbortController();
-    let crashed: string | undefined;
-    const dying = await openJobRuntime(station, jobId, {
-      actor,
-      emit: (event) => {
-        // The station dies as the write begins: the carrier row and the record ISSUED are committed.
-        if (event.type === 'step-begin' && event.step === 'write' && !crashed) {
-          crashed = snapshotDataFolder(fixture.dataDir);
-          stop.abort();
-        }
-      },
-    });
-    const cut = await provisionDevice(dying, plug(device), stop.signal);
+    // The station dies as the write begins: the carrier row and the record ISSUED are committed.
+    const { cut, crashedDir } = await provisionUntilCrash(station, jobId, device, 'write');
     expect(cut.state).toBe('FAILED');
     expect(device.storedCredentials().get('key'), 'the claim key was not written').toBeUndefined();
 
-    const restarted = await Station.open({ dataDir: crashed!, keyStore: { passphrase } });
-    try {
-      const report = await recoverInterruptedAttempts(restarted, actor);
+    await restartFrom(crashedDir, { passphrase }, async (restarted, report) => {
       expect(report.find((entry) => entry.recordId === cut.recordId)).toMatchObject({
         stepReached: 'register',
         resolution: 'awaiting-device',
@@ -118,9 +80,6 @@ describe('key mode claim: again, and after a crash', () => {
       expect(finished.error?.message ?? finished.state).toBe('PROVISIONED');
       expect(await carriersOf(restarted, device)).toMatchObject([{ recordId: finished.recordId }]);
       await expectInvariants(restarted, [...devices, device]);
-    } finally {
-      await restarted.close();
-      await rm(crashed!, { recursive: true, force: true });
-    }
+    });
   }, 30_000);
 });

@@ -5,17 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { ExistingCertificateOptions } from '../../../src/api/jobs.js';
-import { rm } from 'node:fs/promises';
 import { parseCertificate } from '../../../src/pki/certificate-reader.js';
 import { pemBlocks, toPem } from '../../../src/pki/pem.js';
 import type { Pki } from '../../../src/pki/pki.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
-import { recoverInterruptedAttempts } from '../../../src/provisioning/recovery.js';
-import { Station } from '../../../src/station.js';
+import type { Station } from '../../../src/station.js';
 import { actor, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { createStationFolder, plug, snapshotDataFolder, withSession } from './key-mode-fixture.js';
+import {
+  createStationFolder,
+  plug,
+  provisionUntilCrash,
+  restartFrom,
+  withSession,
+} from './key-mode-fixture.js';
 
 /** JITP-style: the thing is named by the certificate's CN (aws-iot-spec.md 1, built-in parameters). */
 const jitpTemplate = JSON.stringify({
@@ -284,24 +288,16 @@ describe('key mode existing', () => {
 
   it('finishes a registration the station died after, once restarted and the device is plugged in again', async () => {
     const device = await preload('jsonl', 'device-key');
-    const stop = new AbortController();
-    let crashed: string | undefined;
-    const dying = await openJobRuntime(station, runtimes.trusting.job.id, {
-      actor,
-      emit: (event) => {
-        // The station dies as verification begins: thing, certificate and record ISSUED are committed.
-        if (event.type === 'step-begin' && event.step === 'verify' && !crashed) {
-          crashed = snapshotDataFolder(factory.dataDir);
-          stop.abort();
-        }
-      },
-    });
-    const cut = await provisionDevice(dying, plug(device), stop.signal);
+    // The station dies as verification begins: thing, certificate and record ISSUED are committed.
+    const { cut, crashedDir } = await provisionUntilCrash(
+      station,
+      runtimes.trusting.job.id,
+      device,
+      'verify',
+    );
     expect(cut.state).toBe('FAILED');
 
-    const restarted = await Station.open({ dataDir: crashed!, keyStore: { passphrase: 'existing-tests' } });
-    try {
-      const report = await recoverInterruptedAttempts(restarted, actor);
+    await restartFrom(crashedDir, { passphrase: 'existing-tests' }, async (restarted, report) => {
       expect(report.find((entry) => entry.recordId === cut.recordId)).toMatchObject({
         stepReached: 'register',
         resolution: 'awaiting-device',
@@ -318,9 +314,6 @@ describe('key mode existing', () => {
       expect(finished.certificateId, 'the certificate registered before the crash').toBe(held.id);
       expect(await restarted.readOnlyPki().certificates.byId(held.id)).toMatchObject({ status: 'ACTIVE' });
       await expectInvariants(restarted, [device]);
-    } finally {
-      await restarted.close();
-      await rm(crashed!, { recursive: true, force: true });
-    }
+    });
   });
 });

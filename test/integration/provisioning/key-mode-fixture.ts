@@ -1,5 +1,6 @@
 // Helpers for the existing and claim key-mode tests: in-memory simulated devices, direct driver sessions
-// to pre-load a device as its maker would, and a separate "maker" station whose CA the factory does not hold.
+// to pre-load a device as its maker would, a separate "maker" station whose CA the factory does not hold,
+// claim jobs made through the CLI, and a station killed at a chosen step and started again.
 import { cpSync, mkdtempSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,8 +11,16 @@ import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
 import { writeSettings } from '../../../src/config/settings.js';
 import { openLinkDevicePort } from '../../../src/provisioning/bench.js';
-import type { DevicePort } from '../../../src/provisioning/device-pipeline.js';
+import type { PipelineStep } from '../../../src/api/provisioning.js';
+import {
+  provisionDevice,
+  type DeviceOutcome,
+  type DevicePort,
+} from '../../../src/provisioning/device-pipeline.js';
+import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import { recoverInterruptedAttempts, type InterruptedAttempt } from '../../../src/provisioning/recovery.js';
 import { Station } from '../../../src/station.js';
+import { runCliJson } from '../../helpers/cli.js';
 
 let plugs = 0;
 
@@ -62,4 +71,85 @@ export function snapshotDataFolder(dataDir: string): string {
   const copy = mkdtempSync(path.join(os.tmpdir(), 'station-crashed-'));
   cpSync(dataDir, copy, { recursive: true, filter: (source) => !source.endsWith('-shm') });
   return copy;
+}
+
+/**
+ * Provisions `device` on job `jobId` until `step` begins, then "kills" the station there: the data folder
+ * is copied at that moment (what a SIGKILL would leave) and the attempt is cancelled. Returns the attempt's
+ * outcome (in this, still running station) and the copy.
+ */
+export async function provisionUntilCrash(
+  station: Station,
+  jobId: number,
+  device: DeviceSimulator,
+  step: PipelineStep,
+): Promise<{ cut: DeviceOutcome; crashedDir: string }> {
+  const stop = new AbortController();
+  let crashedDir: string | undefined;
+  const dying = await openJobRuntime(station, jobId, {
+    actor: 'test:crash',
+    emit: (event) => {
+      if (event.type === 'step-begin' && event.step === step && !crashedDir) {
+        crashedDir = snapshotDataFolder(station.dataDir);
+        stop.abort();
+      }
+    },
+  });
+  const cut = await provisionDevice(dying, plug(device), stop.signal);
+  if (!crashedDir) throw new Error(`the attempt never reached ${step}: ${cut.error?.message ?? cut.state}`);
+  return { cut, crashedDir };
+}
+
+/** Opens a station on a crashed data folder, runs crash recovery, hands both to `work`, then removes it. */
+export async function restartFrom<T>(
+  crashedDir: string,
+  secrets: { passphrase: string },
+  work: (station: Station, report: InterruptedAttempt[]) => Promise<T>,
+): Promise<T> {
+  const restarted = await Station.open({ dataDir: crashedDir, keyStore: secrets });
+  try {
+    return await work(restarted, await recoverInterruptedAttempts(restarted, 'test:restart'));
+  } finally {
+    await restarted.close();
+    await rm(crashedDir, { recursive: true, force: true });
+  }
+}
+
+/** A claim made from `template` with the job that hands it out, through the CLI as a technician would. */
+export async function createClaimJob(
+  fixture: { dataDir: string; env: NodeJS.ProcessEnv },
+  options: { caName: string; claim: string; template: string; label: string },
+): Promise<{ claimId: string; policy: string; jobId: number; stderr: string }> {
+  const cliJson = <R>(args: string[]) => runCliJson<R>(args, { dataDir: fixture.dataDir, env: fixture.env });
+  const created = await cliJson<{ certificateId: string; policy: string }>([
+    'claim',
+    'create',
+    '--ca',
+    options.caName,
+    '--name',
+    options.claim,
+    '--template',
+    options.template,
+  ]);
+  const job = await cliJson<{ id: number }>([
+    'job',
+    'create',
+    '--label',
+    options.label,
+    '--template',
+    options.template,
+    '--key-mode',
+    'claim',
+    '--claim',
+    options.claim,
+    '--quota',
+    '1',
+  ]);
+  if (job.code !== 0) throw new Error(`job create failed: ${job.stderr}`);
+  return {
+    claimId: created.json.certificateId,
+    policy: created.json.policy,
+    jobId: job.json.id,
+    stderr: created.stderr,
+  };
 }
