@@ -31,37 +31,57 @@ export async function applyResourcePlan(
   plan: ResourcePlan,
   certificateId: string,
 ): Promise<AppliedPlan> {
-  const applied: AppliedPlan = { policies: [] };
-  if (plan.thing) {
-    const name = plan.thing.thingName;
-    const stored = await tables.things.describe(name, tx);
-    const existing = stored && {
-      ...(stored.thingTypeName !== null && { thingTypeName: stored.thingTypeName }),
-      attributes: stored.attributes,
-      thingGroups: stored.thingGroups,
-    };
-    const change = reconcileThing(plan.thing, existing);
-    applied.thingName = name;
-    applied.thingAction = change.action;
-    if (change.action === 'create') {
-      await tables.things.create(tx, {
-        name,
-        ...(change.thing.thingTypeName !== undefined && { thingTypeName: change.thing.thingTypeName }),
-        attributes: change.thing.attributes,
-      });
-      for (const group of change.thing.thingGroups) await tables.thingGroups.addThing(tx, group, name);
-    } else if (change.action === 'update') {
-      await tables.things.update(tx, name, {
-        thingTypeName: change.thing.thingTypeName ?? null,
-        attributes: change.thing.attributes,
-        merge: false,
-      });
-      for (const group of change.leaveGroups) await tables.thingGroups.removeThing(tx, group, name);
-      for (const group of change.joinGroups) await tables.thingGroups.addThing(tx, group, name);
-    }
-    await tables.things.attachPrincipal(tx, name, certificateId);
+  // The thing and the policies touch different tables: their statements go to SQLite together. Policies
+  // stay in order among themselves, as two resources may name the same hash-named policy.
+  const [thing, policies] = await Promise.all([
+    plan.thing ? applyThing(tx, tables, plan.thing, certificateId) : undefined,
+    applyPolicies(tx, tables, plan.policies, certificateId),
+  ]);
+  return { ...thing, policies };
+}
+
+async function applyThing(
+  tx: Transaction,
+  tables: PlanTables,
+  planned: NonNullable<ResourcePlan['thing']>,
+  certificateId: string,
+): Promise<Pick<AppliedPlan, 'thingName' | 'thingAction'>> {
+  const name = planned.thingName;
+  const stored = await tables.things.describe(name, tx);
+  const existing = stored && {
+    ...(stored.thingTypeName !== null && { thingTypeName: stored.thingTypeName }),
+    attributes: stored.attributes,
+    thingGroups: stored.thingGroups,
+  };
+  const change = reconcileThing(planned, existing);
+  if (change.action === 'create') {
+    await tables.things.create(tx, {
+      name,
+      ...(change.thing.thingTypeName !== undefined && { thingTypeName: change.thing.thingTypeName }),
+      attributes: change.thing.attributes,
+    });
+    for (const group of change.thing.thingGroups) await tables.thingGroups.addThing(tx, group, name);
+  } else if (change.action === 'update') {
+    await tables.things.update(tx, name, {
+      thingTypeName: change.thing.thingTypeName ?? null,
+      attributes: change.thing.attributes,
+      merge: false,
+    });
+    for (const group of change.leaveGroups) await tables.thingGroups.removeThing(tx, group, name);
+    for (const group of change.joinGroups) await tables.thingGroups.addThing(tx, group, name);
   }
-  for (const policy of plan.policies) {
+  await tables.things.attachPrincipal(tx, name, certificateId);
+  return { thingName: name, thingAction: change.action };
+}
+
+async function applyPolicies(
+  tx: Transaction,
+  tables: PlanTables,
+  planned: ResourcePlan['policies'],
+  certificateId: string,
+): Promise<AppliedPlan['policies']> {
+  const applied: AppliedPlan['policies'] = [];
+  for (const policy of planned) {
     let created = false;
     if (policy.kind === 'existing') {
       if (!(await tables.policies.exists(policy.policyName, tx))) {
@@ -76,7 +96,7 @@ export async function applyResourcePlan(
       created = true;
     }
     await tables.policies.attach(tx, policy.policyName, certificateId);
-    applied.policies.push({ logicalName: policy.logicalName, policyName: policy.policyName, created });
+    applied.push({ logicalName: policy.logicalName, policyName: policy.policyName, created });
   }
   return applied;
 }
