@@ -49,6 +49,13 @@ const SYSMFG_BINARY = 8;
 const BAUD_RATE = 115_200;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
+/**
+ * The silence awaited when the port opens, on every device. A run killed mid-read leaves the module
+ * streaming without pauses (at 115,200 baud a 64-byte slice every 5.6 ms), so 30 ms of silence shows such a
+ * stream is over; anything later makes the first probe fail (lines before its OK, an unexpected answer),
+ * and resynchronise() then waits the longer quiet and probes again.
+ */
+const OPEN_QUIET_MS = 30;
 /** A whole credential's read-back at 115,200 baud, with margin: the most a killed run can leave streaming. */
 const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
 /** A module in command mode answers AT at once; one waiting for raw bytes never does. */
@@ -83,7 +90,7 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
     serial: { baudRate: BAUD_RATE, rtscts: false },
     async open(link, openOptions = {}) {
       const signal = openOptions.signal;
-      await untilLineQuiet(link, { quietMs: LEFTOVER_QUIET_MS, maxWaitMs: LEFTOVER_MAX_WAIT_MS, signal });
+      await untilLineQuiet(link, { quietMs: OPEN_QUIET_MS, maxWaitMs: LEFTOVER_MAX_WAIT_MS, signal });
       const channel = new AtChannel(link, {
         lineEnding: '\r\n',
         // Echo is on until ATE0; the channel drops an echoed line and does not mind its absence.
