@@ -45,17 +45,31 @@ function option(args: string[], name: string, fallback: number): number {
   return value;
 }
 
+/** A final result, a prompt-bearing CONNECT or a JSON-lines response: each costs the device's latency once. */
+function isAnswer(line: string): boolean {
+  return (
+    line === 'OK' ||
+    line === 'ERROR' ||
+    line.startsWith('+CME ERROR') ||
+    line.startsWith('CONNECT') ||
+    line.startsWith('{')
+  );
+}
+
 /** Counts what crosses a port, and the device's answers, for the port's wire-time limit. */
 function countingLink(link: ByteLink, stats: PortStats): ByteLink {
   let partial = '';
+  // Cheap on purpose: this runs in the station's process, so its CPU counts as station work.
   link.onData((chunk) => {
     stats.rxBytes += chunk.length;
-    const lines = (partial + chunk.toString('latin1')).split(/\r?\n/);
-    partial = lines.pop() ?? '';
-    if (partial === '>') stats.answers++; // the ESP-AT prompt ends without a line end
-    for (const line of lines) {
-      if (/^(OK|ERROR|\+CME ERROR.*|CONNECT.*|\{.*)$/.test(line.trim())) stats.answers++;
+    const text = partial + chunk.toString('latin1');
+    let start = 0;
+    for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n', start)) {
+      if (isAnswer(text.slice(start, end).trim())) stats.answers++;
+      start = end + 1;
     }
+    partial = text.slice(start);
+    if (partial === '>') stats.answers++; // the ESP-AT prompt ends without a line end
   });
   return {
     get port() {
