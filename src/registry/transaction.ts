@@ -89,10 +89,11 @@ export class TransactionRunner {
       const savepoint = index > 0;
       const tx = new OpenTransaction(this.connection, member.actor);
       try {
+        // Savepoints are not released: each nests in the one before and COMMIT releases them all, which
+        // saves a round trip to SQLite per member (a group holds at most maxGroupSize of them).
         if (savepoint) await this.connection.exec('SAVEPOINT member');
         const result = await this.inside.run(true, () => member.work(tx));
         await tx.settle();
-        if (savepoint) await this.connection.exec('RELEASE member');
         committed.push({ member, result });
         auditRows.push(...tx.auditRows());
       } catch (error) {
@@ -106,7 +107,8 @@ export class TransactionRunner {
           return;
         }
         try {
-          await this.connection.exec('ROLLBACK TO member; RELEASE member');
+          // Back to this member's own savepoint (the innermost of that name); earlier members keep theirs.
+          await this.connection.exec('ROLLBACK TO member');
         } catch (rollbackError) {
           member.reject(error);
           return this.abandon(group.slice(index + 1), committed, rollbackError);

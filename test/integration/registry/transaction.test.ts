@@ -110,21 +110,24 @@ describe('registry transactions', () => {
 
     it.each([
       // The first call starts a group of its own at once; the other four queue into the next one.
-      ['the first', 0],
-      ['the first of a group with others behind it', 1],
-      ['a middle one', 2],
-      ['the last', 4],
-    ])('when %s throws, only it leaves nothing behind', async (_label, failAt) => {
+      ['the first', [0]],
+      ['the first of a group with others behind it', [1]],
+      ['a middle one', [2]],
+      ['the last', [4]],
+      ['two of one group', [2, 4]],
+      ['the first of a group and a later one', [1, 3]],
+    ])('when %s throws, only those leave nothing behind', async (_label, failingAt) => {
       const names = ['a', 'b', 'c', 'd', 'e'];
+      const fails = (index: number) => failingAt.includes(index);
       const outcomes = await Promise.allSettled(
         names.map((name, index) =>
-          registry.transaction(`test:${name}`, index === failAt ? failing(name) : insert(name)),
+          registry.transaction(`test:${name}`, fails(index) ? failing(name) : insert(name)),
         ),
       );
       expect(outcomes.map((outcome) => outcome.status)).toEqual(
-        names.map((_, index) => (index === failAt ? 'rejected' : 'fulfilled')),
+        names.map((_, index) => (fails(index) ? 'rejected' : 'fulfilled')),
       );
-      const kept = names.filter((_, index) => index !== failAt);
+      const kept = names.filter((_, index) => !fails(index));
       const rows = await registry.reader.all<{ name: string }>('SELECT name FROM operators ORDER BY rowid');
       expect(rows.map((row) => row.name)).toEqual(kept);
       // Audit rows in queue order, each with its own actor, and the chain intact.
