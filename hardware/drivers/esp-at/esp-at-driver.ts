@@ -9,7 +9,7 @@ import type {
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import { resynchronise } from '../../transport/command-mode.js';
-import { untilLineQuiet } from '../../transport/leftover-output.js';
+import { OPEN_QUIET_MS, untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -49,13 +49,6 @@ const SYSMFG_BINARY = 8;
 const BAUD_RATE = 115_200;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
-/**
- * The silence awaited when the port opens, on every device. A run killed mid-read leaves the module
- * streaming without pauses (at 115,200 baud a 64-byte slice every 5.6 ms), so 30 ms of silence shows such a
- * stream is over; anything later makes the first probe fail (lines before its OK, an unexpected answer),
- * and resynchronise() then waits the longer quiet and probes again.
- */
-const OPEN_QUIET_MS = 30;
 /** A whole credential's read-back at 115,200 baud, with margin: the most a killed run can leave streaming. */
 const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
 /** A module in command mode answers AT at once; one waiting for raw bytes never does. */

@@ -4,7 +4,7 @@ import type { AtResponse, TranscriptEntry } from '../../transport/at-channel-con
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import { resynchronise } from '../../transport/command-mode.js';
-import { untilFinalResult, untilLineQuiet } from '../../transport/leftover-output.js';
+import { OPEN_QUIET_MS, untilFinalResult, untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -55,13 +55,6 @@ const UPLOAD_IDLE_SECONDS = 3;
 const UPLOAD_END_MARGIN_MS = 1_500;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
-/**
- * The silence awaited when the port opens, on every device. A run killed mid-read leaves the module
- * streaming without pauses (at 115,200 baud a 64-byte slice every 5.6 ms), so 30 ms of silence shows such a
- * stream is over; anything later makes the first probe fail (lines before its OK, an unexpected answer),
- * and resynchronise() then waits the longer quiet and probes again.
- */
-const OPEN_QUIET_MS = 30;
 /** A whole credential's download at 115,200 baud, with margin: the most a killed run can leave streaming. */
 const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
 const BAUD_RATE = 115_200;
