@@ -9,15 +9,15 @@ export interface BulkIssuanceOptions<T> {
   onRecorded?: (results: T[]) => Promise<void> | void;
 }
 
-/** How often the preparing loop lets the event loop run, so a batch's transaction advances meanwhile. */
+/** How often the preparing loop lets the event loop run (progress, signals, other work of the process). */
 const identitiesPerTurn = 16;
 
 /**
  * The offline bulk path (design.md 1 and 10): prepares identities one by one and records them `batchSize`
  * per registry transaction instead of one transaction each (measured ~2.5x faster by `npm run bench --
- * issue`). Key-store calls are synchronous (pkcs11js), so the loop yields to the event loop every few
- * identities: the previous batch's SQLite work then runs on the libuv pool, the second core, in parallel.
- * At most one batch is in flight; a failure stops the run after the batches already committed.
+ * issue`). Key-store calls are synchronous (pkcs11js), and so are SQLite's, so the loop yields to the event
+ * loop every few identities to keep the rest of the process responsive. At most one batch is in flight; a
+ * failure stops the run after the batches already committed.
  */
 export async function issueInBatches<T>(
   issuer: CertificateIssuer,

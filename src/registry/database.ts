@@ -1,4 +1,4 @@
-import sqlite3 from 'sqlite3';
+import { DatabaseSync, type DatabaseSyncInstance, type StatementSyncInstance } from '@photostructure/sqlite';
 import { StationError } from '../api/errors.js';
 
 /** A value SQLite stores: what we bind as a parameter and what comes back in a column. */
@@ -27,35 +27,39 @@ export interface SqlWriter extends SqlReader {
 
 // Dynamic SQL (multi-row inserts, combined searches) makes many shapes; keep the hot ones prepared.
 const statementCacheSize = 256;
-const busyTimeoutMs = 5_000;
+/**
+ * How long one statement may block waiting for another program's lock. Statements run synchronously on
+ * the event loop, so this stays short; taking the write lock (begin) waits longer, without blocking.
+ */
+const lockWaitMs = 20;
+const beginTimeoutMs = 5_000;
 
 /**
- * One sqlite3 connection behind promises, with prepared statements cached by SQL text.
- * node-sqlite3 runs each statement on the libuv pool and queues the operations of one statement
- * in order, so a cached statement may be shared by concurrent callers.
+ * One SQLite connection with prepared statements cached by SQL text. Statements run synchronously (the
+ * API of Node's own node:sqlite, as an N-API addon that also loads in Electron): a registry statement
+ * takes microseconds, where a trip to a thread pool and back costs tens of them in CPU and far more in
+ * latency on a busy bench. The methods still return promises, so callers do not depend on that.
  */
 export class SqliteConnection implements SqlWriter {
-  private readonly statements = new Map<string, sqlite3.Statement>();
+  private readonly statements = new Map<string, StatementSyncInstance>();
 
   private constructor(
-    private readonly db: sqlite3.Database,
+    private readonly db: DatabaseSyncInstance,
     readonly file: string,
   ) {}
 
   static async open(file: string): Promise<SqliteConnection> {
-    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const handle = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(handle)));
-    }).catch((error: unknown) => {
+    let db: DatabaseSyncInstance;
+    try {
+      db = new DatabaseSync(file, { timeout: lockWaitMs, enableDoubleQuotedStringLiterals: false });
+    } catch (error) {
       throw new StationError(
         'registry.unopenable',
         `Cannot open the registry ${file}: ${messageOf(error)}.`,
-        {
-          cause: error,
-        },
+        { cause: error },
       );
-    });
+    }
     const connection = new SqliteConnection(db, file);
-    db.configure('busyTimeout', busyTimeoutMs);
     // WAL lets readers (UI, CLI) run while the pipeline writes; NORMAL sync is durable under WAL
     // except for the last commits on power loss, which the audit anchor file detects.
     await connection.exec(
@@ -68,50 +72,68 @@ export class SqliteConnection implements SqlWriter {
 
   /** Runs a script of several statements (migrations, pragmas); no parameters. */
   exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.db.exec(sql, (error) => (error ? reject(toRegistryError(error)) : resolve()));
-    });
+    try {
+      this.db.exec(sql);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(toRegistryError(error));
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE: takes the write lock, waiting (without blocking the event loop) while another
+   * program holds it, up to a few seconds; then registry.busy.
+   */
+  async begin(timeoutMs = beginTimeoutMs): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+      try {
+        this.db.exec('BEGIN IMMEDIATE');
+        return;
+      } catch (error) {
+        const failure = toRegistryError(error);
+        if (failure.code !== 'registry.busy' || performance.now() + pause > deadline) throw failure;
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
   }
 
   run(sql: string, params: SqlParams = []): Promise<RunResult> {
-    const statement = this.prepared(sql);
-    return new Promise((resolve, reject) => {
-      statement.run(params, function (this: sqlite3.RunResult, error: Error | null) {
-        if (error) reject(toRegistryError(error));
-        else resolve({ changes: this.changes, lastId: this.lastID });
-      });
-    });
+    try {
+      const result = this.prepared(sql).run(...bindable(params));
+      return Promise.resolve({ changes: Number(result.changes), lastId: Number(result.lastInsertRowid) });
+    } catch (error) {
+      return Promise.reject(toRegistryError(error));
+    }
   }
 
-  async get<T extends object = SqlRow>(sql: string, params: SqlParams = []): Promise<T | undefined> {
-    // Statement#get leaves the statement mid-step (holding a read snapshot) unless it is reset, so
-    // read through #all, which runs the statement to completion.
-    const rows = await this.all<T>(sql, params);
-    return rows[0];
+  get<T extends object = SqlRow>(sql: string, params: SqlParams = []): Promise<T | undefined> {
+    try {
+      return Promise.resolve(this.prepared(sql).get(...bindable(params)) as T | undefined);
+    } catch (error) {
+      return Promise.reject(toRegistryError(error));
+    }
   }
 
   all<T extends object = SqlRow>(sql: string, params: SqlParams = []): Promise<T[]> {
-    const statement = this.prepared(sql);
-    return new Promise((resolve, reject) => {
-      statement.all(params, (error: Error | null, rows: T[]) => {
-        if (error) reject(toRegistryError(error));
-        else resolve(rows);
-      });
-    });
+    try {
+      return Promise.resolve(this.prepared(sql).all(...bindable(params)) as T[]);
+    } catch (error) {
+      return Promise.reject(toRegistryError(error));
+    }
   }
 
-  async close(): Promise<void> {
-    const statements = [...this.statements.values()];
+  close(): Promise<void> {
     this.statements.clear();
-    await Promise.all(
-      statements.map((statement) => new Promise<void>((resolve) => statement.finalize(() => resolve()))),
-    );
-    await new Promise<void>((resolve, reject) => {
-      this.db.close((error) => (error ? reject(toRegistryError(error)) : resolve()));
-    });
+    try {
+      this.db.close();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(toRegistryError(error));
+    }
   }
 
-  private prepared(sql: string): sqlite3.Statement {
+  private prepared(sql: string): StatementSyncInstance {
     const cached = this.statements.get(sql);
     if (cached) {
       // Move to the back: the map's insertion order is the eviction order (least recently used first).
@@ -122,32 +144,37 @@ export class SqliteConnection implements SqlWriter {
     const statement = this.db.prepare(sql);
     this.statements.set(sql, statement);
     if (this.statements.size > statementCacheSize) {
-      const [oldestSql, oldest] = this.statements.entries().next().value as [string, sqlite3.Statement];
-      this.statements.delete(oldestSql);
-      oldest.finalize(); // queued behind any operation still pending on it
+      // Dropped statements are finalized when collected.
+      this.statements.delete(this.statements.keys().next().value as string);
     }
     return statement;
   }
 }
 
-/** sqlite3 errors carry a code such as SQLITE_CONSTRAINT; keep it for callers that map constraints. */
-export interface SqliteError extends Error {
-  code?: string;
-  errno?: number;
+/** SQLite binds no `undefined`; NULL is what a missing optional value means here. */
+function bindable(params: SqlParams): SqlParams {
+  return params.includes(undefined as never) ? params.map((value) => value ?? null) : params;
+}
+
+/** SQLite errors carry their primary result code by name (SQLITE_CONSTRAINT, SQLITE_BUSY, ...). */
+interface SqliteError extends Error {
+  sqliteCodeName?: string;
 }
 
 export function isConstraintError(error: unknown): boolean {
   return error instanceof StationError && error.details?.sqliteCode === 'SQLITE_CONSTRAINT';
 }
 
-function toRegistryError(error: SqliteError): StationError {
-  const busy = error.code === 'SQLITE_BUSY';
+function toRegistryError(error: unknown): StationError {
+  if (error instanceof StationError) return error;
+  const code = (error as SqliteError).sqliteCodeName ?? 'unknown';
+  const busy = code === 'SQLITE_BUSY';
   return new StationError(
     busy ? 'registry.busy' : 'registry.sql_failed',
     busy
       ? 'The registry is locked by another program; close it or retry in a moment.'
-      : `The registry refused a statement: ${error.message}.`,
-    { userFault: busy, details: { sqliteCode: error.code ?? 'unknown' }, cause: error },
+      : `The registry refused a statement: ${messageOf(error)}.`,
+    { userFault: busy, details: { sqliteCode: code }, cause: error },
   );
 }
 

@@ -25,10 +25,10 @@ interface Queued {
 const maxGroupSize = 32;
 
 /**
- * Serializes transactions on the one connection (sqlite3 is asynchronous: without a queue two callers'
- * statements would interleave inside one BEGIN ... COMMIT) and commits them in groups: the transactions
- * that queued while one group ran share the next BEGIN ... COMMIT, one audit append and one WAL write of
- * the pages they all touch. With 32 ports checkpointing at once this is most of the registry's cost.
+ * Serializes transactions on the one connection (a transaction's work awaits between its statements:
+ * without a queue two callers' statements would interleave inside one BEGIN ... COMMIT) and commits them
+ * in groups: the transactions that queued while one group ran share the next BEGIN ... COMMIT, one audit
+ * append and one WAL write of the pages they all touch.
  *
  * Each transaction after the first of a group runs inside its own SAVEPOINT, so one that throws is rolled
  * back alone and the others still commit, exactly as if each had had its own BEGIN ... COMMIT in queue
@@ -78,7 +78,7 @@ export class TransactionRunner {
 
   private async commitGroup(group: Queued[]): Promise<void> {
     try {
-      await this.connection.exec('BEGIN IMMEDIATE');
+      await this.connection.begin();
     } catch (error) {
       for (const member of group) member.reject(error);
       return;

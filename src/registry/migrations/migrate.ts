@@ -49,7 +49,7 @@ export async function schemaVersion(connection: SqliteConnection): Promise<numbe
 }
 
 async function applyStep(connection: SqliteConnection, step: Migration): Promise<void> {
-  await connection.exec('BEGIN IMMEDIATE');
+  await connection.begin();
   try {
     // Another process may have migrated while we waited for the write lock.
     if ((await schemaVersion(connection)) >= step.version) {

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sqlite3 from 'sqlite3';
+import { DatabaseSync } from '@photostructure/sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriverName } from '../../../hardware/drivers/device-driver.js';
 import { startPtySims, type PtySimDevice, type SimHost } from '../../../hardware/sim/sim-host.js';
@@ -80,15 +80,17 @@ describe('crash safety of the bench', () => {
 
   /** Resolves once the child has started its first device record (the pipeline window begins). */
   async function firstRecordAfter(known: number, child: ChildProcess): Promise<void> {
-    const db = new sqlite3.Database(registryFile(fixture.dataDir), sqlite3.OPEN_READONLY);
+    const db = new DatabaseSync(registryFile(fixture.dataDir), { readOnly: true, timeout: 50 });
+    const count = db.prepare('SELECT count(*) AS n FROM provisioning_records');
     try {
       for (let polls = 0; polls < 600 && child.exitCode === null; polls++) {
-        const count = await new Promise<number>((resolve) =>
-          db.get('SELECT count(*) AS n FROM provisioning_records', (error, row: { n: number } | undefined) =>
-            resolve(error ? known : (row?.n ?? known)),
-          ),
-        );
-        if (count > known) return;
+        let seen = known;
+        try {
+          seen = (count.get() as { n: number }).n;
+        } catch {
+          // the child holds a lock for a moment: look again at the next poll
+        }
+        if (seen > known) return;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     } finally {
