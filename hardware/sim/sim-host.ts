@@ -11,6 +11,7 @@ import { linkFromDuplex } from '../transport/duplex-link.js';
 import type { SerialStream } from '../transport/serial-stream.js';
 import { createMemoryPair } from './memory-pair.js';
 import { openPtyDeviceEnd, startPtyPair, type PtyPair } from './pty-pair.js';
+import { wireMeter, type WireMeter } from './sim-wire.js';
 
 /**
  * Starts N simulated devices of one driver, in memory (fast tests, the demo, benches) or on
@@ -23,12 +24,16 @@ export interface SimHostOptions extends SimulatorOptions {
 
 export interface MemorySimDevice {
   simulator: DeviceSimulator;
+  /** What the device has received, sent and spent in answer latency so far. */
+  meter: WireMeter;
   /** The host end, as a driver would get a serial port. */
   link: ByteLink;
 }
 
 export interface PtySimDevice {
   simulator: DeviceSimulator;
+  /** What the device has received, sent and spent in answer latency so far. */
+  meter: WireMeter;
   /** The host end: open it as a serial port. */
   path: string;
 }
@@ -47,10 +52,11 @@ export function startMemorySims(options: SimHostOptions): SimHost<MemorySimDevic
   checkCount(options.count);
   const devices = Array.from({ length: options.count }, (_, index) => {
     const pair = createMemoryPair();
-    const simulator = entry.createSimulator(deviceOptions(options, index));
+    const simulatorOptions = deviceOptions(options, index);
+    const simulator = entry.createSimulator(simulatorOptions);
     simulator.attach(pair.device);
     const link = linkFromDuplex(`sim:${entry.driver.name}:${index + 1}`, pair.host);
-    return { simulator, link };
+    return { simulator, link, meter: wireMeter(simulatorOptions) };
   });
   return {
     driver: entry.driver.name,
@@ -83,9 +89,11 @@ export async function startPtySims(options: SimHostOptions): Promise<SimHost<Pty
         await pair.stop();
         throw error;
       }
-      const simulator = entry.createSimulator(deviceOptions(options, index));
+      const simulatorOptions = deviceOptions(options, index);
+      const simulator = entry.createSimulator(simulatorOptions);
       simulator.attach(deviceEnd);
-      started.push({ device: { simulator, path: pair.hostPath }, pair, deviceEnd });
+      const device = { simulator, path: pair.hostPath, meter: wireMeter(simulatorOptions) };
+      started.push({ device, pair, deviceEnd });
     }
   } catch (error) {
     await stop();
@@ -138,6 +146,7 @@ function checkCount(count: number): void {
 }
 
 /** Each device gets its own seed, so a seeded bench has distinct but repeatable identities. */
+/** A new options object per device: faults and the wire meter are counted per options object. */
 function deviceOptions(options: SimHostOptions, index: number): SimulatorOptions {
   const { driver: _driver, count: _count, ...simulatorOptions } = options;
   return options.seed === undefined ? simulatorOptions : { ...simulatorOptions, seed: options.seed + index };

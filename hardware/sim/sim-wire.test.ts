@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createMemoryPair } from './memory-pair.js';
-import { SimWire, garble, wireTimeMs } from './sim-wire.js';
+import { SimWire, garble, wireMeter, wireTimeMs } from './sim-wire.js';
 import type { SimulatorOptions } from '../drivers/device-driver.js';
 
 afterEach(() => {
@@ -28,6 +28,24 @@ describe('wireTimeMs', () => {
 });
 
 describe('SimWire', () => {
+  it('meters what crossed the wire and the latency waited, per device over every attach', async () => {
+    const options: SimulatorOptions = {
+      latencyMs: 7,
+      faults: [{ kind: 'drop-response', match: 'AT+DROP' }],
+    };
+    for (let attach = 0; attach < 2; attach++) {
+      const { wire, pair } = wireWith(options);
+      pair.host.write('AT\r\n');
+      await delivered();
+      wire.answer('AT', Buffer.from('\r\nOK\r\n'), true);
+      wire.answer('AT+DROP', Buffer.from('\r\nOK\r\n'), true); // never sent: no bytes, but waited
+      await wire.whenAnswered();
+      wire.close();
+    }
+    expect(wireMeter(options)).toEqual({ rxBytes: 8, txBytes: 12, latencyAnswers: 4, latencyMs: 28 });
+    expect(wireMeter({ latencyMs: 7 })).toEqual({ rxBytes: 0, txBytes: 0, latencyAnswers: 0, latencyMs: 0 });
+  });
+
   it('delivers an answer no sooner than the wire allows at the configured baud rate', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'performance'] });
     const { wire, received } = wireWith({ baudRate: 115_200 });

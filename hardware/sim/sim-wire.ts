@@ -32,6 +32,27 @@ interface TornWrite {
  */
 const faultCounts = new WeakMap<SimulatorOptions, Map<SimulatorFault, number>>();
 
+/** What a simulated device did on its wire over its life (every attach): the device's share of a port's time. */
+export interface WireMeter {
+  rxBytes: number;
+  txBytes: number;
+  /** Answers that waited the configured latency first ('slow' faults' extra delay not included). */
+  latencyAnswers: number;
+  latencyMs: number;
+}
+
+const meters = new WeakMap<SimulatorOptions, WireMeter>();
+
+/** The meter of the device these options belong to (one options object per simulated device). */
+export function wireMeter(options: SimulatorOptions): WireMeter {
+  let meter = meters.get(options);
+  if (!meter) {
+    meter = { rxBytes: 0, txBytes: 0, latencyAnswers: 0, latencyMs: 0 };
+    meters.set(options, meter);
+  }
+  return meter;
+}
+
 function faultCountsOf(options: SimulatorOptions): Map<SimulatorFault, number> {
   let counts = faultCounts.get(options);
   if (!counts) {
@@ -56,6 +77,7 @@ export class SimWire {
   private readonly listeners = new Set<(chunk: Buffer) => void>();
   private readonly sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
   private readonly matchCounts: Map<SimulatorFault, number>;
+  private readonly meter: WireMeter;
   private rxChain: Promise<void> = Promise.resolve();
   private txChain: Promise<void> = Promise.resolve();
   private rxClock = 0;
@@ -69,6 +91,7 @@ export class SimWire {
     private readonly options: SimulatorOptions = {},
   ) {
     this.matchCounts = faultCountsOf(options);
+    this.meter = wireMeter(options);
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('error', () => this.shutDown());
     stream.on('close', () => this.shutDown());
@@ -128,6 +151,11 @@ export class SimWire {
     const exchange = this.exchange;
     if (final) this.exchange = undefined;
     let delay = this.options.latencyMs ?? 0;
+    if (delay > 0) {
+      this.meter.latencyAnswers++;
+      this.meter.latencyMs += delay;
+    }
+    if (!exchange.drop) this.meter.txBytes += bytes.length;
     if (exchange.slow && !exchange.slowApplied) {
       delay += exchange.slow.delayMs ?? defaultSlowMs;
       exchange.slowApplied = true;
@@ -173,6 +201,7 @@ export class SimWire {
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
+    this.meter.rxBytes += chunk.length;
     if (this.options.baudRate === undefined) {
       this.deliver(chunk);
       return;

@@ -23,7 +23,8 @@ Faults (--faults): comma-separated KIND[=DELAY_MS][:MATCH][@NTH]
   e.g. --faults drop-response:AT%CMNG@2,slow=8000:AT+CGSN,garble:slot.digest
 
 Every device prints one line, "<driver> <path>"; open the path as a serial port.
-Runs until SIGINT or SIGTERM, then removes the pseudo-terminals.`;
+Runs until SIGINT or SIGTERM, then removes the pseudo-terminals and prints, per device, what crossed its
+wire: "<driver> <path> stopped: received R B, sent S B, answered N times after the latency (L ms)".`;
 
 /** `station sim`: simulated devices on pseudo-terminals, for trying the station without hardware. */
 export const simCommands: CommandModule = {
@@ -62,6 +63,20 @@ export const simCommands: CommandModule = {
           stopped.cancel();
           await host.stop();
         }
+        // What each device spent on its wire: with --baud and --latency, the time its host cannot beat.
+        const report = host.devices.map((device) => ({
+          driver: host.driver,
+          path: device.path,
+          ...device.meter,
+        }));
+        cli.print(report, (list) =>
+          list
+            .map(
+              (device) =>
+                `${device.driver} ${device.path} stopped: received ${device.rxBytes} B, sent ${device.txBytes} B, answered ${device.latencyAnswers} times after the latency (${device.latencyMs} ms)`,
+            )
+            .join('\n'),
+        );
       });
   },
 };

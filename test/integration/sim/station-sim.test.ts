@@ -59,6 +59,8 @@ function processesMentioning(text: string): number[] {
 describe('station sim', () => {
   it('prints one "<driver> <path>" line per device, serves the driver there, and cleans up on SIGTERM', async () => {
     const sim = startSim(['--driver', 'jsonl', '--count', '2', '--seed', '5']);
+    let stdout = '';
+    sim.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     const lines = await readLines(sim, 2);
     const paths = lines.map((line) => {
       const [driver, devicePath, ...rest] = line.split(' ');
@@ -81,6 +83,16 @@ describe('station sim', () => {
 
     sim.kill('SIGTERM');
     expect(await exitOf(sim)).toBe(0);
+    // Each device says what crossed its wire: the one used received the session's bytes and answered.
+    const reports = stdout.split('\n').filter((line) => line.includes(' stopped: '));
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toBe(
+      `jsonl ${paths[0]} stopped: received 0 B, sent 0 B, answered 0 times after the latency (0 ms)`,
+    );
+    const used = /^jsonl (\S+) stopped: received (\d+) B, sent (\d+) B, answered 0 times/.exec(reports[1]!);
+    expect(used?.[1]).toBe(paths[1]);
+    expect(Number(used?.[2])).toBeGreaterThan(certificate.length);
+    expect(Number(used?.[3])).toBeGreaterThan(certificate.length);
     for (const devicePath of paths) {
       expect(existsSync(devicePath)).toBe(false);
       expect(processesMentioning(path.dirname(devicePath))).toEqual([]);
