@@ -2,16 +2,11 @@ import type { Duplex } from 'node:stream';
 import type { ByteLink } from './byte-link.js';
 import { aborted, disconnected } from './transport-errors.js';
 
-export interface DuplexLinkOptions {
-  /** How to release the stream; destroys it when absent. */
-  close?: () => Promise<void>;
-}
-
 /**
- * A ByteLink over any duplex stream: a serialport, a pty opened by serialport, or one end of an in-memory
- * pair. Bytes that arrive while nobody listens are dropped, as a UART with no reader would.
+ * A ByteLink over a duplex stream: one end of an in-memory pair to a simulator (serial ports and ptys are
+ * SerialLinks). Bytes that arrive while nobody listens are dropped, as a UART with no reader would.
  */
-export function linkFromDuplex(port: string, stream: Duplex, options: DuplexLinkOptions = {}): ByteLink {
+export function linkFromDuplex(port: string, stream: Duplex): ByteLink {
   const dataListeners = new Set<(chunk: Buffer) => void>();
   const closeListeners = new Set<(error?: Error) => void>();
   let closed = false;
@@ -29,7 +24,7 @@ export function linkFromDuplex(port: string, stream: Duplex, options: DuplexLink
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'latin1') : chunk;
     for (const listener of [...dataListeners]) listener(bytes);
   });
-  // serialport emits 'close' with a DisconnectedError on unplug; memory pairs close when the peer goes.
+  // Memory pairs close when the peer goes.
   stream.on('close', (error?: unknown) => markClosed(error instanceof Error ? error : undefined));
   stream.on('end', () => markClosed());
   stream.on('error', (error: Error) => markClosed(error));
@@ -67,10 +62,10 @@ export function linkFromDuplex(port: string, stream: Duplex, options: DuplexLink
       closeListeners.add(listener);
       return () => closeListeners.delete(listener);
     },
-    async close(): Promise<void> {
-      if (options.close) await options.close();
-      else stream.destroy();
+    close(): Promise<void> {
+      stream.destroy();
       markClosed();
+      return Promise.resolve();
     },
   };
 }

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startPtyPair, type PtyPair } from '../sim/pty-pair.js';
+import { openSerialLink, type SerialLink } from './serial-link.js';
+
+const pairs: PtyPair[] = [];
+const links: SerialLink[] = [];
+
+async function open(path: string): Promise<SerialLink> {
+  const link = await openSerialLink(path, { baudRate: 115_200, rtscts: false });
+  links.push(link);
+  return link;
+}
+
+async function pair(): Promise<PtyPair> {
+  const started = await startPtyPair();
+  pairs.push(started);
+  return started;
+}
+
+function received(link: SerialLink, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  return new Promise((resolve) => {
+    link.onData((chunk) => {
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total >= length) resolve(Buffer.concat(chunks));
+    });
+  });
+}
+
+afterEach(async () => {
+  await Promise.all(links.splice(0).map((link) => link.close()));
+  await Promise.all(pairs.splice(0).map((started) => started.stop()));
+});
+
+describe('SerialLink', () => {
+  it('keeps writes in order, each many times larger than the tty buffer, and resolves each once sent', async () => {
+    const ptys = await pair();
+    const host = await open(ptys.hostPath);
+    const device = await open(ptys.devicePath);
+    const parts = [randomBytes(100 * 1024), randomBytes(3), randomBytes(60 * 1024)];
+    const atDevice = received(device, 160 * 1024 + 3);
+    const settled: number[] = [];
+    const writes = parts.map((part, index) => host.write(part).then(() => settled.push(index)));
+    expect((await atDevice).equals(Buffer.concat(parts))).toBe(true);
+    await Promise.all(writes);
+    expect(settled).toEqual([0, 1, 2]);
+  });
+
+  it('closes with transport.disconnected when the other end hangs up while it only reads', async () => {
+    const ptys = await pair();
+    const host = await open(ptys.hostPath);
+    const closed = new Promise<Error | undefined>((resolve) => host.onClose(resolve));
+    await ptys.stop();
+    expect(await closed).toMatchObject({ code: 'transport.disconnected', port: ptys.hostPath });
+    expect(host.closed).toBe(true);
+    await expect(host.write(Buffer.from('AT\r\n'))).rejects.toMatchObject({ code: 'transport.disconnected' });
+  });
+
+  it('refuses a write whose signal is already aborted, and tells late close listeners at once', async () => {
+    const ptys = await pair();
+    const host = await open(ptys.hostPath);
+    await expect(host.write(Buffer.from('AT\r\n'), AbortSignal.abort())).rejects.toMatchObject({
+      code: 'transport.aborted',
+    });
+    await host.close();
+    expect(await new Promise((resolve) => host.onClose(() => resolve('told')))).toBe('told');
+  });
+});
