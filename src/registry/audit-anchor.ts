@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { StationError } from '../api/errors.js';
 
@@ -29,19 +30,11 @@ export class AuditAnchor {
   constructor(readonly file: string) {}
 
   async read(): Promise<AuditHead | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new StationError(
-        'audit.anchor_unreadable',
-        `Cannot read the audit head file ${this.file}: ${String(error)}.`,
-        {
-          cause: error,
-        },
-      );
-    }
+    return this.parse(await readFile(this.file, 'utf8').catch((error: unknown) => this.readFailure(error)));
+  }
+
+  private parse(text: string | undefined): AuditHead | undefined {
+    if (text === undefined) return undefined;
     const parsed = auditHeadSchema.safeParse(JSON.parse(text));
     if (!parsed.success) {
       throw new StationError(
@@ -52,12 +45,22 @@ export class AuditAnchor {
     return parsed.data;
   }
 
+  /** A missing file has no head yet (undefined); any other failure is reported. */
+  private readFailure(error: unknown): undefined {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StationError(
+      'audit.anchor_unreadable',
+      `Cannot read the audit head file ${this.file}: ${String(error)}.`,
+      { cause: error },
+    );
+  }
+
   /**
    * Moves the anchor forward to `head`; never backwards (another process may have written a later head).
    * Writes are coalesced: a commit only records the newest head and one writer keeps the file up to date,
-   * so a burst of transactions costs a few file writes, not one each (measured ~2.8 ms per write). The
-   * file may lag by the commits of that burst after a crash, which verify() accepts. A failed write is
-   * reported by the next advance() or flush().
+   * so a burst of transactions costs a few file writes, not one each. The file may lag by the commits of
+   * that burst after a crash, which verify() accepts. A failed write is reported by the next advance() or
+   * flush().
    */
   advance(head: AuditHead): Promise<void> {
     const failure = this.failure;
@@ -81,7 +84,7 @@ export class AuditAnchor {
         // Let a burst of commits finish first: at most one file write per interval, whatever the rate.
         await new Promise((resolve) => setTimeout(resolve, anchorIntervalMs));
         const head = this.latest;
-        await this.write(head);
+        this.write(head);
         this.written = head;
       }
     } catch (error) {
@@ -91,14 +94,23 @@ export class AuditAnchor {
     }
   }
 
-  private async write(head: AuditHead): Promise<void> {
-    const current = await this.read().catch(() => undefined);
+  /**
+   * Synchronous on purpose: a hundred-byte file in the page cache takes microseconds, where each of the
+   * five fs/promises calls would be a trip through the thread pool, dozens of times a second on a busy bench.
+   */
+  private write(head: AuditHead): void {
+    let current: AuditHead | undefined;
+    try {
+      current = this.parse(readFileSync(this.file, 'utf8'));
+    } catch {
+      current = undefined; // unreadable or edited: verify() reports that; the newer head replaces it
+    }
     if (current && current.seq >= head.seq) return;
     // Write-then-rename: a crash leaves the old head or the new one, never half a file.
     const temporary = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(temporary, `${JSON.stringify(head)}\n`, 'utf8');
-      await rename(temporary, this.file);
+      writeFileSync(temporary, `${JSON.stringify(head)}\n`, 'utf8');
+      renameSync(temporary, this.file);
     } catch (error) {
       throw new StationError(
         'audit.anchor_unwritable',
