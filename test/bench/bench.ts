@@ -1,11 +1,12 @@
 // `npm run bench -- bench [--ports N] [--rounds R] [--latency MS]`: the bench at full load. N simulated
 // devices (default 32, spread over the four drivers) run in separate processes (`station sim`) on
 // pseudo-terminals, paced as 115,200 baud UARTs with a per-answer device latency; this process is the
-// station, with its CA key in a SoftHSM2 token (P-256). Every port provisions R devices in a row (rounds
-// after the first replace the identity, the full pipeline again). Prints devices per minute; the ratio of
-// each port's time to its wire-time limit (bytes x 10 / baud + the latency the simulated device waited
-// before its answers, as the simulator reports it when stopped), summed over ports (budget >= 0.95); station work per device, i.e. this process's CPU time per device (budget < 10 ms)
-// next to a baseline measured here (one HSM P-256 signature); and the event-loop delay p99.
+// station, with its CA key in a SoftHSM2 token (P-256). Every port provisions R devices in a row (default
+// 8; rounds after the first replace the identity, the full pipeline again).
+// Prints devices per minute; the ratio of each port's time to its wire-time limit (bytes x 10 / baud +
+// the latency the simulated device waited before its answers, as the simulator reports it when stopped),
+// summed over ports (budget >= 0.95); station work per device, i.e. this process's CPU time per device
+// (budget < 10 ms) next to a baseline measured here (one HSM P-256 signature); and the event-loop delay p99.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
@@ -147,9 +148,67 @@ async function stepMeans(station: Station, jobIds: readonly number[]): Promise<s
   );
 }
 
+interface BenchPort {
+  port: DevicePort;
+  stats: PortStats;
+  keyMode: 'csr' | 'inject';
+}
+
+type Simulators = Awaited<ReturnType<typeof startSimulators>>;
+
+/** N simulated ports spread over the drivers, each in the key mode its driver supports. */
+async function startPorts(
+  portCount: number,
+  latencyMs: number,
+  sims: Simulators[],
+): Promise<{ ports: BenchPort[] }> {
+  const ports: BenchPort[] = [];
+  for (const [index, driver] of drivers.entries()) {
+    const count = Math.floor(portCount / drivers.length) + (index < portCount % drivers.length ? 1 : 0);
+    if (count === 0) continue;
+    const started = await startSimulators(driver, count, latencyMs);
+    sims.push(started);
+    for (const devicePath of started.paths) {
+      const deviceDriver = driverByName(driver);
+      ports.push({
+        keyMode: keyModeFor(driver),
+        stats: { driver, deviceMs: 0, provisioned: 0, failed: 0 },
+        port: {
+          name: devicePath,
+          driver: deviceDriver,
+          open: () => openSerialLink(devicePath, deviceDriver.serial),
+        },
+      });
+    }
+  }
+  return { ports };
+}
+
+/** Every port provisions `rounds` devices in a row; all ports at once. */
+async function runRounds(
+  ports: readonly BenchPort[],
+  benches: Record<BenchPort['keyMode'], Bench>,
+  rounds: number,
+): Promise<void> {
+  await Promise.all(
+    ports.map(async ({ port, stats, keyMode }) => {
+      for (let round = 0; round < rounds; round++) {
+        const begin = performance.now();
+        const outcome = await benches[keyMode].run(port);
+        stats.deviceMs += performance.now() - begin;
+        if (outcome?.state === 'PROVISIONED') stats.provisioned++;
+        else {
+          stats.failed++;
+          console.error(`${port.name}: ${outcome?.error?.message ?? 'did not run'}`);
+        }
+      }
+    }),
+  );
+}
+
 export default async function benchBench(args: string[]): Promise<void> {
   const portCount = option(args, 'ports', 32);
-  const rounds = Math.max(1, option(args, 'rounds', 2));
+  const rounds = Math.max(1, option(args, 'rounds', 8));
   const latencyMs = option(args, 'latency', 20);
   const token = await createSoftHsmToken();
   const fixture = await createBenchFixture(
@@ -157,29 +216,9 @@ export default async function benchBench(args: string[]): Promise<void> {
     { pin: token.pin },
     portCount * rounds,
   );
-  const sims: Awaited<ReturnType<typeof startSimulators>>[] = [];
+  const sims: Simulators[] = [];
   const station = await fixture.open();
   try {
-    const ports: { port: DevicePort; stats: PortStats; keyMode: 'csr' | 'inject' }[] = [];
-    for (const [index, driver] of drivers.entries()) {
-      const count = Math.floor(portCount / drivers.length) + (index < portCount % drivers.length ? 1 : 0);
-      if (count === 0) continue;
-      const started = await startSimulators(driver, count, latencyMs);
-      sims.push(started);
-      for (const devicePath of started.paths) {
-        const stats: PortStats = { driver, deviceMs: 0, provisioned: 0, failed: 0 };
-        const deviceDriver = driverByName(driver);
-        ports.push({
-          keyMode: keyModeFor(driver),
-          stats,
-          port: {
-            name: devicePath,
-            driver: deviceDriver,
-            open: () => openSerialLink(devicePath, deviceDriver.serial),
-          },
-        });
-      }
-    }
     const benches = {
       csr: new Bench(
         await openJobRuntime(station, fixture.jobs.csr, { actor, reprovision: true, emit: () => undefined }),
@@ -192,6 +231,7 @@ export default async function benchBench(args: string[]): Promise<void> {
         }),
       ),
     };
+    const { ports } = await startPorts(portCount, latencyMs, sims);
 
     // Baseline in this run: one P-256 signature by the CA key on the token.
     const pki = await station.pki();
@@ -210,20 +250,7 @@ export default async function benchBench(args: string[]): Promise<void> {
     const cpuStart = process.cpuUsage();
     const eluStart = performance.eventLoopUtilization();
     const started = performance.now();
-    await Promise.all(
-      ports.map(async ({ port, stats, keyMode }) => {
-        for (let round = 0; round < rounds; round++) {
-          const begin = performance.now();
-          const outcome = await benches[keyMode].run(port);
-          stats.deviceMs += performance.now() - begin;
-          if (outcome?.state === 'PROVISIONED') stats.provisioned++;
-          else {
-            stats.failed++;
-            console.error(`${port.name}: ${outcome?.error?.message ?? 'did not run'}`);
-          }
-        }
-      }),
-    );
+    await runRounds(ports, benches, rounds);
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuStart);
     const elu = performance.eventLoopUtilization(eluStart);
