@@ -1,13 +1,5 @@
 import type { ByteLink } from './byte-link.js';
 
-/**
- * The silence a driver awaits when its port opens, on every device (ESP-AT, Quectel). A run killed mid-read
- * leaves the module streaming without pauses (at 115,200 baud a 64-byte slice every 5.6 ms), so 30 ms of
- * silence shows such a stream is over; anything later makes the first probe fail (lines before its OK, an
- * unexpected answer), and resynchronise() then waits its longer quiet and probes again.
- */
-export const OPEN_QUIET_MS = 30;
-
 export interface QuietOptions {
   /** How long the line must stay silent. */
   quietMs: number;

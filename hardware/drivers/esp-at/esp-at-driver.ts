@@ -9,7 +9,7 @@ import type {
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import { resynchronise } from '../../transport/command-mode.js';
-import { OPEN_QUIET_MS, untilLineQuiet } from '../../transport/leftover-output.js';
+import { untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -49,9 +49,7 @@ const SYSMFG_BINARY = 8;
 const BAUD_RATE = 115_200;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
-/** A whole credential's read-back at 115,200 baud, with margin: the most a killed run can leave streaming. */
-const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
-/** A module in command mode answers AT at once; one waiting for raw bytes never does. */
+/** A module in command mode answers the probe at once; one waiting for raw bytes never does. */
 const PROBE_TIMEOUT_MS = 500;
 /** The first probe, one after each filler: a module that still does not answer needs a power cycle. */
 const MAX_PROBES = 3;
@@ -83,7 +81,6 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
     serial: { baudRate: BAUD_RATE, rtscts: false },
     async open(link, openOptions = {}) {
       const signal = openOptions.signal;
-      await untilLineQuiet(link, { quietMs: OPEN_QUIET_MS, maxWaitMs: LEFTOVER_MAX_WAIT_MS, signal });
       const channel = new AtChannel(link, {
         lineEnding: '\r\n',
         // Echo is on until ATE0; the channel drops an echoed line and does not mind its absence.
@@ -92,16 +89,19 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
         quoteAwareLines: false,
         defaultTimeoutMs: COMMAND_TIMEOUT_MS,
       });
-      const session = new EspAtSession(link, channel, slotIndex);
       try {
-        await resynchronise(channel, {
+        // AT+GMR as the probe: its answer is what identify() needs, and unlike a bare OK no leftover of a
+        // killed run can pass for it (protocols.md 2).
+        const versions = await resynchronise(channel, {
           module: 'ESP-AT module',
+          probe: { command: 'AT+GMR', accepts: (info) => info[0]?.startsWith('AT version:') === true },
           probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
           recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
           maxProbes: MAX_PROBES,
           recover: () => completeUnfinishedWrite(channel, signal),
           signal,
         });
+        const session = new EspAtSession(link, channel, slotIndex, versions);
         await session.command('ATE0', openOptions);
         return session;
       } catch (error) {
@@ -149,6 +149,8 @@ class EspAtSession implements DeviceSession {
     private readonly link: ByteLink,
     private readonly channel: AtChannel,
     private readonly slotIndex: number,
+    /** AT+GMR's lines, as the probe at open got them. */
+    private readonly versions: readonly string[],
   ) {}
 
   get port(): string {
@@ -159,7 +161,7 @@ class EspAtSession implements DeviceSession {
     const macAnswer = await this.command('AT+CIPSTAMAC?', options);
     const mac = /^\+CIPSTAMAC:"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"$/i.exec(macAnswer.info[0] ?? '')?.[1];
     if (!mac) throw this.unexpected('AT+CIPSTAMAC?', 'a station MAC address');
-    const versions = (await this.command('AT+GMR', options)).info;
+    const versions = this.versions;
     const firmware = versions.map((line) => /^AT version:([^(\s]+)/.exec(line)?.[1]).find(Boolean);
     const model = versions.map((line) => /^Bin version:.*\((.+)\)$/.exec(line)?.[1]).find(Boolean);
     return { deviceId: mac.toLowerCase(), mac: mac.toLowerCase(), model, firmware };

@@ -4,7 +4,7 @@ import type { AtResponse, TranscriptEntry } from '../../transport/at-channel-con
 import { AtChannel } from '../../transport/at-channel.js';
 import type { ByteLink } from '../../transport/byte-link.js';
 import { resynchronise } from '../../transport/command-mode.js';
-import { OPEN_QUIET_MS, untilFinalResult, untilLineQuiet } from '../../transport/leftover-output.js';
+import { untilFinalResult, untilLineQuiet } from '../../transport/leftover-output.js';
 import type {
   CredentialReadBack,
   CredentialSlot,
@@ -55,10 +55,8 @@ const UPLOAD_IDLE_SECONDS = 3;
 const UPLOAD_END_MARGIN_MS = 1_500;
 /** Silence that tells a previous run's output is over; the AtChannel settles for as long after a failure. */
 const LEFTOVER_QUIET_MS = 100;
-/** A whole credential's download at 115,200 baud, with margin: the most a killed run can leave streaming. */
-const LEFTOVER_MAX_WAIT_MS = COMMAND_TIMEOUT_MS + MAX_CREDENTIAL_BYTES * PAYLOAD_MS_PER_BYTE;
 const BAUD_RATE = 115_200;
-/** A module in command mode answers AT at once; one in QFUPL data mode takes it as file data. */
+/** A module in command mode answers the probe at once; one in QFUPL data mode takes it as file data. */
 const PROBE_TIMEOUT_MS = 500;
 /** The first probe and one after each recovery: a module that still does not answer needs a power cycle. */
 const MAX_PROBES = 3;
@@ -99,11 +97,6 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
     // The modules' USB AT ports are virtual: RTS/CTS means nothing there, nor on pseudo-terminals.
     serial: { baudRate: BAUD_RATE, rtscts: false },
     async open(link, openOptions = {}) {
-      await untilLineQuiet(link, {
-        quietMs: OPEN_QUIET_MS,
-        maxWaitMs: LEFTOVER_MAX_WAIT_MS,
-        signal: openOptions.signal,
-      });
       const channel = new AtChannel(link, {
         lineEnding: '\r\n',
         // Echo is on until ATE0 (protocols.md 3); the channel drops an echoed line and does not mind its absence.
@@ -113,8 +106,11 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
         defaultTimeoutMs: COMMAND_TIMEOUT_MS,
       });
       try {
-        await resynchronise(channel, {
+        // ATI as the probe: its answer (maker, model, revision) is what identify() needs, and unlike a bare
+        // OK no leftover of a killed run can pass for it.
+        const about = await resynchronise(channel, {
           module: 'Quectel module',
+          probe: { command: 'ATI', accepts: (info) => info[0] === 'Quectel' },
           probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
           recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
           maxProbes: MAX_PROBES,
@@ -124,7 +120,7 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
         await channel.send('ATE0', openOptions);
         // Numeric file errors (405, 407, 403) are how this driver tells outcomes apart.
         await channel.send('AT+CMEE=1', openOptions);
-        return new QuectelSession(link, channel, sslContext, fileNames);
+        return new QuectelSession(link, channel, sslContext, fileNames, about);
       } catch (error) {
         channel.dispose();
         throw error;
@@ -174,6 +170,8 @@ class QuectelSession implements DeviceSession {
     private readonly channel: AtChannel,
     private readonly sslContext: number,
     private readonly fileNames: Record<CredentialSlot, string>,
+    /** ATI's lines, as the probe at open got them. */
+    private readonly about: readonly string[],
   ) {}
 
   get port(): string {
@@ -184,7 +182,7 @@ class QuectelSession implements DeviceSession {
     return this.exclusive(async () => {
       const imei = (await this.command('AT+GSN', options)).info.find((line) => /^\d{15}$/.test(line));
       if (!imei) throw this.unexpected('AT+GSN', 'a 15-digit IMEI');
-      const about = (await this.command('ATI', options)).info;
+      const about = this.about;
       const model = about[about.indexOf('Quectel') + 1];
       const firmware = about.map((line) => /^Revision:\s*(\S+)$/.exec(line)?.[1]).find(Boolean);
       const iccid = await this.readIccid(options);

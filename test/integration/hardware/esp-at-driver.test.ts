@@ -11,7 +11,7 @@ const faultCases: FaultCase[] = [
     timeoutMs: 500,
   },
   {
-    fault: { kind: 'slow', match: 'AT+GMR', delayMs: 5_000 },
+    fault: { kind: 'slow', match: 'AT+CIPSTAMAC?', delayMs: 5_000 },
     operation: 'identify',
     expectedCode: 'transport.timeout',
     timeoutMs: 500,

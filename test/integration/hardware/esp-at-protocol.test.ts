@@ -90,9 +90,9 @@ describe('ESP-AT driver', () => {
     });
   });
 
-  it('opens a module in command mode with one AT probe and no filler', async () => {
+  it('opens a module in command mode with one AT+GMR probe and no filler', async () => {
     const { session } = await connect();
-    expect(sentTexts(session)).toEqual(['AT', 'ATE0']);
+    expect(sentTexts(session)).toEqual(['AT+GMR', 'ATE0']);
   });
 
   it('tells the technician to power-cycle a module that never answers, after a bounded number of tries', async () => {
@@ -129,6 +129,39 @@ describe('ESP-AT driver across station restarts (pty)', () => {
   );
   const nextCertificate = Buffer.from('-----BEGIN CERTIFICATE-----\nMIINextRun\n-----END CERTIFICATE-----\n');
 
+  it('lets the next station run identify, rewrite and read back after a read-back was cut off half-way', async () => {
+    const simulator = new EspAtSimulator({ seed: 14, baudRate: 115_200 });
+    const { station } = await moduleOnPty(espAtDriver, simulator, cleanups);
+    const first = await station();
+    await first.session.writeCredential('certificate', longCertificate);
+
+    // The first run goes away (its port closes) once half the value has arrived.
+    let received = 0;
+    const stopWatching = first.link.onData((chunk) => {
+      received += chunk.length;
+      if (received > longCertificate.length / 2) {
+        stopWatching();
+        void first.link.close();
+      }
+    });
+    await expect(first.session.readCredential('certificate')).rejects.toMatchObject({
+      code: 'transport.disconnected',
+    });
+
+    // The module may still be sending the rest of the value and its OK when the next run probes it. None
+    // of it may be taken for an answer: the probe's answer is the module's own AT+GMR (identify reports
+    // it), and every later command gets its own answer.
+    const second = await station();
+    expect(await second.session.identify()).toMatchObject({
+      deviceId: simulator.identity.mac,
+      firmware: simulator.identity.firmware,
+    });
+    await second.session.writeCredential('certificate', nextCertificate);
+    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
+    const readBack = await second.session.readCredential('certificate');
+    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+  });
+
   it('lets the next station run identify, rewrite and read back after a raw write was cut off half-way', async () => {
     const simulator = new EspAtSimulator({ seed: 13, baudRate: 115_200 });
     const { station } = await moduleOnPty(espAtDriver, simulator, cleanups);
@@ -141,17 +174,17 @@ describe('ESP-AT driver across station restarts (pty)', () => {
     await killed;
     expect(simulator.storedCredentials().has('certificate')).toBe(false);
 
-    // The module still waits for the rest of the write: the next run's first AT goes into it, unanswered;
-    // filler completes it, summarised in the transcript, and a second AT finds the module in step.
+    // The module still waits for the rest of the write: the next run's first probe goes into it, unanswered;
+    // filler completes it, summarised in the transcript, and a second probe finds the module in step.
     const second = await station();
     expect(sentTexts(second.session).slice(0, 4)).toEqual([
-      'AT',
+      'AT+GMR',
       '<8194 filler bytes ending an unfinished raw write>',
-      'AT',
+      'AT+GMR',
       'ATE0',
     ]);
     const wire = second.traffic.filter((entry) => entry.startsWith('tx ')).map((entry) => entry.slice(3));
-    expect(wire.join('')).toContain(`AT\r\n${' '.repeat(8192)}\r\nAT\r\n`);
+    expect(wire.join('')).toContain(`AT+GMR\r\n${' '.repeat(8192)}\r\nAT+GMR\r\n`);
     expect(await second.session.identify()).toMatchObject({ deviceId: simulator.identity.mac });
     await second.session.writeCredential('certificate', nextCertificate);
     expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);

@@ -10,7 +10,7 @@ const faultCases: FaultCase[] = [
     timeoutMs: 500,
   },
   {
-    fault: { kind: 'slow', match: 'ATI', delayMs: 5_000 },
+    fault: { kind: 'slow', match: 'AT+QCCID', delayMs: 5_000 },
     operation: 'identify',
     expectedCode: 'transport.timeout',
     timeoutMs: 500,
