@@ -8,7 +8,7 @@ import {
 } from '../../../hardware/drivers/esp-at/index.js';
 import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/device-driver.js';
 import type { EspAtSimulatorOptions } from '../../../hardware/drivers/esp-at/index.js';
-import { moduleOnPty } from './module-on-pty.js';
+import { expectRewriteAndReadBack, moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
 import { placeholderKeyPem } from '../../fixtures/placeholder-key.js';
 
@@ -156,10 +156,7 @@ describe('ESP-AT driver across station restarts (pty)', () => {
       deviceId: simulator.identity.mac,
       firmware: simulator.identity.firmware,
     });
-    await second.session.writeCredential('certificate', nextCertificate);
-    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
-    const readBack = await second.session.readCredential('certificate');
-    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+    await expectRewriteAndReadBack(second, simulator, nextCertificate);
   });
 
   it('lets the next station run identify, rewrite and read back after a raw write was cut off half-way', async () => {
@@ -186,10 +183,7 @@ describe('ESP-AT driver across station restarts (pty)', () => {
     const wire = second.traffic.filter((entry) => entry.startsWith('tx ')).map((entry) => entry.slice(3));
     expect(wire.join('')).toContain(`AT+GMR\r\n${' '.repeat(8192)}\r\nAT+GMR\r\n`);
     expect(await second.session.identify()).toMatchObject({ deviceId: simulator.identity.mac });
-    await second.session.writeCredential('certificate', nextCertificate);
-    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
-    const readBack = await second.session.readCredential('certificate');
-    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+    await expectRewriteAndReadBack(second, simulator, nextCertificate);
   });
 });
 

@@ -6,6 +6,7 @@ import type {
 import { openPtyDeviceEnd, startPtyPair } from '../../../hardware/sim/pty-pair.js';
 import type { ByteLink } from '../../../hardware/transport/byte-link.js';
 import { openSerialLink } from '../../../hardware/transport/serial-link.js';
+import { expect } from 'vitest';
 
 /** One station run on the module: its own serial link and session, as a fresh process would open them. */
 export interface StationRun {
@@ -82,4 +83,16 @@ export async function moduleOnPty(
     return { link, session: await driver.open(logged), traffic, dieMidPayload };
   };
   return { station };
+}
+
+/** The run writes `certificate` again and reads it back: the module stores and returns exactly those bytes. */
+export async function expectRewriteAndReadBack(
+  run: StationRun,
+  simulator: DeviceSimulator,
+  certificate: Buffer,
+): Promise<void> {
+  await run.session.writeCredential('certificate', certificate);
+  expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(certificate);
+  const readBack = await run.session.readCredential('certificate');
+  expect(Buffer.from(readBack.bytes ?? [])).toEqual(certificate);
 }

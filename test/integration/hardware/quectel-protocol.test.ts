@@ -11,7 +11,7 @@ import type { DeviceDriver, DeviceSession } from '../../../hardware/drivers/devi
 import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
 import type { ByteLink } from '../../../hardware/transport/byte-link.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
-import { moduleOnPty } from './module-on-pty.js';
+import { expectRewriteAndReadBack, moduleOnPty } from './module-on-pty.js';
 import { connectSimulatedDevice, type SimulatedDevice } from './simulated-device.js';
 import { placeholderKeyPem } from '../../fixtures/placeholder-key.js';
 
@@ -182,10 +182,7 @@ describe('Quectel driver across station restarts (pty)', () => {
       model: 'BG96',
       firmware: simulator.identity.firmware,
     });
-    await second.session.writeCredential('certificate', nextCertificate);
-    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
-    const readBack = await second.session.readCredential('certificate');
-    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+    await expectRewriteAndReadBack(second, simulator, nextCertificate);
   });
 
   it('lets the next station run identify, rewrite and read back after an upload was cut off half-way', async () => {
@@ -209,10 +206,7 @@ describe('Quectel driver across station restarts (pty)', () => {
     expect(Number(uploaded?.[1])).toBeGreaterThan(0);
     expect(Number(uploaded?.[1])).toBeLessThan(longCertificate.length);
     expect(await second.session.identify()).toMatchObject({ deviceId: simulator.identity.imei });
-    await second.session.writeCredential('certificate', nextCertificate);
-    expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(nextCertificate);
-    const readBack = await second.session.readCredential('certificate');
-    expect(Buffer.from(readBack.bytes ?? [])).toEqual(nextCertificate);
+    await expectRewriteAndReadBack(second, simulator, nextCertificate);
   });
 
   it('tells the technician to power-cycle the module when a file is still held open from an earlier run', async () => {
