@@ -85,6 +85,33 @@ export async function moduleOnPty(
   return { station };
 }
 
+/**
+ * The run reads `certificate` back and goes away (closes its port, as a killed station's closes) once more
+ * than `bytes` have arrived after the line starting with `after` (the start of the raw data, e.g. Quectel's
+ * CONNECT), or after the read began; the read fails with transport.disconnected.
+ */
+export async function expectCutOffReadBack(run: StationRun, bytes: number, after?: string): Promise<void> {
+  let received = Buffer.alloc(0);
+  /** Where the read's data begins in what arrived; undefined while the line starting with `after` is incomplete. */
+  const dataStart = (): number | undefined => {
+    if (after === undefined) return 0;
+    const marker = received.indexOf(after);
+    const lineEnd = marker === -1 ? -1 : received.indexOf('\n', marker);
+    return lineEnd === -1 ? undefined : lineEnd + 1;
+  };
+  const stopWatching = run.link.onData((chunk) => {
+    received = Buffer.concat([received, chunk]);
+    const start = dataStart();
+    if (start !== undefined && received.length - start > bytes) {
+      stopWatching();
+      void run.link.close();
+    }
+  });
+  await expect(run.session.readCredential('certificate')).rejects.toMatchObject({
+    code: 'transport.disconnected',
+  });
+}
+
 /** The run writes `certificate` again and reads it back: the module stores and returns exactly those bytes. */
 export async function expectRewriteAndReadBack(
   run: StationRun,
