@@ -2,7 +2,7 @@ import { DatabaseSync, type DatabaseSyncInstance, type StatementSyncInstance } f
 import { StationError } from '../api/errors.js';
 
 /** A value SQLite stores: what we bind as a parameter and what comes back in a column. */
-export type SqlValue = string | number | bigint | Buffer | null;
+export type SqlValue = string | number | bigint | Uint8Array | null;
 export type SqlParams = readonly SqlValue[];
 export type SqlRow = Record<string, SqlValue>;
 
@@ -72,12 +72,7 @@ export class SqliteConnection implements SqlWriter {
 
   /** Runs a script of several statements (migrations, pragmas); no parameters. */
   exec(sql: string): Promise<void> {
-    try {
-      this.db.exec(sql);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(toRegistryError(error));
-    }
+    return settled(() => this.db.exec(sql));
   }
 
   /**
@@ -99,38 +94,23 @@ export class SqliteConnection implements SqlWriter {
   }
 
   run(sql: string, params: SqlParams = []): Promise<RunResult> {
-    try {
+    return settled(() => {
       const result = this.prepared(sql).run(...bindable(params));
-      return Promise.resolve({ changes: Number(result.changes), lastId: Number(result.lastInsertRowid) });
-    } catch (error) {
-      return Promise.reject(toRegistryError(error));
-    }
+      return { changes: Number(result.changes), lastId: Number(result.lastInsertRowid) };
+    });
   }
 
   get<T extends object = SqlRow>(sql: string, params: SqlParams = []): Promise<T | undefined> {
-    try {
-      return Promise.resolve(this.prepared(sql).get(...bindable(params)) as T | undefined);
-    } catch (error) {
-      return Promise.reject(toRegistryError(error));
-    }
+    return settled(() => this.prepared(sql).get(...bindable(params)) as T | undefined);
   }
 
   all<T extends object = SqlRow>(sql: string, params: SqlParams = []): Promise<T[]> {
-    try {
-      return Promise.resolve(this.prepared(sql).all(...bindable(params)) as T[]);
-    } catch (error) {
-      return Promise.reject(toRegistryError(error));
-    }
+    return settled(() => this.prepared(sql).all(...bindable(params)) as T[]);
   }
 
   close(): Promise<void> {
     this.statements.clear();
-    try {
-      this.db.close();
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(toRegistryError(error));
-    }
+    return settled(() => this.db.close());
   }
 
   private prepared(sql: string): StatementSyncInstance {
@@ -148,6 +128,15 @@ export class SqliteConnection implements SqlWriter {
       this.statements.delete(this.statements.keys().next().value as string);
     }
     return statement;
+  }
+}
+
+/** A synchronous SQLite call's result, or its error as a StationError, as a promise. */
+function settled<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(toRegistryError(error));
   }
 }
 
