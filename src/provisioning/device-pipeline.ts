@@ -117,11 +117,15 @@ interface DeviceAttempt {
   certificateId?: string;
   certificatePem?: string;
   privateKeyPem?: string;
+  /** The job CA's certificate on its way to the device while the identity is issued (startCaWrite). */
+  caWrite?: Promise<void>;
   /** What was written, slot by slot, for verification. */
   written: Map<CredentialSlot, Uint8Array>;
   /** Finished steps not yet in the registry (see checkpoint), and how many are. */
   unsavedSteps: Omit<RecordStep, 'seq'>[];
   savedSteps: number;
+  /** A record change a step left for the next checkpoint to make first (see identify). */
+  unsavedRecordWork?: (tx: Transaction) => Promise<void>;
 }
 
 export interface DeviceOutcome {
@@ -252,7 +256,9 @@ async function checkpoint<T>(
   work: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
   const steps = attempt.unsavedSteps;
+  const recordWork = attempt.unsavedRecordWork;
   const result = await runtime.station.registry.transaction(runtime.actor, async (tx) => {
+    await recordWork?.(tx);
     const saving = runtime.station.records.stepsEnded(tx, attempt.recordId, steps, {
       saved: attempt.savedSteps,
       reached: reached ?? undefined,
@@ -265,7 +271,13 @@ async function checkpoint<T>(
   });
   attempt.unsavedSteps = attempt.unsavedSteps.slice(steps.length);
   attempt.savedSteps += steps.length;
+  if (attempt.unsavedRecordWork === recordWork) attempt.unsavedRecordWork = undefined;
   return result;
+}
+
+/** Whether the parameters step runs: not for a re-verification, nor when an earlier attempt chose them. */
+function needsParameters(attempt: DeviceAttempt): boolean {
+  return attempt.parameters === undefined && attempt.mode !== 'reverify';
 }
 
 const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
@@ -307,19 +319,23 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
           attempt.deviceCertificate = await readDeviceCertificate(attempt, signal);
           await refuseKnownCertificate(runtime, attempt);
         }
-        await checkpoint(runtime, attempt, 'identify', (tx) =>
+        const recordIdentity = (tx: Transaction) =>
           station.records.identify(tx, attempt.recordId, {
             driver: attempt.port.driver.name,
             deviceId: identity.deviceId,
             ...(attempt.mode !== 'fresh' && attempt.prior && { resumes: attempt.prior }),
-          }),
-        );
+          });
+        // When the parameters come straight after without a technician, their transaction records the
+        // identity too: one registry wait fewer for the device. Nothing is handed out before that commits,
+        // so a crash in between leaves a record that reached connect, with nothing to clean up.
+        if (needsParameters(attempt) && !job.parameters.operator) attempt.unsavedRecordWork = recordIdentity;
+        else await checkpoint(runtime, attempt, 'identify', recordIdentity);
       },
     },
     {
       name: 'parameters',
       timeoutMs: timeout('parameters'),
-      skip: (attempt) => attempt.parameters !== undefined || attempt.mode === 'reverify',
+      skip: (attempt) => !needsParameters(attempt),
       async run(attempt) {
         const source = job.parameters;
         const operatorValue = source.operator
@@ -404,7 +420,8 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'issue',
       timeoutMs: timeout('issue'),
       skip: (attempt) => !newIdentityModes.includes(attempt.mode) || job.keyMode === 'claim',
-      async run(attempt) {
+      async run(attempt, signal) {
+        startCaWrite(runtime, attempt, signal);
         if (job.keyMode === 'existing') {
           attempt.prepared = acceptDeviceCertificate(runtime, attempt);
           return;
@@ -468,10 +485,15 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const onProgress = progress(attempt, 'write');
         for (const [slot, bytes] of credentials) {
           const offset = before;
-          await session.writeCredential(slot, bytes, {
-            signal,
-            onProgress: (sent) => onProgress(offset + sent, total),
-          });
+          if (slot === 'ca' && attempt.caWrite) {
+            await attempt.caWrite;
+            onProgress(bytes.length, total);
+          } else {
+            await session.writeCredential(slot, bytes, {
+              signal,
+              onProgress: (sent) => onProgress(offset + sent, total),
+            });
+          }
           attempt.written.set(slot, bytes);
           before += bytes.length;
         }
@@ -495,6 +517,20 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       },
     },
   ];
+}
+
+/**
+ * Starts writing the job's CA certificate while the station issues and registers a new identity, so the
+ * device does not sit idle through the HSM and the registry transaction: the CA is public and the same
+ * for every device, so nothing depends on the identity being recorded first (the identity's certificate
+ * and key still go to the device only after the registry has them). The write step awaits it and reports
+ * its failure as its own; a device whose registration fails keeps the CA, which a retry writes again.
+ */
+function startCaWrite(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): void {
+  if (runtime.job.keyMode === 'existing') return; // the station writes nothing to such a device
+  const write = attempt.session!.writeCredential('ca', Buffer.from(runtime.ca!.pem), { signal });
+  write.catch(() => undefined); // handled by the write step; a failure before it must not go unhandled
+  attempt.caWrite = write;
 }
 
 /**

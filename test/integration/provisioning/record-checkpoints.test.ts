@@ -1,0 +1,103 @@
+// What a device's record holds at each registry checkpoint. Without a technician the identify step's
+// record change rides on the parameters transaction (one registry wait fewer per device): a failure there
+// must still name the device, and with a prompt the identity is recorded before the technician is asked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulator } from '../../../hardware/drivers/index.js';
+import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { plug } from './key-mode-fixture.js';
+
+describe('record checkpoints', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+  let seed = 9400;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'checkpoint-tests' });
+    station = await fixture.open();
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  it('names the device on a record that fails choosing its parameters, and logs identify before parameters', async () => {
+    const job = await createJob(
+      station,
+      {
+        label: 'one row',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          list: { rows: [{ ThingName: 'row-1' }], assign: 'in-order' },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode: 'csr',
+        quota: 10,
+      },
+      actor,
+    );
+    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
+    const first = createSimulator('jsonl', { seed: seed++ });
+    const second = createSimulator('jsonl', { seed: seed++ });
+
+    const done = await provisionDevice(runtime, plug(first));
+    expect(done.error?.message ?? done.state).toBe('PROVISIONED');
+    const doneSteps = await station.records.steps(done.recordId);
+    expect(doneSteps.map((step) => step.step).slice(0, 3)).toEqual(['connect', 'identify', 'parameters']);
+    const audit = await station.registry.audit.list({ subject: String(done.recordId) });
+    const actions = audit.map((entry) => entry.action);
+    expect(actions.indexOf('record.identify')).toBeGreaterThanOrEqual(0);
+    expect(actions.indexOf('record.identify')).toBeLessThan(actions.indexOf('record.parameters'));
+
+    const failed = await provisionDevice(runtime, plug(second));
+    expect(failed.state).toBe('FAILED');
+    expect(await station.records.byId(failed.recordId)).toMatchObject({
+      state: 'FAILED',
+      stepReached: 'parameters',
+      errorCode: 'provisioning.list-exhausted',
+      driver: 'jsonl',
+      deviceId: second.identity.deviceId,
+    });
+  }, 30_000);
+
+  it('records the identity before asking the technician for a value', async () => {
+    const job = await createJob(
+      station,
+      {
+        label: 'scanned',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          operator: { parameter: 'ThingName', prompt: 'Scan the label' },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode: 'csr',
+        quota: 10,
+      },
+      actor,
+    );
+    const device = createSimulator('jsonl', { seed: seed++ });
+    let seenWhileAsking: unknown;
+    const runtime = await openJobRuntime(station, job.id, {
+      actor,
+      emit: () => undefined,
+      operatorInput: async () => {
+        const [record] = await station.records.list(job.id, 1);
+        seenWhileAsking = { stepReached: record?.stepReached, deviceId: record?.deviceId };
+        return 'scanned-1';
+      },
+    });
+    const outcome = await provisionDevice(runtime, plug(device));
+    expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
+    expect(outcome.thingName).toBe('scanned-1');
+    expect(seenWhileAsking).toEqual({ stepReached: 'identify', deviceId: device.identity.deviceId });
+  }, 30_000);
+});
