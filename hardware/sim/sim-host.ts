@@ -8,14 +8,15 @@ import type {
 import { catalogueEntry } from '../drivers/index.js';
 import type { ByteLink } from '../transport/byte-link.js';
 import { linkFromDuplex } from '../transport/duplex-link.js';
-import type { SerialStream } from '../transport/serial-stream.js';
+import { SerialStream } from '../transport/serial-stream.js';
+import { openPtyMasters } from './pty-master.js';
 import { createMemoryPair } from './memory-pair.js';
-import { openPtyDeviceEnd, startPtyPair, type PtyPair } from './pty-pair.js';
 import { wireMeter, type WireMeter } from './sim-wire.js';
 
 /**
  * Starts N simulated devices of one driver, in memory (fast tests, the demo, benches) or on
- * pseudo-terminals (socat; `station sim`, tests of the real serial path), and stops them all.
+ * pseudo-terminals whose master this process holds (`station sim`, tests of the real serial path), and
+ * stops them all.
  */
 export interface SimHostOptions extends SimulatorOptions {
   driver: DriverName | string;
@@ -41,7 +42,7 @@ export interface PtySimDevice {
 export interface SimHost<Device> {
   readonly driver: DriverName;
   readonly devices: readonly Device[];
-  /** Stops every device and releases its pipe or pty (socat included); safe to call twice. */
+  /** Stops every device and releases its pipe or pty; safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -73,33 +74,27 @@ export function startMemorySims(options: SimHostOptions): SimHost<MemorySimDevic
 export async function startPtySims(options: SimHostOptions): Promise<SimHost<PtySimDevice>> {
   const entry = catalogueEntry(options.driver);
   checkCount(options.count);
-  const started: Array<{ device: PtySimDevice; pair: PtyPair; deviceEnd: SerialStream }> = [];
-  const stop = once(async () => {
-    await Promise.all(
-      started.map(({ device, pair, deviceEnd }) => stopPty(device.simulator, deviceEnd, pair)),
-    );
+  const masters = await openPtyMasters(options.count);
+  const devices = masters.map((master, index) => {
+    const simulatorOptions = deviceOptions(options, index);
+    const simulator = entry.createSimulator(simulatorOptions);
+    const deviceEnd = new SerialStream(master.link);
+    deviceEnd.on('error', () => undefined); // a hang-up is the host's to report
+    simulator.attach(deviceEnd);
+    return { simulator, path: master.hostPath, meter: wireMeter(simulatorOptions), deviceEnd };
   });
-  try {
-    for (let index = 0; index < options.count; index += 1) {
-      const pair = await startPtyPair();
-      let deviceEnd: SerialStream;
-      try {
-        deviceEnd = await openPtyDeviceEnd(pair);
-      } catch (error) {
-        await pair.stop();
-        throw error;
-      }
-      const simulatorOptions = deviceOptions(options, index);
-      const simulator = entry.createSimulator(simulatorOptions);
-      simulator.attach(deviceEnd);
-      const device = { simulator, path: pair.hostPath, meter: wireMeter(simulatorOptions) };
-      started.push({ device, pair, deviceEnd });
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { driver: entry.driver.name, devices: started.map(({ device }) => device), stop };
+  return {
+    driver: entry.driver.name,
+    devices: devices.map(({ simulator, path, meter }) => ({ simulator, path, meter })),
+    stop: once(async () => {
+      await Promise.all(
+        devices.map(async ({ simulator, deviceEnd }) => {
+          await deviceEnd.close();
+          simulator.close();
+        }),
+      );
+    }),
+  };
 }
 
 /**
@@ -150,12 +145,6 @@ function checkCount(count: number): void {
 function deviceOptions(options: SimHostOptions, index: number): SimulatorOptions {
   const { driver: _driver, count: _count, ...simulatorOptions } = options;
   return options.seed === undefined ? simulatorOptions : { ...simulatorOptions, seed: options.seed + index };
-}
-
-async function stopPty(simulator: DeviceSimulator, deviceEnd: SerialStream, pair: PtyPair): Promise<void> {
-  await deviceEnd.close();
-  simulator.close();
-  await pair.stop();
 }
 
 function once(action: () => Promise<void>): () => Promise<void> {

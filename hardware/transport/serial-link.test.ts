@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPtyPair, type PtyPair } from '../sim/pty-pair.js';
+import { received } from '../../test/helpers/byte-links.js';
 import { openSerialLink, type SerialLink } from './serial-link.js';
 
 const pairs: PtyPair[] = [];
@@ -16,18 +17,6 @@ async function pair(): Promise<PtyPair> {
   const started = await startPtyPair();
   pairs.push(started);
   return started;
-}
-
-function received(link: SerialLink, length: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  return new Promise((resolve) => {
-    link.onData((chunk) => {
-      chunks.push(chunk);
-      total += chunk.length;
-      if (total >= length) resolve(Buffer.concat(chunks));
-    });
-  });
 }
 
 afterEach(async () => {

@@ -4,13 +4,15 @@ import { StationError } from '../../src/api/errors.js';
 import type { ByteLink, SerialSettings } from './byte-link.js';
 import { aborted, disconnected, openFailed } from './transport-errors.js';
 
-/** The parts of serialport's Linux/macOS port binding this link drives: its fd and its uv_poll. */
-interface PolledBinding extends BindingPortInterface {
-  fd: number | null;
-  poller: {
+/** What this link drives: an open fd and its uv_poll (serialport's Linux/macOS port binding has both). */
+export interface PolledFd {
+  readonly fd: number | null;
+  readonly isOpen: boolean;
+  readonly poller: {
     poll(events: number): void;
     on(event: 'readable' | 'writable', listener: (error: Error | null) => void): unknown;
   };
+  close(): Promise<void>;
 }
 
 // uv_poll event bits, as serialport's poller takes them.
@@ -50,8 +52,8 @@ export async function openSerialLink(path: string, settings: SerialSettings): Pr
   return new SerialLink(path, binding);
 }
 
-function isPolled(binding: BindingPortInterface): binding is PolledBinding {
-  return typeof (binding as Partial<PolledBinding>).fd === 'number' && 'poller' in binding;
+function isPolled(binding: BindingPortInterface): binding is BindingPortInterface & PolledFd {
+  return typeof (binding as Partial<PolledFd>).fd === 'number' && 'poller' in binding;
 }
 
 /**
@@ -75,7 +77,7 @@ export class SerialLink implements ByteLink {
 
   constructor(
     readonly port: string,
-    private readonly binding: PolledBinding,
+    private readonly binding: PolledFd,
   ) {
     binding.poller.on('readable', (error) => this.onPoll(error, readableEvent));
     binding.poller.on('writable', (error) => this.onPoll(error, writableEvent));

@@ -20,7 +20,7 @@ import { createJob, openJobRuntime } from './job-runtime.js';
 export interface DemoOptions {
   dataDir: string;
   devices: number;
-  /** Simulated devices on pseudo-terminals (socat) instead of in memory. */
+  /** Simulated devices on pseudo-terminals instead of in memory. */
   ptys: boolean;
   /** Soft key store passphrase; a random one (kept nowhere) when absent. */
   passphrase?: string;

@@ -23,7 +23,7 @@ export const demoCommands: CommandModule = {
       .command('demo')
       .description('provision simulated devices of every driver in a fresh data folder (no HSM, no hardware)')
       .option('--devices <n>', 'how many simulated devices (spread over every driver)', '8')
-      .option('--ptys', 'run the devices on pseudo-terminals (socat) instead of in memory')
+      .option('--ptys', 'run the devices on pseudo-terminals instead of in memory')
       .addHelpText(
         'after',
         '\nWithout --data the demo makes a new folder under the system temp folder. Keys live in the soft\n' +

@@ -31,7 +31,7 @@ export const simCommands: CommandModule = {
   register(program, context) {
     program
       .command('sim')
-      .description('start simulated devices on pseudo-terminals (socat) until stopped')
+      .description('start simulated devices on pseudo-terminals until stopped')
       .requiredOption('--driver <name>', `device family: ${catalogueDriverNames().join(', ')}`)
       .option('--count <n>', 'how many devices', '1')
       .option('--faults <spec>', 'faults to inject (syntax below)')
