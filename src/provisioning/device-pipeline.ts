@@ -36,7 +36,7 @@ export interface DevicePort {
   /** What a technician reads: the device path or the bench slot (USB location). */
   readonly name: string;
   readonly driver: DeviceDriver;
-  open(signal: AbortSignal): Promise<ByteLink>;
+  open(signal?: AbortSignal): Promise<ByteLink>;
 }
 
 /** claim mode: the identity every device of the job receives (aws-iot-spec.md 3). */
@@ -98,8 +98,12 @@ type AttemptMode =
 interface DeviceAttempt {
   readonly port: DevicePort;
   readonly recordId: number;
+  /** The port, opening since the attempt began (see provisionDevice); the connect step takes it. */
+  opening: Promise<ByteLink>;
   link?: ByteLink;
   session?: DeviceSession;
+  /** The session and port closing (releaseDevice); once started, every caller waits for the same. */
+  releasing?: Promise<void>;
   identity?: DeviceIdentity;
   mode: AttemptMode;
   prior?: ProvisioningRecord;
@@ -149,11 +153,22 @@ export async function provisionDevice(
   signal?: AbortSignal,
 ): Promise<DeviceOutcome> {
   const { station } = runtime;
-  const recordId = await station.registry.transaction(runtime.actor, (tx) =>
-    station.records.start(tx, { jobId: runtime.job.id, port: port.name, driver: port.driver.name }),
-  );
+  // The port opens while the record is created: each waits on another thread (the OS, SQLite's commit),
+  // not on the other, and nothing reaches the device before its step runs with the record in place.
+  const opening = port.open(signal);
+  opening.catch(() => undefined); // the connect step reports a failed open
+  let recordId: number;
+  try {
+    recordId = await station.registry.transaction(runtime.actor, (tx) =>
+      station.records.start(tx, { jobId: runtime.job.id, port: port.name, driver: port.driver.name }),
+    );
+  } catch (error) {
+    await opening.then((link) => link.close()).catch(() => undefined);
+    throw error;
+  }
   const attempt: DeviceAttempt = {
     port,
+    opening,
     recordId,
     mode: 'fresh',
     written: new Map(),
@@ -197,8 +212,7 @@ export async function provisionDevice(
       ...(attempt.thingName && { thingName: attempt.thingName }),
     };
   } finally {
-    await attempt.session?.close().catch(() => undefined);
-    await attempt.link?.close().catch(() => undefined);
+    await releaseDevice(attempt);
   }
   runtime.emit({
     type: 'device-end',
@@ -304,7 +318,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'connect',
       timeoutMs: timeout('connect'),
       async run(attempt, signal) {
-        attempt.link = await attempt.port.open(signal);
+        attempt.link = await attempt.opening;
         attempt.session = await attempt.port.driver.open(attempt.link, { signal });
       },
     },
@@ -510,13 +524,27 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'complete',
       timeoutMs: timeout('complete'),
       async run(attempt) {
+        // The device is done with: its port closes while the record commits, ready for the next one.
+        const releasing = releaseDevice(attempt);
         await checkpoint(runtime, attempt, 'complete', (tx) =>
           station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
         );
         if (attempt.certificateId) runtime.injectedKeys.delete(attempt.certificateId);
+        await releasing;
       },
     },
   ];
+}
+
+/** Closes the device's session and port (also one still opening); never fails, and runs once. */
+function releaseDevice(attempt: DeviceAttempt): Promise<void> {
+  attempt.releasing ??= (async () => {
+    await attempt.session?.close().catch(() => undefined);
+    // A connect step that gave up (timeout, cancel) may have left the port opening: it closes when open.
+    const link = attempt.link ?? (await attempt.opening.catch(() => undefined));
+    await link?.close().catch(() => undefined);
+  })();
+  return attempt.releasing;
 }
 
 /**
