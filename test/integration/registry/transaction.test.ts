@@ -162,6 +162,32 @@ describe('registry transactions', () => {
     });
   });
 
+  it('refuses a transaction opened deeper inside another, after awaits', async () => {
+    const audited = async () => {
+      await Promise.resolve();
+      return registry.transaction('test:a', async () => 1);
+    };
+    await expect(
+      registry.transaction('test:a', async (tx) => {
+        await tx.get('SELECT 1 AS one');
+        return audited();
+      }),
+    ).rejects.toMatchObject({ code: 'internal.nested_transaction' });
+  });
+
+  it('queues, not refuses, another caller that starts a transaction while one works', async () => {
+    let working!: () => void;
+    const started = new Promise<void>((resolve) => (working = resolve));
+    const first = registry.transaction('test:a', async (tx) => {
+      working();
+      // Other callers' code runs while this work awaits.
+      for (let turn = 0; turn < 5; turn++) await tx.get('SELECT 1 AS one');
+      return 'first';
+    });
+    const second = started.then(() => registry.transaction('test:b', async () => 'second'));
+    await expect(Promise.all([first, second])).resolves.toEqual(['first', 'second']);
+  });
+
   it('refuses statements on a transaction that has ended', async () => {
     let leaked: Parameters<Parameters<Registry['transaction']>[1]>[0] | undefined;
     await registry.transaction('test:a', async (tx) => {
