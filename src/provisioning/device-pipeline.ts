@@ -212,6 +212,9 @@ export async function provisionDevice(
       ...(attempt.thingName && { thingName: attempt.thingName }),
     };
   } finally {
+    // A CA write still going (a step after identify failed) ends first: a port closed mid-upload leaves
+    // the device waiting for the rest, and reading the next command as data. It fails fast when unplugged.
+    await attempt.caWrite?.catch(() => undefined);
     await releaseDevice(attempt);
   }
   runtime.emit({
@@ -332,6 +335,9 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         if (job.keyMode === 'existing' && newIdentityModes.includes(attempt.mode)) {
           attempt.deviceCertificate = await readDeviceCertificate(attempt, signal);
           await refuseKnownCertificate(runtime, attempt);
+        }
+        if (job.keyMode === 'inject' && newIdentityModes.includes(attempt.mode)) {
+          startCaWrite(runtime, attempt, signal);
         }
         const recordIdentity = (tx: Transaction) =>
           station.records.identify(tx, attempt.recordId, {
@@ -548,13 +554,18 @@ function releaseDevice(attempt: DeviceAttempt): Promise<void> {
 }
 
 /**
- * Starts writing the job's CA certificate while the station issues and registers a new identity, so the
- * device does not sit idle through the HSM and the registry transaction: the CA is public and the same
- * for every device, so nothing depends on the identity being recorded first (the identity's certificate
- * and key still go to the device only after the registry has them). The write step awaits it and reports
- * its failure as its own; a device whose registration fails keeps the CA, which a retry writes again.
+ * Starts writing the job's CA certificate while the station chooses the parameters, issues and registers
+ * a new identity, so the device does not sit idle through the registry transactions and the HSM: the CA
+ * is public and the same for every device, so nothing depends on the identity being recorded first (the
+ * identity's certificate and key still go to the device only after the registry has them). An inject
+ * job starts it once the device is identified: nothing else talks to the device until the write step. A
+ * csr job starts it once the device has made its key, covering the issue and register steps instead: the
+ * key step talks to the device straight after identify, and would only wait behind the CA. The write
+ * step awaits it and reports its failure as its own; a device whose parameters or registration fail
+ * keeps the CA, which a retry writes again.
  */
 function startCaWrite(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): void {
+  if (attempt.caWrite) return;
   if (runtime.job.keyMode === 'existing') return; // the station writes nothing to such a device
   const write = attempt.session!.writeCredential('ca', Buffer.from(runtime.ca!.pem), { signal });
   write.catch(() => undefined); // handled by the write step; a failure before it must not go unhandled

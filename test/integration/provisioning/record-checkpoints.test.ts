@@ -1,6 +1,7 @@
 // What a device's record holds at each registry checkpoint. Without a technician the identify step's
 // record change rides on the parameters transaction (one registry wait fewer per device): a failure there
 // must still name the device, and with a prompt the identity is recorded before the technician is asked.
+// An inject job's CA goes to the device meanwhile (it is public and the same for every device).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
@@ -64,6 +65,37 @@ describe('record checkpoints', () => {
       driver: 'jsonl',
       deviceId: second.identity.deviceId,
     });
+  }, 30_000);
+
+  it("writes an inject job's CA while the parameters are chosen: a device refused there holds the CA only", async () => {
+    const job = await createJob(
+      station,
+      {
+        label: 'one row, injected',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          list: { rows: [{ ThingName: 'injected-1' }], assign: 'in-order' },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode: 'inject',
+        quota: 10,
+      },
+      actor,
+    );
+    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
+    const done = await provisionDevice(runtime, plug(createSimulator('esp-at', { seed: seed++ })));
+    expect(done.error?.message ?? done.state).toBe('PROVISIONED');
+
+    const refused = createSimulator('esp-at', { seed: seed++ });
+    const failed = await provisionDevice(runtime, plug(refused));
+    expect(failed.error?.code).toBe('provisioning.list-exhausted');
+    expect(await station.records.byId(failed.recordId)).toMatchObject({ stepReached: 'parameters' });
+    const stored = refused.storedCredentials();
+    expect([...stored.keys()]).toEqual(['ca']);
+    expect(Buffer.from(stored.get('ca')!).toString()).toBe(runtime.ca!.pem);
   }, 30_000);
 
   it('records the identity before asking the technician for a value', async () => {
