@@ -5,7 +5,9 @@
 // 8; rounds after the first replace the identity, the full pipeline again).
 // Prints devices per minute; the ratio of each port's time to its wire-time limit (bytes x 10 / baud +
 // the latency the simulated device waited before its answers, as the simulator reports it when stopped),
-// summed over ports (budget >= 0.95); station work per device, i.e. this process's CPU time per device
+// summed over ports (budget >= 0.95), and how much of the gap is the station's (its turnaround from an
+// answer to the next command, and its time before a device's first command and after its last answer);
+// station work per device, i.e. this process's CPU time per device
 // (budget < 10 ms) next to a baseline measured here (one HSM P-256 signature); and the event-loop delay p99.
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { DriverName } from '../../hardware/drivers/device-driver.js';
+import type { ByteLink } from '../../hardware/transport/byte-link.js';
 import { driverByName } from '../../hardware/drivers/index.js';
 import { openSerialLink } from '../../hardware/transport/serial-link.js';
 import { Bench } from '../../src/provisioning/bench.js';
@@ -30,6 +33,10 @@ const loopSampleMs = 20;
 
 interface PortStats {
   driver: DriverName;
+  /** The station's turnarounds on this port: from the last bytes of an answer to the next command. */
+  turnarounds: number[];
+  /** Summed over its devices: from the first command to the last answer (the rest is before and after). */
+  talkMs: number;
   deviceMs: number;
   provisioned: number;
   failed: number;
@@ -171,18 +178,52 @@ async function startPorts(
     sims.push(started);
     for (const devicePath of started.paths) {
       const deviceDriver = driverByName(driver);
+      const stats: PortStats = { driver, turnarounds: [], talkMs: 0, deviceMs: 0, provisioned: 0, failed: 0 };
       ports.push({
         keyMode: keyModeFor(driver),
-        stats: { driver, deviceMs: 0, provisioned: 0, failed: 0 },
+        stats,
         port: {
           name: devicePath,
           driver: deviceDriver,
-          open: () => openSerialLink(devicePath, deviceDriver.serial),
+          open: async () => timedLink(await openSerialLink(devicePath, deviceDriver.serial), stats),
         },
       });
     }
   }
   return { ports };
+}
+
+/**
+ * The link as the pipeline uses it, timing the station's turnaround: from the last bytes that arrived to
+ * the next write (a command, or the next part of a write the device acknowledged). The rest of a gap
+ * between a device's answer and its next command is the pty's and the simulator process's.
+ */
+function timedLink(link: ByteLink, stats: PortStats): ByteLink {
+  let lastData: number | undefined;
+  let firstWrite: number | undefined;
+  let lastAnswer: number | undefined;
+  link.onData(() => (lastData = lastAnswer = performance.now()));
+  return {
+    get port() {
+      return link.port;
+    },
+    get closed() {
+      return link.closed;
+    },
+    write(data, signal) {
+      firstWrite ??= performance.now();
+      if (lastData !== undefined) stats.turnarounds.push(performance.now() - lastData);
+      lastData = undefined;
+      return link.write(data, signal);
+    },
+    onData: (listener) => link.onData(listener),
+    onClose: (listener) => link.onClose(listener),
+    close: () => {
+      if (firstWrite !== undefined && lastAnswer !== undefined) stats.talkMs += lastAnswer - firstWrite;
+      firstWrite = lastAnswer = undefined;
+      return link.close();
+    },
+  };
 }
 
 /** Every port provisions `rounds` devices in a row; all ports at once. */
@@ -297,6 +338,17 @@ export default async function benchBench(args: string[]): Promise<void> {
         `  ${driver.padEnd(8)} ${bytes.toFixed(0)} B and ${answers.toFixed(0)} answers after the latency per device: limit ${limit.toFixed(0)} ms, achieved ${deviceMs.toFixed(0)} ms (${(limit / deviceMs).toFixed(3)})`,
       );
     }
+    const turnarounds = ports.flatMap(({ stats }) => stats.turnarounds).sort((a, b) => a - b);
+    const quantile = (q: number) => (turnarounds[Math.floor(q * (turnarounds.length - 1))] ?? 0).toFixed(2);
+    const turnaroundMs = turnarounds.reduce((sum, ms) => sum + ms, 0);
+    console.log(
+      `  the station's turnaround, last bytes of an answer to the next command: ${(turnaroundMs / turnarounds.length).toFixed(2)} ms mean (p50 ${quantile(0.5)}, p90 ${quantile(0.9)}, p99 ${quantile(0.99)}) over ${turnarounds.length} exchanges = ${((turnaroundMs / actualMs) * 100).toFixed(1)}% of the port time`,
+    );
+    const talkMs = ports.reduce((sum, { stats }) => sum + stats.talkMs, 0);
+    const outsideMs = (actualMs - talkMs) / Math.max(1, devices + failed);
+    console.log(
+      `  before the first command and after the last answer (record, port open and close, outcome commit): ${outsideMs.toFixed(1)} ms per device = ${(((actualMs - talkMs) / actualMs) * 100).toFixed(1)}% of the port time; the rest of the gap is the ptys' and the simulator processes'`,
+    );
     console.log(
       `station work per device: ${stationMsPerDevice.toFixed(2)} ms CPU (budget < 10 ms) = ${(stationMsPerDevice / signMs).toFixed(1)} x one HSM P-256 signature (${signMs.toFixed(3)} ms, baseline measured in this run)`,
     );
