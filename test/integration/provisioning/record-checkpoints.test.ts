@@ -20,30 +20,35 @@ describe('record checkpoints', () => {
     station = await fixture.open();
   }, 60_000);
 
+  /** A job whose parameter list has one row: the second device finds it exhausted. */
+  async function oneRowJob(thingName: string, keyMode: 'csr' | 'inject') {
+    const job = await createJob(
+      station,
+      {
+        label: `one row, ${keyMode}`,
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          list: { rows: [{ ThingName: thingName }], assign: 'in-order' },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode,
+        quota: 10,
+      },
+      actor,
+    );
+    return openJobRuntime(station, job.id, { actor, emit: () => undefined });
+  }
+
   afterAll(async () => {
     await station?.close();
     await fixture?.cleanup();
   });
 
   it('names the device on a record that fails choosing its parameters, and logs identify before parameters', async () => {
-    const job = await createJob(
-      station,
-      {
-        label: 'one row',
-        template: { name: 'sensor' },
-        parameters: {
-          constants: {},
-          identity: { SerialNumber: 'deviceId' },
-          list: { rows: [{ ThingName: 'row-1' }], assign: 'in-order' },
-        },
-        driver: 'auto',
-        ca: caName,
-        keyMode: 'csr',
-        quota: 10,
-      },
-      actor,
-    );
-    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
+    const runtime = await oneRowJob('row-1', 'csr');
     const first = createSimulator('jsonl', { seed: seed++ });
     const second = createSimulator('jsonl', { seed: seed++ });
 
@@ -68,24 +73,7 @@ describe('record checkpoints', () => {
   }, 30_000);
 
   it("writes an inject job's CA while the parameters are chosen: a device refused there holds the CA only", async () => {
-    const job = await createJob(
-      station,
-      {
-        label: 'one row, injected',
-        template: { name: 'sensor' },
-        parameters: {
-          constants: {},
-          identity: { SerialNumber: 'deviceId' },
-          list: { rows: [{ ThingName: 'injected-1' }], assign: 'in-order' },
-        },
-        driver: 'auto',
-        ca: caName,
-        keyMode: 'inject',
-        quota: 10,
-      },
-      actor,
-    );
-    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
+    const runtime = await oneRowJob('injected-1', 'inject');
     const done = await provisionDevice(runtime, plug(createSimulator('esp-at', { seed: seed++ })));
     expect(done.error?.message ?? done.state).toBe('PROVISIONED');
 
