@@ -26,6 +26,7 @@ export default tseslint.config(
   {
     ignores: [
       'dist/**',
+      '.bench/**',
       'node_modules/**',
       'electron/node_modules/**',
       'electron/dist/**',

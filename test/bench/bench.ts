@@ -12,9 +12,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import type { DriverName } from '../../hardware/drivers/device-driver.js';
 import type { ByteLink } from '../../hardware/transport/byte-link.js';
 import { driverByName } from '../../hardware/drivers/index.js';
@@ -24,9 +22,9 @@ import type { DevicePort } from '../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../src/provisioning/job-runtime.js';
 import type { Station } from '../../src/station.js';
 import { actor, createBenchFixture, keyModeFor } from '../integration/provisioning/bench-fixture.js';
+import { repoRoot } from '../helpers/repo-root.js';
 import { createSoftHsmToken } from '../helpers/softhsm.js';
 
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
 const baudRate = 115_200;
 const drivers: DriverName[] = ['nrf91', 'esp-at', 'quectel', 'jsonl'];
 const loopSampleMs = 20;

@@ -4,7 +4,7 @@
 // ratios say how many JSON.parse calls one plan or one decision costs.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { repoRoot } from '../helpers/repo-root.js';
 import { authorizationContextSchema, authorizationRequestSchema } from '../../src/api/policies.js';
 import type { CertificateFacts } from '../../src/api/templates.js';
 import { evaluateAuthorization, readPolicySource, validatePolicyDocument } from '../../src/policy/index.js';
@@ -15,7 +15,7 @@ import {
   type ParseOptions,
 } from '../../src/templates/index.js';
 
-const referenceDir = path.resolve(fileURLToPath(import.meta.url), '../../../../shared/reference/aws');
+const referenceDir = path.resolve(repoRoot, '../shared/reference/aws');
 
 function option(args: string[], name: string, fallback: number): number {
   const index = args.indexOf(`--${name}`);

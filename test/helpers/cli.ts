@@ -1,8 +1,5 @@
 import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repoRoot = path.resolve(fileURLToPath(import.meta.url), '../../..');
+import { repoRoot } from './repo-root.js';
 
 export interface CliRun {
   readonly code: number;
