@@ -143,8 +143,9 @@ export class TransactionRunner {
 
   /**
    * Runs a transaction's work where run() can tell a call from inside it. AsyncLocalStorage hooks every
-   * promise of the process while it is enabled (in Node 20 that made promises ~3x dearer, ~10% of the
-   * station's CPU per device), so it is enabled only while some work runs.
+   * promise of the process while it is enabled (in Node 20 an await then costs ~3x as much; the bench's
+   * profile spent half as long in the hooks once they were off between transactions), so it is enabled
+   * only while some work runs.
    */
   private async runWork(member: Queued, tx: Transaction): Promise<unknown> {
     try {
