@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { StationError } from '../api/errors.js';
 import type { PipelineStep, StepOutcome } from '../api/provisioning.js';
@@ -83,6 +84,42 @@ describe('runSteps', () => {
     setTimeout(() => controller.abort(), 10);
     await expect(run).rejects.toMatchObject({ code: 'provisioning.cancelled' });
     expect(sawAbort).toBe(true);
+  });
+
+  it('leaves no listener on the job signal once a step ends, however many steps ran', async () => {
+    const job = new AbortController();
+    const failing: StepDefinition<unknown> = {
+      name: 'verify',
+      timeoutMs: 1000,
+      run: () => Promise.reject(new StationError('device.mismatch', 'differs')),
+    };
+    for (let device = 0; device < 50; device++) {
+      await runSteps(
+        [ok('connect'), ok('identify')],
+        {},
+        { port: 'p5', observer: recorder(), signal: job.signal },
+      );
+      await runSteps([failing], {}, { port: 'p5', observer: recorder(), signal: job.signal }).catch(() => {});
+    }
+    expect(getEventListeners(job.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('does not start a step once the operator has cancelled', async () => {
+    const job = new AbortController();
+    job.abort();
+    let ran = false;
+    const step: StepDefinition<unknown> = {
+      name: 'connect',
+      timeoutMs: 1000,
+      run: async () => void (ran = true),
+    };
+    const observer = recorder();
+    await expect(runSteps([step], {}, { port: 'p6', observer, signal: job.signal })).rejects.toMatchObject({
+      code: 'provisioning.cancelled',
+      details: { step: 'connect' },
+    });
+    expect(ran).toBe(false);
+    expect(observer.log).toEqual(['begin connect', 'end connect failed provisioning.cancelled']);
   });
 
   it('turns an unexpected throw into an internal error without a stack trace in the message', async () => {

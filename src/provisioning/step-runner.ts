@@ -55,31 +55,38 @@ export async function runSteps<C>(
 }
 
 async function runWithTimeout<C>(step: StepDefinition<C>, context: C, options: RunOptions): Promise<void> {
-  const timeout = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, timeout.signal]) : timeout.signal;
+  const { port, signal: jobSignal } = options;
+  if (jobSignal?.aborted) throw cancelled(port, step.name);
+  const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  // A step that ignores its signal must still never hang the port: the race ends it.
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new StationError(
-        'provisioning.step-timeout',
-        `no answer within ${formatSeconds(step.timeoutMs)}`,
-        { port: options.port, details: { step: step.name, timeoutMs: step.timeoutMs } },
-      );
-      timeout.abort(error);
+  let onCancel: (() => void) | undefined;
+  // A step that ignores its signal must still never hang the port: the race ends it. Each ending rejects
+  // before it aborts the step, so the race reports the timeout or the cancel, not the step's reaction.
+  const ended = new Promise<never>((_, reject) => {
+    const end = (error: StationError) => {
       reject(error);
-    }, step.timeoutMs);
-  });
-  const aborted = new Promise<never>((_, reject) => {
-    if (options.signal?.aborted) reject(cancelled(options.port, step.name));
-    options.signal?.addEventListener('abort', () => reject(cancelled(options.port, step.name)), {
-      once: true,
-    });
+      controller.abort(error);
+    };
+    timer = setTimeout(
+      () =>
+        end(
+          new StationError('provisioning.step-timeout', `no answer within ${formatSeconds(step.timeoutMs)}`, {
+            port,
+            details: { step: step.name, timeoutMs: step.timeoutMs },
+          }),
+        ),
+      step.timeoutMs,
+    );
+    // The job's signal lives as long as the bench watches its ports: the listener goes when the step
+    // ends (a listener per step would pile up over a shift; so would AbortSignal.any's composites in Node 20).
+    onCancel = () => end(cancelled(port, step.name));
+    jobSignal?.addEventListener('abort', onCancel, { once: true });
   });
   try {
-    await Promise.race([step.run(context, signal), expired, aborted]);
+    await Promise.race([step.run(context, controller.signal), ended]);
   } finally {
     clearTimeout(timer);
+    if (onCancel) jobSignal?.removeEventListener('abort', onCancel);
   }
 }
 
