@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startPtyPair, type PtyPair } from '../sim/pty-pair.js';
 import { received } from '../../test/helpers/byte-links.js';
@@ -46,6 +48,28 @@ describe('SerialLink', () => {
     expect(await closed).toMatchObject({ code: 'transport.disconnected', port: ptys.hostPath });
     expect(host.closed).toBe(true);
     await expect(host.write(Buffer.from('AT\r\n'))).rejects.toMatchObject({ code: 'transport.disconnected' });
+  });
+
+  it('lets go of a closed link: serialport keeps its poller forever, but not what listens to it', async () => {
+    const ptys = await pair();
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collected = new Set<number>();
+    const registry = new FinalizationRegistry<number>((index) => collected.add(index));
+    // In a function of its own, so no frame of this test holds the last link.
+    const openAndClose = async (index: number): Promise<void> => {
+      const link = await openSerialLink(ptys.hostPath, { baudRate: 115_200, rtscts: false });
+      link.onData(() => undefined);
+      registry.register(link, index);
+      await link.close();
+    };
+    for (let index = 0; index < 5; index++) await openAndClose(index);
+    // Finalizers run after a collection, on a later turn of the event loop.
+    for (let round = 0; round < 20 && collected.size < 5; round++) {
+      gc();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(collected.size).toBe(5);
   });
 
   it('refuses a write whose signal is already aborted, and tells late close listeners at once', async () => {

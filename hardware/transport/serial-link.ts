@@ -11,6 +11,7 @@ export interface PolledFd {
   readonly poller: {
     poll(events: number): void;
     on(event: 'readable' | 'writable', listener: (error: Error | null) => void): unknown;
+    removeAllListeners(): unknown;
   };
   close(): Promise<void>;
 }
@@ -130,6 +131,10 @@ export class SerialLink implements ByteLink {
     this.isClosed = true;
     this.closeError = error;
     this.released = this.binding.isOpen ? this.binding.close().catch(() => undefined) : Promise.resolve();
+    // The poll is stopped now. serialport's native poller never lets go of its callback (bindings-cpp's
+    // destroy() only drops its own handle), so everything its listeners reach would stay in memory for
+    // good: a link per device, for as long as the bench runs. Only the poller's few bytes stay.
+    this.binding.poller.removeAllListeners();
     for (const pending of this.writes.splice(0)) pending.reject(disconnected(this.port, error));
     for (const listener of [...this.closeListeners]) listener(error);
     this.closeListeners.clear();
