@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ProvisioningEvent } from '../api/provisioning.js';
-import { formatSummary, LiveDisplay, summarize } from './live-display.js';
+import { BatchTally, formatSummary, LiveDisplay } from './live-display.js';
 
 const run: ProvisioningEvent[] = [
   { type: 'device-begin', port: 'p1', at: 0, recordId: 1, driver: 'nrf91' },
@@ -20,9 +20,11 @@ const run: ProvisioningEvent[] = [
   },
 ];
 
-describe('summarize', () => {
+describe('BatchTally', () => {
   it('counts outcomes and takes the median of each successful step', () => {
-    const summary = summarize(run);
+    const tally = new BatchTally();
+    run.forEach((event) => tally.add(event));
+    const summary = tally.summary();
     expect(summary).toMatchObject({ devices: 2, provisioned: 1, failed: 1, stepMedians: { write: 20 } });
     expect(summary.stepMedians.verify).toBeUndefined();
     expect(summary.failures).toEqual([{ port: 'p2', message: 'read-back differs' }]);

@@ -103,29 +103,42 @@ export interface BatchSummary {
   failures: { port: string; message: string }[];
 }
 
-/** Folds a run's events into the end-of-batch summary. */
-export function summarize(events: readonly ProvisioningEvent[]): BatchSummary {
-  const durations = new Map<PipelineStep, number[]>();
-  const summary: BatchSummary = { devices: 0, provisioned: 0, failed: 0, stepMedians: {}, failures: [] };
-  for (const event of events) {
+/**
+ * Folds a run's events into the end-of-batch summary as they come: a bench watching its ports for a whole
+ * shift keeps the step durations and the failures, not every event (progress alone is dozens per device).
+ */
+export class BatchTally {
+  private readonly durations = new Map<PipelineStep, number[]>();
+  private devices = 0;
+  private provisioned = 0;
+  private readonly failures: BatchSummary['failures'] = [];
+
+  add(event: ProvisioningEvent): void {
     if (event.type === 'step-end' && event.outcome === 'ok') {
-      const list = durations.get(event.step) ?? [];
+      const list = this.durations.get(event.step) ?? [];
       list.push(event.durationMs);
-      durations.set(event.step, list);
+      this.durations.set(event.step, list);
     }
-    if (event.type !== 'device-end') continue;
-    summary.devices++;
-    if (event.state === 'PROVISIONED') summary.provisioned++;
-    else {
-      summary.failed++;
-      summary.failures.push({ port: event.port, message: event.error?.message ?? event.state });
+    if (event.type !== 'device-end') return;
+    this.devices++;
+    if (event.state === 'PROVISIONED') this.provisioned++;
+    else this.failures.push({ port: event.port, message: event.error?.message ?? event.state });
+  }
+
+  summary(): BatchSummary {
+    const stepMedians: BatchSummary['stepMedians'] = {};
+    for (const step of pipelineSteps) {
+      const list = this.durations.get(step);
+      if (list?.length) stepMedians[step] = median(list);
     }
+    return {
+      devices: this.devices,
+      provisioned: this.provisioned,
+      failed: this.failures.length,
+      stepMedians,
+      failures: [...this.failures],
+    };
   }
-  for (const step of pipelineSteps) {
-    const list = durations.get(step);
-    if (list?.length) summary.stepMedians[step] = median(list);
-  }
-  return summary;
 }
 
 function median(values: number[]): number {

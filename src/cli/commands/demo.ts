@@ -4,8 +4,7 @@ import path from 'node:path';
 import { invalidInput } from '../../api/errors.js';
 import { runDemo, type DemoResult } from '../../provisioning/demo.js';
 import { EventBatcher } from '../../provisioning/event-batcher.js';
-import type { ProvisioningEvent } from '../../api/provisioning.js';
-import { formatSummary, LiveDisplay, summarize } from '../live-display.js';
+import { BatchTally, formatSummary, LiveDisplay } from '../live-display.js';
 import { cliActor } from '../open-registry.js';
 import { wholeNumber } from '../option-values.js';
 import { outcomeView } from './provision.js';
@@ -41,7 +40,7 @@ export const demoCommands: CommandModule = {
         if ((await readdir(dataDir).catch(() => [])).length > 0) {
           throw invalidInput('data', `${dataDir} is not empty; the demo needs a fresh data folder.`);
         }
-        const events: ProvisioningEvent[] = [];
+        const tally = new BatchTally();
         const display = cli.json ? undefined : new LiveDisplay();
         const batcher = new EventBatcher((batch) => display?.update(batch));
         if (!cli.json) process.stderr.write('Key store: software key store (NOT an HSM), demo only.\n');
@@ -52,12 +51,12 @@ export const demoCommands: CommandModule = {
           ...(process.env.STATION_SOFT_PASSPHRASE && { passphrase: process.env.STATION_SOFT_PASSPHRASE }),
           actor: cliActor(),
           emit: (event) => {
-            events.push(event);
+            tally.add(event);
             batcher.push(event);
           },
         });
         batcher.flush();
-        const summary = summarize(events);
+        const summary = tally.summary();
         cli.print({ ...result, summary, outcomes: result.outcomes.map(outcomeView) }, () =>
           formatDemo(result, formatSummary(summary)),
         );

@@ -1,5 +1,4 @@
 import { invalidInput } from '../../api/errors.js';
-import type { ProvisioningEvent } from '../../api/provisioning.js';
 import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
 import { driverByName, driverForUsb } from '../../../hardware/drivers/index.js';
 import { PortWatcher, type BenchPort } from '../../../hardware/transport/port-watcher.js';
@@ -9,7 +8,7 @@ import type { DeviceOutcome } from '../../provisioning/device-pipeline.js';
 import { EventBatcher } from '../../provisioning/event-batcher.js';
 import { openJobRuntime } from '../../provisioning/job-runtime.js';
 import { recoverInterruptedAttempts } from '../../provisioning/recovery.js';
-import { formatSummary, LiveDisplay, summarize } from '../live-display.js';
+import { BatchTally, formatSummary, LiveDisplay } from '../live-display.js';
 import { cliActor } from '../open-registry.js';
 import { withStation } from '../open-station.js';
 import type { CommandModule } from '../program.js';
@@ -39,7 +38,7 @@ export const provisionCommands: CommandModule = {
       .option('--reprovision', 'replace a provisioned device identity (the old certificate is revoked)')
       .action(async (options: ProvisionOptions) => {
         const cli = context();
-        const events: ProvisioningEvent[] = [];
+        const tally = new BatchTally();
         const display = cli.json ? undefined : new LiveDisplay();
         const batcher = new EventBatcher((batch) => display?.update(batch));
         const result = await withStation(cli, async (station) => {
@@ -55,7 +54,7 @@ export const provisionCommands: CommandModule = {
               actor: cliActor(),
               reprovision: options.reprovision === true,
               emit: (event) => {
-                events.push(event);
+                tally.add(event);
                 batcher.push(event);
               },
             });
@@ -72,7 +71,7 @@ export const provisionCommands: CommandModule = {
           }
         });
         batcher.flush();
-        const summary = summarize(events);
+        const summary = tally.summary();
         cli.print(
           { ...summary, interrupted: result.interrupted, outcomes: result.outcomes.map(outcomeView) },
           () => `\n${formatSummary(summary)}`,

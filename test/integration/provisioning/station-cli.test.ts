@@ -1,0 +1,147 @@
+// The station as the README has a new user run it: `station demo` (the main job), and the manual flow
+// init -> ca create -> template add -> job create -> sim -> provision, each a real process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, runCliJson } from '../../helpers/cli.js';
+import { repoRoot } from '../../helpers/repo-root.js';
+
+const passphrase = 'station-cli-test-passphrase';
+const env = { STATION_SOFT_PASSPHRASE: passphrase };
+let tempDir: string;
+const sims: ChildProcess[] = [];
+
+beforeAll(async () => {
+  tempDir = await mkdtemp(path.join(os.tmpdir(), 'station-cli-'));
+});
+
+afterAll(async () => {
+  for (const sim of sims) if (sim.exitCode === null && sim.signalCode === null) sim.kill('SIGKILL');
+  await rm(tempDir, { recursive: true, force: true });
+});
+
+/** `station sim`: resolves with the pty paths it prints, one per device. */
+function startSims(driver: string, count: number): Promise<string[]> {
+  const sim = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'sim', '--driver', driver, '--count', String(count)],
+    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  sims.push(sim);
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    sim.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    sim.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      const paths = stdout
+        .split('\n')
+        .filter((line) => line.startsWith(`${driver} `))
+        .map((line) => line.slice(driver.length + 1).trim());
+      if (paths.length === count) resolve(paths);
+    });
+    sim.once('exit', (code) => reject(new Error(`station sim exited (${code}): ${stderr}`)));
+  });
+}
+
+describe('station demo', () => {
+  it('provisions simulated devices of every driver in a fresh folder and says where the registry is', async () => {
+    const dataDir = path.join(tempDir, 'demo');
+    const run = await runCli(['demo', '--devices', '8'], { dataDir, env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/│ 8\s+│ 8\s+│ 0\s+│/); // devices, provisioned, failed
+    expect(run.stdout).toContain('Audit chain: verified');
+    expect(run.stdout).toContain(`Registry: ${path.join(dataDir, 'registry.sqlite')}`);
+    expect(run.stderr).toContain('NOT an HSM');
+
+    const things = await runCliJson<{ things: { name: string }[] }>(['thing', 'list'], { dataDir, env });
+    expect(things.code, things.stderr).toBe(0);
+    expect(things.json.things).toHaveLength(8);
+    // The passphrase encrypts the key store; it is in no file of the data folder.
+    for (const file of await readdir(dataDir)) {
+      const bytes = await readFile(path.join(dataDir, file)).catch(() => Buffer.alloc(0));
+      expect(bytes.includes(passphrase), file).toBe(false);
+    }
+  }, 120_000);
+
+  it('refuses a data folder that is not empty, and changes nothing in it', async () => {
+    const dataDir = path.join(tempDir, 'demo');
+    const before = await readdir(dataDir);
+    const run = await runCli(['demo'], { dataDir, env });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('is not empty');
+    expect(run.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(await readdir(dataDir)).toEqual(before);
+  }, 60_000);
+});
+
+describe('station provision', () => {
+  it('runs the manual flow of the README on simulated devices on pseudo-terminals', async () => {
+    const dataDir = path.join(tempDir, 'manual');
+    const station = (...args: string[]) => runCli(args, { dataDir, env });
+    const templateFile = path.join(tempDir, 'sensor-template.json');
+    await writeFile(
+      templateFile,
+      JSON.stringify({
+        Parameters: { ThingName: { Type: 'String' }, SerialNumber: { Type: 'String' } },
+        Resources: {
+          thing: {
+            Type: 'AWS::IoT::Thing',
+            Properties: {
+              ThingName: { Ref: 'ThingName' },
+              AttributePayload: { serial: { Ref: 'SerialNumber' } },
+            },
+          },
+          certificate: {
+            Type: 'AWS::IoT::Certificate',
+            Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' },
+          },
+        },
+      }),
+    );
+    for (const args of [
+      ['init'],
+      ['ca', 'create', '--name', 'factory'],
+      ['template', 'add', 'sensor', templateFile],
+      // prettier-ignore
+      ['job', 'create', '--label', 'line 1', '--template', 'sensor', '--ca', 'factory', '--key-mode', 'csr',
+        '--quota', '3', '--sequence', 'ThingName=SN-{000000}', '--from-identity', 'SerialNumber=imei'],
+    ]) {
+      const run = await station(...args);
+      expect(run.code, `station ${args.join(' ')}: ${run.stderr}`).toBe(0);
+    }
+
+    const ports = await startSims('nrf91', 3);
+    const provisioned = await runCliJson<{
+      devices: number;
+      provisioned: number;
+      outcomes: { port: string; state: string; thingName: string }[];
+    }>(['provision', '--job', '1', '--ports', ...ports, '--driver', 'nrf91'], { dataDir, env });
+    expect(provisioned.code, provisioned.stderr).toBe(0);
+    expect(provisioned.json).toMatchObject({ devices: 3, provisioned: 3 });
+    expect(provisioned.json.outcomes.map((outcome) => outcome.thingName).sort()).toEqual([
+      'SN-000001',
+      'SN-000002',
+      'SN-000003',
+    ]);
+
+    // The quota of 3 is spent: a fourth device is refused with a reason, not provisioned.
+    const [extra] = await startSims('nrf91', 1);
+    const refused = await runCliJson<{ failed: number; outcomes: { error?: { message: string } }[] }>(
+      ['provision', '--job', '1', '--ports', extra!, '--driver', 'nrf91'],
+      { dataDir, env },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.json.failed).toBe(1);
+    expect(refused.json.outcomes[0]?.error?.message).toMatch(/quota/i);
+
+    const { json } = await runCliJson<{ things: { name: string; attributes: Record<string, string> }[] }>(
+      ['thing', 'list'],
+      { dataDir, env },
+    );
+    expect(json.things.map((thing) => thing.name).sort()).toEqual(['SN-000001', 'SN-000002', 'SN-000003']);
+    expect(json.things.every((thing) => /^\d{15}$/.test(thing.attributes.serial ?? ''))).toBe(true);
+  }, 120_000);
+});
