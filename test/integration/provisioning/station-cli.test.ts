@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runCliJson } from '../../helpers/cli.js';
 import { repoRoot } from '../../helpers/repo-root.js';
+import { templateBody } from './bench-fixture.js';
 
 const passphrase = 'station-cli-test-passphrase';
 const env = { STATION_SOFT_PASSPHRASE: passphrase };
@@ -82,25 +83,7 @@ describe('station provision', () => {
     const dataDir = path.join(tempDir, 'manual');
     const station = (...args: string[]) => runCli(args, { dataDir, env });
     const templateFile = path.join(tempDir, 'sensor-template.json');
-    await writeFile(
-      templateFile,
-      JSON.stringify({
-        Parameters: { ThingName: { Type: 'String' }, SerialNumber: { Type: 'String' } },
-        Resources: {
-          thing: {
-            Type: 'AWS::IoT::Thing',
-            Properties: {
-              ThingName: { Ref: 'ThingName' },
-              AttributePayload: { serial: { Ref: 'SerialNumber' } },
-            },
-          },
-          certificate: {
-            Type: 'AWS::IoT::Certificate',
-            Properties: { CertificateId: { Ref: 'AWS::IoT::Certificate::Id' }, Status: 'ACTIVE' },
-          },
-        },
-      }),
-    );
+    await writeFile(templateFile, templateBody);
     for (const args of [
       ['init'],
       ['ca', 'create', '--name', 'factory'],
@@ -142,6 +125,6 @@ describe('station provision', () => {
       { dataDir, env },
     );
     expect(json.things.map((thing) => thing.name).sort()).toEqual(['SN-000001', 'SN-000002', 'SN-000003']);
-    expect(json.things.every((thing) => /^\d{15}$/.test(thing.attributes.serial ?? ''))).toBe(true);
+    expect(json.things.every((thing) => /^\d{15}$/.test(thing.attributes.serialNumber ?? ''))).toBe(true);
   }, 120_000);
 });
