@@ -30,6 +30,12 @@ describe('BatchTally', () => {
     expect(summary.failures).toEqual([{ port: 'p2', message: 'read-back differs' }]);
     expect(formatSummary(summary)).toContain('credential write');
   });
+
+  it('prints no step table when no device ran (a watch stopped before any plug)', () => {
+    const text = formatSummary(new BatchTally().summary());
+    expect(text).toMatch(/│ 0\s+│ 0\s+│ 0\s+│/);
+    expect(text).not.toContain('median');
+  });
 });
 
 describe('LiveDisplay', () => {

@@ -154,7 +154,8 @@ export function formatSummary(summary: BatchSummary): string {
   for (const [step, ms] of Object.entries(summary.stepMedians)) {
     steps.push([stepPhrases[step as PipelineStep], `${ms.toFixed(1)} ms`]);
   }
-  const parts = [totals.toString(), steps.toString()];
+  const parts = [totals.toString()];
+  if (steps.length > 0) parts.push(steps.toString());
   if (summary.failures.length > 0) {
     parts.push(['Failures:', ...summary.failures.map((f) => `  ${f.port}: ${f.message}`)].join('\n'));
   }

@@ -42,13 +42,11 @@ export class Bench {
     watcher: PortWatcher,
     toDevicePort: (port: BenchPort) => DevicePort | undefined,
     signal: AbortSignal,
-    onPlug?: (port: BenchPort, served: boolean) => void,
   ): Promise<DeviceOutcome[]> {
     const outcomes: DeviceOutcome[] = [];
     const stop = watcher.on((event) => {
       if (event.kind !== 'plugged') return;
       const devicePort = toDevicePort(event.port);
-      onPlug?.(event.port, devicePort !== undefined);
       if (!devicePort) return;
       void this.run(devicePort, signal).then((outcome) => outcome && outcomes.push(outcome));
     });

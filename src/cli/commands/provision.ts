@@ -111,11 +111,10 @@ async function watchPorts(
   const watcher = new PortWatcher({
     onError: (error) => process.stderr.write(`port scan failed: ${String(error)}\n`),
   });
+  const fixed = options.driver ?? (jobDriver === 'auto' ? undefined : jobDriver);
   const toDevicePort = (port: BenchPort) => {
-    const driver =
-      options.driver !== undefined || jobDriver !== 'auto'
-        ? driverByName(options.driver ?? jobDriver)
-        : driverForUsb(port.vendorId, port.productId);
+    const driver = benchPortDriver(port, fixed);
+    if (!driver) process.stderr.write(`${unservedReason(port)}\n`);
     return driver && serialDevicePort(port.path, driver, port.location ?? port.path);
   };
   try {
@@ -128,16 +127,26 @@ async function watchPorts(
       return await bench.runAll(ports, stop.signal);
     }
     process.stderr.write('Waiting for devices; Ctrl+C to stop.\n');
-    return await bench.watch(watcher, toDevicePort, stop.signal, (port, served) => {
-      if (!served)
-        process.stderr.write(
-          `${port.path}: no driver for USB ${port.vendorId ?? '?'}:${port.productId ?? '?'}\n`,
-        );
-    });
+    return await bench.watch(watcher, toDevicePort, stop.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/**
+ * The family that serves a port the watcher found, or undefined: only USB serial devices are bench ports
+ * (a built-in UART such as ttyS0 is never provisioned unasked); `fixed` is --driver's or the job's family.
+ */
+export function benchPortDriver(port: BenchPort, fixed: string | undefined): DeviceDriver | undefined {
+  if (port.vendorId === undefined) return undefined;
+  return fixed === undefined ? driverForUsb(port.vendorId, port.productId) : driverByName(fixed);
+}
+
+function unservedReason(port: BenchPort): string {
+  return port.vendorId === undefined
+    ? `${port.path}: not a USB serial device, left alone (to use it: --ports ${port.path} --driver NAME)`
+    : `${port.path}: no driver knows USB ${port.vendorId}:${port.productId ?? '?'}; pass --driver NAME`;
 }
 
 export function outcomeView(outcome: DeviceOutcome) {
