@@ -9,23 +9,18 @@ import { provisionDevice, type DeviceOutcome, type DevicePort, type JobRuntime }
  * fault on one port never reaches another). A port runs one device at a time.
  */
 export class Bench {
-  private readonly busy = new Set<string>();
-  private readonly running = new Set<Promise<DeviceOutcome>>();
+  /** The pipeline running on each port, by port name. */
+  private readonly running = new Map<string, Promise<DeviceOutcome>>();
 
   constructor(private readonly runtime: JobRuntime) {}
 
   /** Provisions the device on `port`; undefined when that port is already working. */
-  async run(port: DevicePort, signal?: AbortSignal): Promise<DeviceOutcome | undefined> {
-    if (this.busy.has(port.name)) return undefined;
-    this.busy.add(port.name);
-    const run = provisionDevice(this.runtime, port, signal);
-    this.running.add(run);
-    try {
-      return await run;
-    } finally {
-      this.running.delete(run);
-      this.busy.delete(port.name);
-    }
+  run(port: DevicePort, signal?: AbortSignal): Promise<DeviceOutcome | undefined> {
+    if (this.running.has(port.name)) return Promise.resolve(undefined);
+    // provisionDevice never throws. What waits on this promise finds the port free again.
+    const run = provisionDevice(this.runtime, port, signal).finally(() => this.running.delete(port.name));
+    this.running.set(port.name, run);
+    return run;
   }
 
   /** Every port once, concurrently (`station provision --ports A B ...`, the demo). */
@@ -44,11 +39,24 @@ export class Bench {
     signal: AbortSignal,
   ): Promise<DeviceOutcome[]> {
     const outcomes: DeviceOutcome[] = [];
+    const deferred = new Set<string>();
+    const start = (devicePort: DevicePort) =>
+      void this.run(devicePort, signal).then((outcome) => outcome && outcomes.push(outcome));
     const stop = watcher.on((event) => {
       if (event.kind !== 'plugged') return;
       const devicePort = toDevicePort(event.port);
       if (!devicePort) return;
-      void this.run(devicePort, signal).then((outcome) => outcome && outcomes.push(outcome));
+      const current = this.running.get(devicePort.name);
+      if (!current) return start(devicePort);
+      // Plugged again while the port's last device is still being finished (a quick re-plug, a device
+      // that re-enumerates after its write): it runs once that ends, if the port is still there.
+      if (deferred.has(devicePort.name)) return;
+      deferred.add(devicePort.name);
+      void current.finally(() => {
+        deferred.delete(devicePort.name);
+        const present = watcher.ports().some((port) => port.path === event.port.path);
+        if (present && !signal.aborted) start(devicePort);
+      });
     });
     watcher.start();
     await new Promise<void>((resolve) => {
@@ -57,7 +65,7 @@ export class Bench {
     });
     stop();
     watcher.stop();
-    await Promise.all(this.running);
+    await Promise.all(this.running.values());
     return outcomes;
   }
 }
