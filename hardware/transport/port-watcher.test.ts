@@ -56,6 +56,17 @@ describe('PortWatcher', () => {
     expect(watcher.ports().map((port) => port.path)).toEqual(['/dev/ttyUSB0']);
   });
 
+  it('reports a device swapped between two scans (same path, another USB serial number) as unplug and plug', async () => {
+    const swapped: ListedPort = { ...nordic, serialNumber: 'THINGY91-2' };
+    const { watcher, events } = watcherOver([[nordic], [swapped], [swapped]]);
+    for (let scan = 0; scan < 3; scan++) await watcher.poll();
+    expect(events.map((event) => `${event.kind} ${event.port.serialNumber}`)).toEqual([
+      'plugged THINGY91-1',
+      'unplugged THINGY91-1',
+      'plugged THINGY91-2',
+    ]);
+  });
+
   it('keeps ports added by hand, which the list never shows (ptys)', async () => {
     const { watcher, events } = watcherOver([[]]);
     watcher.addManual('/tmp/sim/host', { vendorId: '1915' });

@@ -102,6 +102,9 @@ export class PortWatcher {
       if (!port.manual && !present.has(port.path)) this.unplug(port);
     }
     for (const entry of listed) {
+      const known = this.known.get(entry.path);
+      // A device swapped between two scans keeps the path but not its USB identity: a new plug.
+      if (known && !known.manual && !sameDevice(known, entry)) this.unplug(known);
       if (!this.known.has(entry.path)) this.plug(this.describe(entry));
     }
   }
@@ -130,6 +133,14 @@ export class PortWatcher {
   private emit(event: PortEvent): void {
     for (const listener of [...this.listeners]) listener(event);
   }
+}
+
+function sameDevice(port: BenchPort, entry: ListedPort): boolean {
+  return (
+    port.vendorId === (entry.vendorId?.toLowerCase() || undefined) &&
+    port.productId === (entry.productId?.toLowerCase() || undefined) &&
+    port.serialNumber === (entry.serialNumber || undefined)
+  );
 }
 
 const byPathDir = '/dev/serial/by-path';
