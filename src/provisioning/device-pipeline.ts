@@ -535,7 +535,11 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         await checkpoint(runtime, attempt, 'complete', (tx) =>
           station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
         );
-        if (attempt.certificateId) runtime.injectedKeys.delete(attempt.certificateId);
+        if (attempt.certificateId) {
+          // Written and verified: the station's copy of the key is wiped, not left for the collector.
+          runtime.injectedKeys.get(attempt.certificateId)?.fill(0);
+          runtime.injectedKeys.delete(attempt.certificateId);
+        }
         await releasing;
       },
     },

@@ -120,4 +120,21 @@ describe('record checkpoints', () => {
     expect(outcome.thingName).toBe('scanned-1');
     expect(seenWhileAsking).toEqual({ stepReached: 'identify', deviceId: device.identity.deviceId });
   }, 30_000);
+  it("wipes the station's copy of an injected key once the device holds it, verified", async () => {
+    const runtime = await openJobRuntime(station, fixture.jobs.inject, { actor, emit: () => undefined });
+    const held: Uint8Array[] = [];
+    const set = runtime.injectedKeys.set.bind(runtime.injectedKeys);
+    runtime.injectedKeys.set = (id, key) => {
+      held.push(key);
+      return set(id, key);
+    };
+    const device = createSimulator('esp-at', { seed: seed++ });
+    const outcome = await provisionDevice(runtime, plug(device));
+    expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
+    expect(held).toHaveLength(1);
+    expect(held[0]!.every((byte) => byte === 0)).toBe(true);
+    expect(runtime.injectedKeys.size).toBe(0);
+    const written = device.storedCredentials().get('key');
+    expect(Buffer.from(written ?? []).toString()).toContain('PRIVATE KEY');
+  }, 30_000);
 });
