@@ -81,6 +81,7 @@ async function sayHello(channel: JsonlChannel, options: DeviceOperationOptions =
 
 class JsonlSession implements DeviceSession {
   readonly driver = 'jsonl' as const;
+  private helloUsed = false;
 
   constructor(
     private readonly link: ByteLink,
@@ -93,7 +94,10 @@ class JsonlSession implements DeviceSession {
   }
 
   async identify(options?: DeviceOperationOptions): Promise<DeviceIdentity> {
-    this.hello = await sayHello(this.channel, options);
+    // The first identify answers from the hello that opened the session a moment ago: asking again
+    // would cost the device an exchange for the same facts. Later calls ask the device afresh.
+    if (this.helloUsed) this.hello = await sayHello(this.channel, options);
+    this.helloUsed = true;
     return {
       deviceId: this.hello.device,
       serialNumber: this.hello.device,

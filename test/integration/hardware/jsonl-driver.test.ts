@@ -5,7 +5,8 @@ import { describeDriverSuite, type FaultCase } from './driver-suite.js';
 // command name (docs/jsonl-protocol.md); device refusals map to station codes as its section 6 lists.
 const faultCases: FaultCase[] = [
   {
-    fault: { kind: 'drop-response', match: 'hello', nth: 2 },
+    // A session's first identify answers from the hello that opened it: this one is lost.
+    fault: { kind: 'drop-response', match: 'hello', nth: 1 },
     operation: 'identify',
     expectedCode: 'transport.timeout',
     timeoutMs: 500,
