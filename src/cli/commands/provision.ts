@@ -59,12 +59,14 @@ export const provisionCommands: CommandModule = {
               },
             });
             const bench = new Bench(runtime);
-            const outcomes =
+            const outcomes = await untilStopped((signal) =>
               options.ports.length === 1 && options.ports[0] === 'auto'
-                ? await watchPorts(bench, runtime.job.driver, options)
-                : await bench.runAll(
+                ? watchPorts(bench, runtime.job.driver, options, signal)
+                : bench.runAll(
                     options.ports.map((entry) => portByPath(entry, options.driver ?? runtime.job.driver)),
-                  );
+                    signal,
+                  ),
+            );
             return { interrupted, outcomes };
           } finally {
             await lock.release();
@@ -98,16 +100,33 @@ function portDriver(name: string): DeviceDriver {
   return driverByName(name);
 }
 
-/** Runs until SIGINT/SIGTERM (or, with --once, until the devices present at start are done). */
+/**
+ * Ctrl+C (or SIGTERM) cancels the pipelines: each port ends its current step and records where it
+ * stopped, and the summary follows. A second Ctrl+C quits at once (the next run resumes from the records).
+ */
+async function untilStopped<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const onSignal = () => {
+    process.stderr.write('\nStopping: each port records where it stopped. Ctrl+C again quits at once.\n');
+    stop.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await run(stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Runs until `signal` aborts (or, with --once, until the devices present at start are done). */
 async function watchPorts(
   bench: Bench,
   jobDriver: string,
   options: ProvisionOptions,
+  signal: AbortSignal,
 ): Promise<DeviceOutcome[]> {
-  const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const watcher = new PortWatcher({
     onError: (error) => process.stderr.write(`port scan failed: ${String(error)}\n`),
   });
@@ -117,21 +136,16 @@ async function watchPorts(
     if (!driver) process.stderr.write(`${unservedReason(port)}\n`);
     return driver && serialDevicePort(port.path, driver, port.location ?? port.path);
   };
-  try {
-    if (options.once) {
-      await watcher.poll();
-      const ports = watcher
-        .ports()
-        .map(toDevicePort)
-        .filter((port) => port !== undefined);
-      return await bench.runAll(ports, stop.signal);
-    }
-    process.stderr.write('Waiting for devices; Ctrl+C to stop.\n');
-    return await bench.watch(watcher, toDevicePort, stop.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+  if (options.once) {
+    await watcher.poll();
+    const ports = watcher
+      .ports()
+      .map(toDevicePort)
+      .filter((port) => port !== undefined);
+    return bench.runAll(ports, signal);
   }
+  process.stderr.write('Waiting for devices; Ctrl+C to stop.\n');
+  return bench.watch(watcher, toDevicePort, signal);
 }
 
 /**

@@ -5,6 +5,9 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { registryFile } from '../../../src/config/settings.js';
+import { Registry } from '../../../src/registry/registry.js';
 import { runCli, runCliJson } from '../../helpers/cli.js';
 import { repoRoot } from '../../helpers/repo-root.js';
 import { templateBody } from './bench-fixture.js';
@@ -24,10 +27,10 @@ afterAll(async () => {
 });
 
 /** `station sim`: resolves with the pty paths it prints, one per device. */
-function startSims(driver: string, count: number): Promise<string[]> {
+function startSims(driver: string, count: number, extra: string[] = []): Promise<string[]> {
   const sim = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'sim', '--driver', driver, '--count', String(count)],
+    ['--import', 'tsx', 'src/cli/main.ts', 'sim', '--driver', driver, '--count', String(count), ...extra],
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   sims.push(sim);
@@ -126,5 +129,70 @@ describe('station provision', () => {
     );
     expect(json.things.map((thing) => thing.name).sort()).toEqual(['SN-000001', 'SN-000002', 'SN-000003']);
     expect(json.things.every((thing) => /^\d{15}$/.test(thing.attributes.serialNumber ?? ''))).toBe(true);
+  }, 120_000);
+  it('stops on Ctrl+C: each device records the step it was in, the summary follows, the next run finishes them', async () => {
+    const dataDir = path.join(tempDir, 'manual'); // set up by the test before
+    // prettier-ignore
+    const job = await runCli(['job', 'create', '--label', 'line 2', '--template', 'sensor', '--ca', 'factory',
+      '--key-mode', 'csr', '--quota', '10', '--sequence', 'ThingName=L2-{000}', '--from-identity', 'SerialNumber=imei'], { dataDir, env });
+    expect(job.stdout).toContain('job 2 opened');
+    // Paced at 115,200 baud and slow to answer: the devices are mid-pipeline when Ctrl+C comes.
+    const ports = await startSims('nrf91', 2, ['--baud', '115200', '--latency', '150']);
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        '--data',
+        dataDir,
+        '--json',
+        'provision',
+        '--job',
+        '2',
+        '--ports',
+        ...ports,
+        '--driver',
+        'nrf91',
+      ],
+      { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Once both records exist the bench runs (and listens for Ctrl+C); then give the devices a moment.
+    const registry = await Registry.open(registryFile(dataDir));
+    try {
+      const started = async () =>
+        (await registry.reader.get<{ n: number }>(
+          'SELECT count(*) AS n FROM provisioning_records WHERE job_id = 2',
+        ))!.n;
+      for (let turn = 0; turn < 300 && (await started()) < 2; turn++) await sleep(50);
+      expect(await started()).toBe(2);
+    } finally {
+      await registry.close();
+    }
+    await sleep(500);
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(stderr).toContain('Stopping');
+    const result = JSON.parse(stdout) as {
+      failed: number;
+      outcomes: { state: string; error?: { code: string } }[];
+    };
+    expect(result.failed).toBe(2);
+    expect(result.outcomes.map((outcome) => outcome.error?.code)).toEqual([
+      'provisioning.cancelled',
+      'provisioning.cancelled',
+    ]);
+
+    const again = await runCliJson<{ provisioned: number; interrupted: unknown[] }>(
+      ['provision', '--job', '2', '--ports', ...ports, '--driver', 'nrf91'],
+      { dataDir, env },
+    );
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.json).toMatchObject({ provisioned: 2, interrupted: [] });
   }, 120_000);
 });
