@@ -300,7 +300,7 @@ function needsParameters(attempt: DeviceAttempt): boolean {
 const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
 
 /** Stands for the certificate's id while the template is evaluated before the certificate exists. */
-const pendingCertificateId = '0'.repeat(64);
+export const pendingCertificateId = '0'.repeat(64);
 
 function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
   const { station, job } = runtime;

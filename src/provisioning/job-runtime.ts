@@ -1,14 +1,21 @@
 import { X509Certificate } from 'node:crypto';
 import { StationError } from '../api/errors.js';
-import type { JobSpec } from '../api/jobs.js';
+import type { JobSpec, ParameterSource } from '../api/jobs.js';
 import type { PipelineStep, ProvisioningEvent } from '../api/provisioning.js';
 import { toPem } from '../pki/pem.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
 import type { Station } from '../station.js';
-import { loadTemplate } from '../templates/index.js';
+import { evaluateTemplate, loadTemplate } from '../templates/index.js';
+import type { ParsedTemplate } from '../templates/template-model.js';
 import { usableClaim } from './claim-identities.js';
-import { defaultStepTimeouts, type ClaimCredentials, type JobRuntime } from './device-pipeline.js';
+import {
+  defaultStepTimeouts,
+  pendingCertificateId,
+  type ClaimCredentials,
+  type JobRuntime,
+} from './device-pipeline.js';
+import { suppliedParameters } from './parameters.js';
 
 /**
  * Opens a work order (`station job create`): the template version and the CA (or claim) are checked now,
@@ -16,7 +23,10 @@ import { defaultStepTimeouts, type ClaimCredentials, type JobRuntime } from './d
  */
 export async function createJob(station: Station, spec: JobSpec, actor: string): Promise<Job> {
   const template = await station.templates.require(spec.template.name, spec.template.version);
-  loadTemplate(template.body); // stored bodies were validated, but the engine may have grown stricter
+  // Stored bodies were validated, but the engine may have grown stricter.
+  const parsed = loadTemplate(template.body);
+  // A claim job's devices send their own parameters when they register (fleet provisioning).
+  if (spec.keyMode !== 'claim') refuseUnsuppliedParameters(parsed, template.name, spec.parameters);
   const pki = station.readOnlyPki();
   let ca: CaCertificateRecord | undefined;
   let validityDays = spec.validityDays ?? 3650;
@@ -53,6 +63,35 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
       caId: ca?.id ?? null,
       validityDays,
     }),
+  );
+}
+
+/**
+ * A parameter the template needs (declared without a Default) that no source of the job supplies would
+ * fail every device at template evaluation, so the job is refused. Found by evaluating with a placeholder
+ * for every parameter, then leaving out one unsupplied parameter at a time: a template may declare one it
+ * does not use. When the placeholders themselves do not satisfy the template, the devices' values decide.
+ */
+function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, source: ParameterSource): void {
+  const supplied = suppliedParameters(source);
+  const unsupplied = [...template.parameters]
+    .filter(([parameter, declaration]) => declaration.default === undefined && !supplied.has(parameter))
+    .map(([parameter]) => parameter);
+  if (unsupplied.length === 0) return;
+  const evaluates = (names: string[]) =>
+    evaluateTemplate(template, {
+      parameters: Object.fromEntries(names.map((parameter) => [parameter, 'job-check'])),
+      certificate: { id: pendingCertificateId, subject: {} },
+    }).ok;
+  const all = [...supplied, ...unsupplied];
+  if (!evaluates(all)) return;
+  const needed = unsupplied.filter((parameter) => !evaluates(all.filter((other) => other !== parameter)));
+  if (needed.length === 0) return;
+  const list = needed.join(', ');
+  throw new StationError(
+    'provisioning.parameter-unsupplied',
+    `Template ${name} needs ${needed.length === 1 ? 'parameter' : 'parameters'} ${list} (no Default), and this job gives no value: add --param, --from-identity, --sequence, a --list column or --scan for ${needed.length === 1 ? 'it' : 'each'}.`,
+    { field: 'parameters', details: { parameters: needed } },
   );
 }
 

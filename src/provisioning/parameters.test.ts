@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parameterSourceSchema } from '../api/jobs.js';
-import { formatSequence, parseParameterList, resolveParameters } from './parameters.js';
+import { formatSequence, parseParameterList, resolveParameters, suppliedParameters } from './parameters.js';
 
 const source = (input: unknown) => parameterSourceSchema.parse(input);
 
@@ -103,5 +103,25 @@ describe('parseParameterList', () => {
 
   it('refuses CSV whose header leaves a column unnamed', () => {
     expect(parseParameterList('a,,c\n1,2,3\n', 'csv').errors[0]?.message).toMatch(/name every column/);
+  });
+});
+
+describe('suppliedParameters', () => {
+  it('names what every source gives: constants, identity, list columns, sequence, technician input', () => {
+    const sources = source({
+      constants: { Location: 'WA' },
+      identity: { SerialNumber: 'imei' },
+      list: { rows: [{ Batch: '1' }, { Batch: '2', Colour: 'red' }], assign: 'in-order' },
+      sequence: { parameter: 'ThingName', pattern: 'SN-{000}' },
+      operator: { parameter: 'Label', prompt: 'Scan the label' },
+    });
+    expect([...suppliedParameters(sources)].sort()).toEqual([
+      'Batch',
+      'Colour',
+      'Label',
+      'Location',
+      'SerialNumber',
+      'ThingName',
+    ]);
   });
 });

@@ -23,6 +23,15 @@ export function formatSequence(pattern: string, value: number): string {
   return pattern.replace(placeholder[0], String(value).padStart(width, '0'));
 }
 
+/** The parameter names a source gives devices values for (a list: every column any row has). */
+export function suppliedParameters(source: ParameterSource): Set<string> {
+  const names = new Set([...Object.keys(source.constants), ...Object.keys(source.identity)]);
+  for (const row of source.list?.rows ?? []) for (const name of Object.keys(row)) names.add(name);
+  if (source.sequence) names.add(source.sequence.parameter);
+  if (source.operator) names.add(source.operator.parameter);
+  return names;
+}
+
 /** Builds one device's parameter dictionary; later sources win (see ParameterSource). */
 export function resolveParameters(
   source: ParameterSource,

@@ -1,0 +1,71 @@
+// `station job create` refuses a work order that could not provision a single device, before any device
+// is plugged in: here, a template parameter no source of the job gives a value.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobSpec, ParameterSource } from '../../../src/api/jobs.js';
+import { createJob } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, caName, createBenchFixture, templateBody, type BenchFixture } from './bench-fixture.js';
+
+describe('createJob', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'job-create-tests' });
+    station = await fixture.open();
+    // Declares Location without a Default but never uses it.
+    const unused = JSON.parse(templateBody) as { Parameters: Record<string, unknown> };
+    unused.Parameters.Location = { Type: 'String' };
+    await station.registry.transaction(actor, (tx) =>
+      station.templates.add(tx, 'sensor-unused', JSON.stringify(unused)),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  const spec = (parameters: Partial<ParameterSource>, template = 'sensor'): JobSpec => ({
+    label: 'parameters check',
+    template: { name: template },
+    parameters: { constants: {}, identity: {}, ...parameters },
+    driver: 'auto',
+    ca: caName,
+    keyMode: 'csr',
+    quota: 5,
+  });
+  const sequence = { parameter: 'ThingName', pattern: 'P-{000}', start: 1 };
+
+  it('refuses a job that gives a parameter the template needs no value, naming it, and opens nothing', async () => {
+    const before = (await station.jobs.list()).length;
+    await expect(createJob(station, spec({ sequence }), actor)).rejects.toMatchObject({
+      code: 'provisioning.parameter-unsupplied',
+      field: 'parameters',
+      details: { parameters: ['SerialNumber'] },
+      message: expect.stringContaining('needs parameter SerialNumber'),
+    });
+    await expect(createJob(station, spec({}), actor)).rejects.toMatchObject({
+      details: { parameters: ['ThingName', 'SerialNumber'] },
+    });
+    expect(await station.jobs.list()).toHaveLength(before);
+  });
+
+  it('accepts the value from any source: identity, a constant, a list column, the technician', async () => {
+    for (const parameters of [
+      { sequence, identity: { SerialNumber: 'deviceId' as const } },
+      { sequence, constants: { SerialNumber: 'batch-7' } },
+      { list: { rows: [{ ThingName: 'L-1', SerialNumber: 'S-1' }], assign: 'in-order' as const } },
+      { sequence, operator: { parameter: 'SerialNumber', prompt: 'Scan the label' } },
+    ]) {
+      await expect(createJob(station, spec(parameters), actor)).resolves.toMatchObject({ status: 'active' });
+    }
+  });
+
+  it('accepts a template parameter without a Default that the template never uses', async () => {
+    const parameters = { sequence, identity: { SerialNumber: 'deviceId' as const } };
+    await expect(createJob(station, spec(parameters, 'sensor-unused'), actor)).resolves.toMatchObject({
+      status: 'active',
+    });
+  });
+});
