@@ -25,6 +25,7 @@ interface PortLine {
 export class LiveDisplay {
   private readonly lines = new Map<string, PortLine>();
   private drawn = 0;
+  private paused = false;
 
   constructor(private readonly out: NodeJS.WriteStream | NodeJS.WritableStream = process.stdout) {}
 
@@ -34,6 +35,18 @@ export class LiveDisplay {
 
   update(events: readonly ProvisioningEvent[]): void {
     for (const event of events) this.apply(event);
+    if (this.interactive && !this.paused) this.redraw();
+  }
+
+  /** Holds the lines still while the technician is asked something below them. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  /** Draws the lines afresh below the question and its answer. */
+  resume(): void {
+    this.paused = false;
+    this.drawn = 0;
     if (this.interactive) this.redraw();
   }
 

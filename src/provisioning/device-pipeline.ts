@@ -48,6 +48,9 @@ export interface ClaimCredentials {
   readonly keyPem: Uint8Array;
 }
 
+/** Asks the technician for a value for the device on `port`; `signal` withdraws the question. */
+export type OperatorInput = (port: string, prompt: string, signal?: AbortSignal) => Promise<string>;
+
 /** Everything shared by the pipelines of one work order. */
 export interface JobRuntime {
   readonly station: Station;
@@ -70,7 +73,7 @@ export interface JobRuntime {
    * identity is replaced (the old certificate revoked).
    */
   readonly injectedKeys: Map<string, Uint8Array>;
-  readonly operatorInput?: (port: string, prompt: string) => Promise<string>;
+  readonly operatorInput?: OperatorInput;
   readonly timeouts: Record<PipelineStep, number>;
   readonly emit: (event: ProvisioningEvent) => void;
 }
@@ -356,10 +359,10 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       name: 'parameters',
       timeoutMs: timeout('parameters'),
       skip: (attempt) => !needsParameters(attempt),
-      async run(attempt) {
+      async run(attempt, signal) {
         const source = job.parameters;
         const operatorValue = source.operator
-          ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt)
+          ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt, signal)
           : undefined;
         attempt.parameters = await checkpoint(runtime, attempt, 'parameters', async (tx) => {
           // Sequence numbers and list rows are handed out in the same transaction that records them,

@@ -14,6 +14,7 @@ import {
   pendingCertificateId,
   type ClaimCredentials,
   type JobRuntime,
+  type OperatorInput,
 } from './device-pipeline.js';
 import { suppliedParameters } from './parameters.js';
 
@@ -123,7 +124,7 @@ export interface RuntimeOptions {
   actor: string;
   reprovision?: boolean;
   emit: (event: ProvisioningEvent) => void;
-  operatorInput?: (port: string, prompt: string) => Promise<string>;
+  operatorInput?: OperatorInput;
   timeouts?: Partial<Record<PipelineStep, number>>;
 }
 

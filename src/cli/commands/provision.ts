@@ -10,6 +10,7 @@ import { openJobRuntime } from '../../provisioning/job-runtime.js';
 import { recoverInterruptedAttempts } from '../../provisioning/recovery.js';
 import { BatchTally, formatSummary, LiveDisplay } from '../live-display.js';
 import { cliActor } from '../open-registry.js';
+import { OperatorPrompt } from '../operator-prompt.js';
 import { withStation } from '../open-station.js';
 import type { CommandModule } from '../program.js';
 import { jobId } from './job.js';
@@ -41,6 +42,14 @@ export const provisionCommands: CommandModule = {
         const tally = new BatchTally();
         const display = cli.json ? undefined : new LiveDisplay();
         const batcher = new EventBatcher((batch) => display?.update(batch));
+        // For a job with --scan: the technician answers on this terminal, one port at a time.
+        const prompt = new OperatorPrompt(process.stdin, process.stderr, {
+          asking: () => {
+            batcher.flush();
+            display?.pause();
+          },
+          answered: () => display?.resume(),
+        });
         const result = await withStation(cli, async (station) => {
           const lock = await BenchLock.acquire(cli.dataDir);
           try {
@@ -57,6 +66,7 @@ export const provisionCommands: CommandModule = {
                 tally.add(event);
                 batcher.push(event);
               },
+              operatorInput: prompt.ask,
             });
             const bench = new Bench(runtime);
             const outcomes = await untilStopped((signal) =>
@@ -69,6 +79,7 @@ export const provisionCommands: CommandModule = {
             );
             return { interrupted, outcomes };
           } finally {
+            prompt.close();
             await lock.release();
           }
         });

@@ -195,4 +195,21 @@ describe('station provision', () => {
     expect(again.code, again.stdout).toBe(0);
     expect(again.json).toMatchObject({ provisioned: 2, interrupted: [] });
   }, 120_000);
+  it('asks the technician for a --scan value per device, on its own terminal lines', async () => {
+    const dataDir = path.join(tempDir, 'manual'); // set up by the tests before
+    // prettier-ignore
+    const job = await runCli(['job', 'create', '--label', 'labels', '--template', 'sensor', '--ca', 'factory',
+      '--key-mode', 'csr', '--quota', '10', '--scan', 'ThingName=Scan the label', '--from-identity',
+      'SerialNumber=imei'], { dataDir, env });
+    expect(job.stdout).toContain('job 3 opened');
+    const ports = await startSims('nrf91', 2);
+    // A scanner types each label and Enter; from a pipe the lines wait for the questions.
+    const run = await runCliJson<{ outcomes: { state: string; thingName: string }[] }>(
+      ['provision', '--job', '3', '--ports', ...ports, '--driver', 'nrf91'],
+      { dataDir, env, input: 'LABEL-A\nLABEL-B\n' },
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.outcomes.map((outcome) => outcome.thingName).sort()).toEqual(['LABEL-A', 'LABEL-B']);
+    expect(run.stderr.match(/: Scan the label: LABEL-[AB]\n/g)).toHaveLength(2);
+  }, 120_000);
 });
