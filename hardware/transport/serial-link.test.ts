@@ -72,6 +72,23 @@ describe('SerialLink', () => {
     expect(collected.size).toBe(5);
   });
 
+  it('says why a port would not open, in words a technician can act on', async () => {
+    const ptys = await pair();
+    await open(ptys.hostPath);
+    const settings = { baudRate: 115_200, rtscts: false };
+    await expect(openSerialLink('/dev/ttyNOPE', settings)).rejects.toMatchObject({
+      code: 'transport.open-failed',
+      port: '/dev/ttyNOPE',
+      message: expect.stringContaining('there is no such port: is the device plugged in'),
+    });
+    await expect(openSerialLink(ptys.hostPath, settings)).rejects.toMatchObject({
+      message: expect.stringContaining('another program holds it'),
+    });
+    await expect(openSerialLink('/dev/null', settings)).rejects.toMatchObject({
+      message: expect.stringContaining('it is not a serial port'),
+    });
+  });
+
   it('refuses a write whose signal is already aborted, and tells late close listeners at once', async () => {
     const ptys = await pair();
     const host = await open(ptys.hostPath);

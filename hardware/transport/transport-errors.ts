@@ -43,11 +43,24 @@ export function garbled(port: string, what: string): StationError {
   );
 }
 
+/** What a technician can do about a port that would not open, by the OS's words for why. */
+const openAdvice: [RegExp, string][] = [
+  [/no such file or directory/i, 'there is no such port: is the device plugged in, and is the path right?'],
+  [/permission denied/i, 'permission denied: add this user to the dialout group, then log in again.'],
+  [
+    /cannot lock port|resource temporarily unavailable|busy/i,
+    'another program holds it (a serial monitor, ModemManager, another station): close it.',
+  ],
+  [/inappropriate ioctl/i, 'it is not a serial port.'],
+];
+
 export function openFailed(port: string, cause: unknown): StationError {
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new StationError(
-    'transport.open-failed',
-    `Could not open ${port} (${reason}); check that no other program holds it.`,
-    { port, cause },
-  );
+  const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/^Error:?\s*/, '');
+  const advice =
+    openAdvice.find(([pattern]) => pattern.test(reason))?.[1] ??
+    'check the cable and that no other program holds it.';
+  return new StationError('transport.open-failed', `Could not open ${port}: ${advice} (${reason})`, {
+    port,
+    cause,
+  });
 }
