@@ -79,7 +79,9 @@ async function startSimulators(driver: DriverName, count: number, latencyMs: num
     { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let text = '';
+  let closed = false;
   child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.once('close', () => (closed = true));
   const paths = await new Promise<string[]>((resolve, reject) => {
     child.stdout.on('data', () => {
       const lines = text.split('\n').filter((line) => line.startsWith(`${driver} `));
@@ -90,8 +92,9 @@ async function startSimulators(driver: DriverName, count: number, latencyMs: num
   /** Stops the simulators and returns what each device reported, by path. */
   async function stop(): Promise<Map<string, SimulatorReport>> {
     await new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
+      if (closed) return resolve();
+      // 'close', not 'exit': the reports are the last lines of its output, read by then.
+      child.once('close', () => resolve());
       child.kill('SIGTERM');
     });
     const reports = new Map<string, SimulatorReport>();

@@ -37,9 +37,9 @@ function readLines(sim: ChildProcess, count: number): Promise<string[]> {
   });
 }
 
+/** The exit code, once the output is read too ('exit' can come before the last stdout chunk). */
 function exitOf(sim: ChildProcess): Promise<number | null> {
-  if (sim.exitCode !== null) return Promise.resolve(sim.exitCode);
-  return new Promise((resolve) => sim.once('exit', (code) => resolve(code)));
+  return new Promise((resolve) => sim.once('close', (code) => resolve(code)));
 }
 
 /** The processes whose parent is `pid` (a relay such as socat would be one). */
