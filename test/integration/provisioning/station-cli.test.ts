@@ -161,7 +161,7 @@ describe('station provision', () => {
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     // Once both records exist the bench runs (and listens for Ctrl+C); then give the devices a moment.
     const registry = await Registry.open(registryFile(dataDir));
     try {
