@@ -7,12 +7,15 @@
 // the latency the simulated device waited before its answers, as the simulator reports it when stopped),
 // summed over ports (budget >= 0.95), and how much of the gap is the station's (its turnaround from an
 // answer to the next command, and its time before a device's first command and after its last answer);
-// station work per device, i.e. this process's CPU time per device
-// (budget < 10 ms) next to a baseline measured here (one HSM P-256 signature); and the event-loop delay p99.
-import { spawn } from 'node:child_process';
+// station work per device, i.e. this process's CPU time per device (budget < 10 ms), next to a baseline
+// measured here (one HSM P-256 signature), with its kernel share and the simulators' CPU on the same cores;
+// and the event-loop delay p99.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import type { DriverName } from '../../hardware/drivers/device-driver.js';
 import type { ByteLink } from '../../hardware/transport/byte-link.js';
 import { driverByName } from '../../hardware/drivers/index.js';
@@ -59,13 +62,34 @@ function option(args: string[], name: string, fallback: number): number {
 const reportLine =
   /^(\S+) (\S+) stopped: received (\d+) B, sent (\d+) B, answered (\d+) times after the latency \((\d+) ms\)$/;
 
+/**
+ * The simulators run the same build as this process: compiled with it into .bench/ (`npm run bench`), or
+ * the sources under tsx. They share the two cores with the station: under tsx they used about 10% more CPU
+ * (13.7-15.2 against 12.0-13.6 ms per device, two side-by-side pairs), and the ratio fell by 0.01-0.02.
+ */
+const simulatorEntry = import.meta.url.endsWith('.js')
+  ? [fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))]
+  : ['--import', 'tsx', 'src/cli/main.ts'];
+
+/** The CPU time a process has used so far (user + kernel), from Linux's /proc: the simulators' load. */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  // Fields 14 and 15 (utime, stime) in clock ticks; the command name before them is in parentheses.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks();
+}
+
+let ticksPerSecond: number | undefined;
+function clockTicks(): number {
+  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  return ticksPerSecond;
+}
+
 async function startSimulators(driver: DriverName, count: number, latencyMs: number) {
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      'src/cli/main.ts',
+      ...simulatorEntry,
       'sim',
       '--driver',
       driver,
@@ -111,7 +135,7 @@ async function startSimulators(driver: DriverName, count: number, latencyMs: num
     }
     return reports;
   }
-  return { child, paths, stop };
+  return { child, paths, stop, cpuMs: () => (closed ? 0 : processCpuMs(child.pid)) };
 }
 
 /** BENCH_PROFILE=FILE writes a CPU profile of the run itself (setup excluded), for Chrome DevTools. */
@@ -291,12 +315,14 @@ export default async function benchBench(args: string[]): Promise<void> {
     // Sampled every 20 ms: the probe wakes the event loop each time, which would count as station work.
     const loopDelay = monitorEventLoopDelay({ resolution: loopSampleMs });
     loopDelay.enable();
+    const simCpuStart = sims.reduce((sum, sim) => sum + sim.cpuMs(), 0);
     const cpuStart = process.cpuUsage();
     const eluStart = performance.eventLoopUtilization();
     const started = performance.now();
     await runRounds(ports, benches, rounds);
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuStart);
+    const simCpuMs = sims.reduce((sum, sim) => sum + sim.cpuMs(), 0) - simCpuStart;
     const elu = performance.eventLoopUtilization(eluStart);
     await profile.stop();
     loopDelay.disable();
@@ -352,6 +378,10 @@ export default async function benchBench(args: string[]): Promise<void> {
     );
     console.log(
       `station work per device: ${stationMsPerDevice.toFixed(2)} ms CPU (budget < 10 ms) = ${(stationMsPerDevice / signMs).toFixed(1)} x one HSM P-256 signature (${signMs.toFixed(3)} ms, baseline measured in this run)`,
+    );
+    const perDevice = (ms: number) => (ms / Math.max(1, devices + failed)).toFixed(2);
+    console.log(
+      `  of which in the kernel: ${perDevice(cpu.system / 1000)} ms (pty, file and SQLite syscalls); the simulator processes on the same cores: ${perDevice(simCpuMs)} ms`,
     );
     console.log(
       `  of which the JavaScript thread: ${(elu.active / Math.max(1, devices + failed)).toFixed(2)} ms per device (the rest: V8 compiler and GC threads, the thread pool)`,
