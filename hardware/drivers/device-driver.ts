@@ -81,6 +81,12 @@ export interface DeviceSession {
 
 export interface DeviceDriver {
   readonly name: DriverName;
+  /**
+   * The DeviceIdentity fields this family can report. Some only on some devices (an nRF91's uuid needs
+   * firmware with %DEVICEUUID; a Quectel module's serialNumber is its SIM's ICCID): a job that maps a field
+   * outside this list to a parameter could never provision one device, so it is refused.
+   */
+  readonly identityFields: readonly (keyof DeviceIdentity)[];
   readonly usb: readonly UsbMatch[];
   readonly serial: SerialSettings;
   open(link: ByteLink, options?: DeviceOperationOptions): Promise<DeviceSession>;

@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { driverByName } from '../../hardware/drivers/index.js';
 import { StationError } from '../api/errors.js';
 import type { JobSpec, ParameterSource } from '../api/jobs.js';
 import type { PipelineStep, ProvisioningEvent } from '../api/provisioning.js';
@@ -27,7 +28,10 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
   // Stored bodies were validated, but the engine may have grown stricter.
   const parsed = loadTemplate(template.body);
   // A claim job's devices send their own parameters when they register (fleet provisioning).
-  if (spec.keyMode !== 'claim') refuseUnsuppliedParameters(parsed, template.name, spec.parameters);
+  if (spec.keyMode !== 'claim') {
+    refuseUnsuppliedParameters(parsed, template.name, spec.parameters);
+    refuseUnreportedIdentity(spec);
+  }
   const pki = station.readOnlyPki();
   let ca: CaCertificateRecord | undefined;
   let validityDays = spec.validityDays ?? 3650;
@@ -93,6 +97,31 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, sour
     'provisioning.parameter-unsupplied',
     `Template ${name} needs ${needed.length === 1 ? 'parameter' : 'parameters'} ${list} (no Default), and this job gives no value: add --param, --from-identity, --sequence, a --list column or --scan for ${needed.length === 1 ? 'it' : 'each'}.`,
     { field: 'parameters', details: { parameters: needed } },
+  );
+}
+
+/**
+ * A job for one device family that takes a parameter from an identity field the family never reports
+ * (an ESP32's IMEI) would fail every device at parameter lookup, so it is refused. With driver auto the
+ * family is only known per device; the lookup says then which field the device lacked.
+ */
+function refuseUnreportedIdentity(spec: JobSpec): void {
+  if (spec.driver === 'auto') return;
+  const { identityFields } = driverByName(spec.driver);
+  const { identity, list } = spec.parameters;
+  const uses = Object.entries(identity).map(([parameter, field]) => ({
+    option: `--from-identity ${parameter}=${field}`,
+    field,
+  }));
+  if (list?.matchIdentity !== undefined)
+    uses.push({ option: `--match ${list.matchParameter}=${list.matchIdentity}`, field: list.matchIdentity });
+  const unreported = uses.filter(({ field }) => !identityFields.includes(field));
+  if (unreported.length === 0) return;
+  const fields = [...new Set(unreported.map(({ field }) => field))].join(', ');
+  throw new StationError(
+    'provisioning.identity-field-unreported',
+    `${spec.driver} devices report no ${fields} (${unreported.map(({ option }) => option).join(', ')}); they report ${identityFields.join(', ')}.`,
+    { field: 'parameters', details: { driver: spec.driver, fields: unreported.map(({ field }) => field) } },
   );
 }
 

@@ -76,6 +76,7 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
   }
   return {
     name: 'esp-at',
+    identityFields: ['deviceId', 'mac', 'model', 'firmware'],
     usb: options.usb ?? espAtUsbMatches,
     // ESP32 boards wire no RTS/CTS to the host; pseudo-terminals ignore it anyway (protocols.md 6.7).
     serial: { baudRate: BAUD_RATE, rtscts: false },

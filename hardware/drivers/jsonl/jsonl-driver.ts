@@ -45,6 +45,7 @@ export interface JsonlDriverOptions {
 export function createJsonlDriver(options: JsonlDriverOptions = {}): DeviceDriver {
   return {
     name: 'jsonl',
+    identityFields: ['deviceId', 'serialNumber', 'model', 'firmware'],
     usb: options.usb ?? [defaultJsonlUsbMatch],
     // RTS/CTS off: custom boards rarely wire it and pseudo-terminals ignore it (protocols.md 6.7).
     serial: { baudRate: 115_200, rtscts: false },

@@ -50,6 +50,7 @@ export function createNrf91Driver(options: Nrf91DriverOptions = {}): DeviceDrive
   const timeoutMs = options.commandTimeoutMs ?? 15_000;
   return {
     name: 'nrf91',
+    identityFields: ['deviceId', 'imei', 'uuid', 'model', 'firmware'],
     // Nordic Semiconductor's USB vendor id (Thingy:91, nRF91 DK via Nordic interface firmware).
     usb: [{ vendorId: '1915' }],
     serial: { baudRate: 115_200, rtscts: true, ...options.serial },

@@ -93,6 +93,7 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
   }
   return {
     name: 'quectel',
+    identityFields: ['deviceId', 'imei', 'serialNumber', 'model', 'firmware'],
     usb: options.usb ?? quectelUsbMatches,
     // The modules' USB AT ports are virtual: RTS/CTS means nothing there, nor on pseudo-terminals.
     serial: { baudRate: BAUD_RATE, rtscts: false },

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { catalogueDriverNames, driverByName } from '../../../hardware/drivers/index.js';
 import { invalidInput } from '../../api/errors.js';
 import { identityFieldSchema, jobSpecSchema, type JobSpec } from '../../api/jobs.js';
 import { parseParameterList } from '../../provisioning/parameters.js';
@@ -32,12 +33,20 @@ interface CreateOptions {
   scan?: string;
 }
 
+/** Which identity fields each device family reports, from the drivers themselves. */
+function identityHelp(): string {
+  return catalogueDriverNames()
+    .map((name) => `${' '.repeat(31)}${`${name}:`.padEnd(8)} ${driverByName(name).identityFields.join(', ')}`)
+    .join('\n');
+}
+
 const parameterHelp = `
 Parameters of each device's template dictionary, later sources winning:
   --param K=V                  the same value for every device
   --list FILE                  AWS bulk JSON lines (.jsonl) or CSV with a header (.csv), one row per device,
                                handed out in order, or with --match K=FIELD the row whose K equals the device's FIELD
-  --from-identity K=FIELD      the device's own identity: deviceId, serialNumber, imei, uuid, mac, model, firmware
+  --from-identity K=FIELD      the device's own identity, by family (a job for one family may use only its fields):
+${identityHelp()}
   --sequence K=PATTERN[@START] a counter, e.g. --sequence ThingName=SN-{000000}@1
   --scan "K=PROMPT"            a value the technician types or scans (barcode) for each device
 e.g. station job create --label "line 1" --template sensor --ca factory --key-mode csr --quota 500 \\

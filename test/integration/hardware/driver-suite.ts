@@ -97,6 +97,9 @@ export function describeDriverSuite(options: DriverSuiteOptions): void {
       const session = await device.open();
       const identity = await session.identify();
       expect(identity.deviceId).toBe(device.simulator.identity.deviceId);
+      // Jobs are checked against the declared fields: a field reported but not declared would be refused.
+      const reported = Object.entries(identity).filter(([, value]) => value !== undefined);
+      for (const [field] of reported) expect(driver.identityFields).toContain(field);
       expect(session.port).toBe(device.port);
       expect(session.driver).toBe(driver.name);
     });

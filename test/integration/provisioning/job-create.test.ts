@@ -1,5 +1,6 @@
 // `station job create` refuses a work order that could not provision a single device, before any device
-// is plugged in: here, a template parameter no source of the job gives a value.
+// is plugged in: a template parameter no source of the job gives a value, or one taken from an identity
+// field the job's device family never reports.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec, ParameterSource } from '../../../src/api/jobs.js';
 import { createJob } from '../../../src/provisioning/job-runtime.js';
@@ -26,11 +27,15 @@ describe('createJob', () => {
     await fixture?.cleanup();
   });
 
-  const spec = (parameters: Partial<ParameterSource>, template = 'sensor'): JobSpec => ({
+  const spec = (
+    parameters: Partial<ParameterSource>,
+    template = 'sensor',
+    driver: JobSpec['driver'] = 'auto',
+  ): JobSpec => ({
     label: 'parameters check',
     template: { name: template },
     parameters: { constants: {}, identity: {}, ...parameters },
-    driver: 'auto',
+    driver,
     ca: caName,
     keyMode: 'csr',
     quota: 5,
@@ -65,6 +70,40 @@ describe('createJob', () => {
   it('accepts a template parameter without a Default that the template never uses', async () => {
     const parameters = { sequence, identity: { SerialNumber: 'deviceId' as const } };
     await expect(createJob(station, spec(parameters, 'sensor-unused'), actor)).resolves.toMatchObject({
+      status: 'active',
+    });
+  });
+
+  it('refuses a parameter from an identity field the named device family never reports', async () => {
+    const before = (await station.jobs.list()).length;
+    await expect(
+      createJob(station, spec({ sequence, identity: { SerialNumber: 'imei' } }, 'sensor', 'esp-at'), actor),
+    ).rejects.toMatchObject({
+      code: 'provisioning.identity-field-unreported',
+      field: 'parameters',
+      details: { driver: 'esp-at', fields: ['imei'] },
+      message: expect.stringContaining('they report deviceId, mac, model, firmware'),
+    });
+    // Matching list rows on a field the family lacks would find no row for any device.
+    const list = {
+      rows: [{ ThingName: 'L-1', SerialNumber: 'S-1', Mac: 'aa' }],
+      assign: 'match' as const,
+      matchParameter: 'Mac',
+      matchIdentity: 'mac' as const,
+    };
+    await expect(createJob(station, spec({ list }, 'sensor', 'quectel'), actor)).rejects.toMatchObject({
+      code: 'provisioning.identity-field-unreported',
+      details: { fields: ['mac'] },
+    });
+    expect(await station.jobs.list()).toHaveLength(before);
+    // The same fields where the family reports them, and any field when the family is known per device.
+    const imei = { sequence, identity: { SerialNumber: 'imei' as const } };
+    for (const driver of ['nrf91', 'quectel', 'auto'] as const) {
+      await expect(createJob(station, spec(imei, 'sensor', driver), actor)).resolves.toMatchObject({
+        status: 'active',
+      });
+    }
+    await expect(createJob(station, spec({ list }, 'sensor', 'esp-at'), actor)).resolves.toMatchObject({
       status: 'active',
     });
   });
