@@ -39,6 +39,23 @@ export const recordStates = ['IN_PROGRESS', 'ISSUED', 'PROVISIONED', 'FAILED', '
 export const recordStateSchema = z.enum(recordStates);
 export type RecordState = z.infer<typeof recordStateSchema>;
 
+/**
+ * What an attempt set out to do once the device was identified: provision a new identity, finish an
+ * interrupted one, replace one whose injected key was lost or that --reprovision replaces (the old
+ * certificate revoked), or only check a device provisioned before.
+ */
+export const attemptModes = ['fresh', 'resume', 'reissue', 'reverify'] as const;
+export const attemptModeSchema = z.enum(attemptModes);
+export type AttemptMode = z.infer<typeof attemptModeSchema>;
+
+/** What a technician reads after the thing name: a re-plugged device must not look newly provisioned. */
+export const attemptModePhrases: Record<AttemptMode, string> = {
+  fresh: '',
+  resume: 'finished an interrupted attempt',
+  reissue: 'new certificate, the old one revoked',
+  reverify: 'provisioned before: verified, nothing issued',
+};
+
 export const stepOutcomeSchema = z.enum(['ok', 'failed', 'skipped']);
 export type StepOutcome = z.infer<typeof stepOutcomeSchema>;
 
@@ -77,6 +94,8 @@ export const provisioningEventSchema = z.discriminatedUnion('type', [
     ...eventBase,
     recordId: z.number(),
     state: recordStateSchema,
+    /** Absent when the device was never identified. */
+    mode: attemptModeSchema.optional(),
     thingName: z.string().optional(),
     certificateId: z.string().optional(),
     error: errorBodySchema.optional(),

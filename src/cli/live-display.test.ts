@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { ProvisioningEvent } from '../api/provisioning.js';
+import type { AttemptMode, ProvisioningEvent } from '../api/provisioning.js';
 import { BatchTally, formatSummary, LiveDisplay } from './live-display.js';
 
 const run: ProvisioningEvent[] = [
@@ -48,5 +48,32 @@ describe('LiveDisplay', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^p1 +nrf91 +PROVISIONED +SN-1$/);
     expect(lines[1]).toMatch(/FAILED +read-back differs$/);
+  });
+
+  it('says when a device was not newly provisioned: re-verified, resumed or re-issued', () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const end = (port: string, mode: AttemptMode): ProvisioningEvent => ({
+      type: 'device-end',
+      port,
+      at: 2,
+      recordId: 1,
+      state: 'PROVISIONED',
+      mode,
+      thingName: `SN-${port}`,
+    });
+    new LiveDisplay(out).update([
+      end('a', 'fresh'),
+      end('b', 'reverify'),
+      end('c', 'resume'),
+      end('d', 'reissue'),
+    ]);
+    expect(text.trim().split('\n')).toEqual([
+      expect.stringMatching(/PROVISIONED +SN-a$/),
+      expect.stringMatching(/PROVISIONED +SN-b \(provisioned before: verified, nothing issued\)$/),
+      expect.stringMatching(/PROVISIONED +SN-c \(finished an interrupted attempt\)$/),
+      expect.stringMatching(/PROVISIONED +SN-d \(new certificate, the old one revoked\)$/),
+    ]);
   });
 });

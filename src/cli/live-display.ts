@@ -1,6 +1,8 @@
 import Table from 'cli-table3';
 import {
+  attemptModePhrases,
   pipelineSteps,
+  type AttemptMode,
   stepPhrases,
   type PipelineStep,
   type ProvisioningEvent,
@@ -14,6 +16,7 @@ interface PortLine {
   done?: number;
   total?: number;
   state?: RecordState;
+  mode?: AttemptMode;
   thingName?: string;
   error?: string;
 }
@@ -70,7 +73,12 @@ export class LiveDisplay {
         Object.assign(line, { done: event.done, total: event.total });
         break;
       case 'device-end':
-        Object.assign(line, { state: event.state, thingName: event.thingName, error: event.error?.message });
+        Object.assign(line, {
+          state: event.state,
+          mode: event.mode,
+          thingName: event.thingName,
+          error: event.error?.message,
+        });
         if (!this.interactive) this.out.write(`${formatLine(line)}\n`);
         break;
       default:
@@ -93,7 +101,11 @@ function formatLine(line: PortLine): string {
   const port = (line.port.length > 28 ? `…${line.port.slice(-27)}` : line.port).padEnd(28);
   const driver = line.driver.padEnd(8);
   if (line.state) {
-    const detail = line.state === 'PROVISIONED' ? (line.thingName ?? '') : (line.error ?? '');
+    const done = line.mode && attemptModePhrases[line.mode];
+    const detail =
+      line.state === 'PROVISIONED'
+        ? `${line.thingName ?? ''}${done ? ` (${done})` : ''}`
+        : (line.error ?? '');
     return `${port} ${driver} ${line.state.padEnd(12)} ${detail}`;
   }
   const step = line.step ? stepPhrases[line.step] : 'waiting';

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { StationError, toErrorBody } from '../api/errors.js';
-import type { PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
+import type { AttemptMode, PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
 import type { ResourcePlan } from '../api/templates.js';
 import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
 import { ClaimTable } from '../registry/claims.js';
@@ -92,11 +92,6 @@ export const defaultStepTimeouts: Record<PipelineStep, number> = {
 };
 
 /** How this attempt relates to earlier ones of the same device (design.md 8). */
-type AttemptMode =
-  | 'fresh' // a new identity
-  | 'resume' // the identity exists in the registry; write and verify it
-  | 'reissue' // the identity exists but its injected key is gone: revoke it and make a new one
-  | 'reverify'; // the device is provisioned: only check it
 
 interface DeviceAttempt {
   readonly port: DevicePort;
@@ -139,6 +134,8 @@ export interface DeviceOutcome {
   port: string;
   recordId: number;
   state: RecordState;
+  /** What the attempt set out to do, once the device was identified. */
+  mode?: AttemptMode;
   deviceId?: string;
   thingName?: string;
   certificateId?: string;
@@ -190,7 +187,7 @@ export async function provisionDevice(
       port: port.name,
       recordId,
       state: 'PROVISIONED',
-      ...(attempt.identity && { deviceId: attempt.identity.deviceId }),
+      ...(attempt.identity && { mode: attempt.mode, deviceId: attempt.identity.deviceId }),
       ...(attempt.thingName && { thingName: attempt.thingName }),
       ...(attempt.certificateId && { certificateId: attempt.certificateId }),
     };
@@ -211,7 +208,7 @@ export async function provisionDevice(
       recordId,
       state: 'FAILED',
       error: failure,
-      ...(attempt.identity && { deviceId: attempt.identity.deviceId }),
+      ...(attempt.identity && { mode: attempt.mode, deviceId: attempt.identity.deviceId }),
       ...(attempt.thingName && { thingName: attempt.thingName }),
     };
   } finally {
@@ -226,6 +223,7 @@ export async function provisionDevice(
     at: Date.now(),
     recordId,
     state: outcome.state,
+    ...(outcome.mode && { mode: outcome.mode }),
     ...(outcome.thingName && { thingName: outcome.thingName }),
     ...(outcome.certificateId && { certificateId: outcome.certificateId }),
     ...(outcome.error && { error: toErrorBody(outcome.error) }),

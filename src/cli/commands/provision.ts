@@ -178,6 +178,7 @@ export function outcomeView(outcome: DeviceOutcome) {
   return {
     port: outcome.port,
     state: outcome.state,
+    ...(outcome.mode && { mode: outcome.mode }),
     recordId: outcome.recordId,
     deviceId: outcome.deviceId,
     thingName: outcome.thingName,

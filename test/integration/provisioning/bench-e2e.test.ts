@@ -72,10 +72,16 @@ describe('the bench with SoftHSM2 and 16 devices on pseudo-terminals', () => {
     const station = await fixture.open();
     try {
       const before = await station.jobs.require(fixture.jobs.csr);
-      const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+      const ends: ProvisioningEvent[] = [];
+      const runtime = await openJobRuntime(station, fixture.jobs.csr, {
+        actor,
+        emit: (event) => event.type === 'device-end' && ends.push(event),
+      });
       const device = sims[0]!.devices[0]!;
       const outcome = await new Bench(runtime).run(serialDevicePort(device.path, driverByName('nrf91')));
-      expect(outcome).toMatchObject({ state: 'PROVISIONED' });
+      // The technician is told: the line must not look like a newly provisioned device.
+      expect(outcome).toMatchObject({ state: 'PROVISIONED', mode: 'reverify' });
+      expect(ends).toMatchObject([{ state: 'PROVISIONED', mode: 'reverify' }]);
       const steps = await station.records.steps(outcome!.recordId);
       expect(steps.filter((step) => step.outcome === 'ok').map((step) => step.step)).toEqual([
         'connect',
