@@ -40,6 +40,9 @@ export interface DeviceCapabilities {
   maxCredentialBytes: number;
 }
 
+/** The capabilities that decide which key modes a device can serve. */
+export type FamilyCapabilities = Omit<DeviceCapabilities, 'maxCredentialBytes'>;
+
 export interface DeviceOperationOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -87,6 +90,11 @@ export interface DeviceDriver {
    * outside this list to a parameter could never provision one device, so it is refused.
    */
   readonly identityFields: readonly (keyof DeviceIdentity)[];
+  /**
+   * What every device of the family can do, where the family fixes it; absent where each device says
+   * (a jsonl device, in its hello). A job for the family that needs more is refused when it is created.
+   */
+  readonly familyCapabilities?: FamilyCapabilities;
   readonly usb: readonly UsbMatch[];
   readonly serial: SerialSettings;
   open(link: ByteLink, options?: DeviceOperationOptions): Promise<DeviceSession>;

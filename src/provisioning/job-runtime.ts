@@ -28,6 +28,7 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
   // Stored bodies were validated, but the engine may have grown stricter.
   const parsed = loadTemplate(template.body);
   // A claim job's devices send their own parameters when they register (fleet provisioning).
+  refuseUnservedKeyMode(spec);
   if (spec.keyMode !== 'claim') {
     refuseUnsuppliedParameters(parsed, template.name, spec.parameters);
     refuseUnreportedIdentity(spec);
@@ -98,6 +99,43 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, sour
     `Template ${name} needs ${needed.length === 1 ? 'parameter' : 'parameters'} ${list} (no Default), and this job gives no value: add --param, --from-identity, --sequence, a --list column or --scan for ${needed.length === 1 ? 'it' : 'each'}.`,
     { field: 'parameters', details: { parameters: needed } },
   );
+}
+
+/**
+ * A job for a device family that cannot serve its key mode would fail every device (a Quectel module
+ * asked for a CSR cannot make a key), so it is refused, saying which mode the family can serve. Families
+ * whose devices each state their capabilities (jsonl) and driver auto are checked per device.
+ */
+function refuseUnservedKeyMode(spec: JobSpec): void {
+  if (spec.driver === 'auto') return;
+  const can = driverByName(spec.driver).familyCapabilities;
+  if (!can) return;
+  const served = [
+    ...(can.keyGeneration ? ['csr'] : []),
+    ...(can.keyInjection ? ['inject'] : []),
+    ...(can.readBack === 'full' ? ['existing'] : []),
+    ...(can.keyInjection ? ['claim'] : []),
+  ];
+  const refusal = (why: string, instead: string) =>
+    new StationError('provisioning.key-mode-unserved', `${spec.driver} devices ${why}; ${instead}.`, {
+      field: 'keyMode',
+      details: { driver: spec.driver, keyMode: spec.keyMode },
+    });
+  const modes = `this family serves --key-mode ${served.join(', ')}`;
+  if (spec.keyMode === 'csr' && !can.keyGeneration)
+    throw refusal(
+      'cannot make their own key',
+      'use --key-mode inject (the station makes the key and writes it)',
+    );
+  if ((spec.keyMode === 'inject' || spec.keyMode === 'claim') && !can.keyInjection)
+    throw refusal('accept no private key', modes);
+  if (spec.keyMode === 'existing' && can.readBack !== 'full')
+    throw refusal(
+      'return only a digest of a stored certificate, so the one they hold cannot be registered',
+      modes,
+    );
+  if (spec.keyMode === 'existing' && spec.existing?.requireProofOfPossession && !can.proofOfPossession)
+    throw refusal('cannot sign a challenge', 'leave out --require-proof');
 }
 
 /**

@@ -14,6 +14,7 @@ import type {
   CredentialReadBack,
   CredentialSlot,
   DeviceCapabilities,
+  FamilyCapabilities,
   DeviceDriver,
   DeviceIdentity,
   DeviceOperationOptions,
@@ -63,6 +64,14 @@ const FILLER = Buffer.concat([Buffer.alloc(MAX_CREDENTIAL_BYTES, 0x20), Buffer.f
 /** How long the filler takes on the wire: the module answers only once it has read it all. */
 const FILLER_WIRE_MS = (FILLER.length * 10 * 1000) / BAUD_RATE;
 
+// ESP-AT stores what it is given and has no key generation or signing command (protocols.md 2).
+const espAtCapabilities: FamilyCapabilities = {
+  keyGeneration: false,
+  keyInjection: true,
+  readBack: 'full',
+  proofOfPossession: false,
+};
+
 export interface EspAtDriverOptions {
   usb?: readonly UsbMatch[];
   /** The `.N` suffix of the client_cert/client_key/client_ca keys (the pki/ca number of AT+CIPSSLCCONF). */
@@ -77,6 +86,7 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
   return {
     name: 'esp-at',
     identityFields: ['deviceId', 'mac', 'model', 'firmware'],
+    familyCapabilities: espAtCapabilities,
     usb: options.usb ?? espAtUsbMatches,
     // ESP32 boards wire no RTS/CTS to the host; pseudo-terminals ignore it anyway (protocols.md 6.7).
     serial: { baudRate: BAUD_RATE, rtscts: false },
@@ -169,14 +179,7 @@ class EspAtSession implements DeviceSession {
   }
 
   capabilities(): DeviceCapabilities {
-    // ESP-AT stores what it is given and has no key generation or signing command (protocols.md 2).
-    return {
-      keyGeneration: false,
-      keyInjection: true,
-      readBack: 'full',
-      proofOfPossession: false,
-      maxCredentialBytes: MAX_CREDENTIAL_BYTES,
-    };
+    return { ...espAtCapabilities, maxCredentialBytes: MAX_CREDENTIAL_BYTES };
   }
 
   generateCsr(): Promise<Uint8Array> {

@@ -4,6 +4,7 @@ import type {
   CredentialSlot,
   CsrRequest,
   DeviceCapabilities,
+  FamilyCapabilities,
   DeviceDriver,
   DeviceIdentity,
   DeviceOperationOptions,
@@ -45,12 +46,22 @@ const cmeMeanings: Record<number, { code: `device.${string}`; message: string }>
   527: { code: 'device.invalid-content', message: 'the modem rejected the certificate content' },
 };
 
+const nrf91Capabilities: FamilyCapabilities = {
+  keyGeneration: true,
+  keyInjection: true,
+  // Read back by listing (AT%CMNG=1): the SHA-256 the modem computes of the stored bytes.
+  readBack: 'digest',
+  // %KEYGEN keys sign nothing we send over AT: possession is shown by the CSR's key in the certificate.
+  proofOfPossession: false,
+};
+
 export function createNrf91Driver(options: Nrf91DriverOptions = {}): DeviceDriver {
   const secTag = options.secTag ?? defaultSecTag;
   const timeoutMs = options.commandTimeoutMs ?? 15_000;
   return {
     name: 'nrf91',
     identityFields: ['deviceId', 'imei', 'uuid', 'model', 'firmware'],
+    familyCapabilities: nrf91Capabilities,
     // Nordic Semiconductor's USB vendor id (Thingy:91, nRF91 DK via Nordic interface firmware).
     usb: [{ vendorId: '1915' }],
     serial: { baudRate: 115_200, rtscts: true, ...options.serial },
@@ -103,11 +114,7 @@ class Nrf91Session implements DeviceSession {
 
   capabilities(): DeviceCapabilities {
     return {
-      keyGeneration: true,
-      keyInjection: true,
-      readBack: 'digest',
-      // %KEYGEN keys sign nothing we send over AT: possession is shown by the CSR's key in the certificate.
-      proofOfPossession: false,
+      ...nrf91Capabilities,
       maxCredentialBytes: maxCommandBytes - Buffer.byteLength(`AT%CMNG=0,${this.secTag},0,""`),
     };
   }

@@ -9,6 +9,7 @@ import type {
   CredentialReadBack,
   CredentialSlot,
   DeviceCapabilities,
+  FamilyCapabilities,
   DeviceDriver,
   DeviceIdentity,
   DeviceOperationOptions,
@@ -70,6 +71,14 @@ const FILLER = Buffer.concat([Buffer.alloc(MAX_CREDENTIAL_BYTES, 0x20), Buffer.f
 /** How long the filler takes on the wire: the module answers only once it has read it all. */
 const FILLER_WIRE_MS = (FILLER.length * 10 * 1000) / BAUD_RATE;
 
+// These modules store files they are given; they neither make keys nor sign (protocols.md 3).
+const quectelCapabilities: FamilyCapabilities = {
+  keyGeneration: false,
+  keyInjection: true,
+  readBack: 'full',
+  proofOfPossession: false,
+};
+
 export interface QuectelDriverOptions {
   usb?: readonly UsbMatch[];
   /** The SSL context (0-5) the files are bound to with AT+QSSLCFG. */
@@ -94,6 +103,7 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
   return {
     name: 'quectel',
     identityFields: ['deviceId', 'imei', 'serialNumber', 'model', 'firmware'],
+    familyCapabilities: quectelCapabilities,
     usb: options.usb ?? quectelUsbMatches,
     // The modules' USB AT ports are virtual: RTS/CTS means nothing there, nor on pseudo-terminals.
     serial: { baudRate: BAUD_RATE, rtscts: false },
@@ -193,14 +203,7 @@ class QuectelSession implements DeviceSession {
   }
 
   capabilities(): DeviceCapabilities {
-    // These modules store files they are given; they neither make keys nor sign (protocols.md 3).
-    return {
-      keyGeneration: false,
-      keyInjection: true,
-      readBack: 'full',
-      proofOfPossession: false,
-      maxCredentialBytes: MAX_CREDENTIAL_BYTES,
-    };
+    return { ...quectelCapabilities, maxCredentialBytes: MAX_CREDENTIAL_BYTES };
   }
 
   generateCsr(): Promise<Uint8Array> {

@@ -107,6 +107,8 @@ export function describeDriverSuite(options: DriverSuiteOptions): void {
     it('states capabilities a pipeline can plan with', async () => {
       const session = await (await connect()).open();
       const capabilities = session.capabilities();
+      // Jobs for the family were checked against what it declares: every device must live up to it.
+      if (driver.familyCapabilities) expect(capabilities).toMatchObject(driver.familyCapabilities);
       expect(capabilities.keyGeneration || capabilities.keyInjection).toBe(true);
       expect(capabilities.maxCredentialBytes).toBeGreaterThan(samples.certificate.length);
     });

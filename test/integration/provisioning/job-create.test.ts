@@ -1,6 +1,6 @@
 // `station job create` refuses a work order that could not provision a single device, before any device
-// is plugged in: a template parameter no source of the job gives a value, or one taken from an identity
-// field the job's device family never reports.
+// is plugged in: a template parameter no source of the job gives a value, one taken from an identity
+// field the job's device family never reports, or a key mode the family cannot serve.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec, ParameterSource } from '../../../src/api/jobs.js';
 import { createJob } from '../../../src/provisioning/job-runtime.js';
@@ -37,7 +37,7 @@ describe('createJob', () => {
     parameters: { constants: {}, identity: {}, ...parameters },
     driver,
     ca: caName,
-    keyMode: 'csr',
+    keyMode: 'inject', // every family serves it
     quota: 5,
   });
   const sequence = { parameter: 'ThingName', pattern: 'P-{000}', start: 1 };
@@ -106,5 +106,38 @@ describe('createJob', () => {
     await expect(createJob(station, spec({ list }, 'sensor', 'esp-at'), actor)).resolves.toMatchObject({
       status: 'active',
     });
+  });
+
+  it('refuses a key mode the named device family cannot serve, saying which it serves', async () => {
+    const before = (await station.jobs.list()).length;
+    const parameters = { sequence, identity: { SerialNumber: 'deviceId' as const } };
+    const job = (driver: JobSpec['driver'], keyMode: JobSpec['keyMode'], extra: Partial<JobSpec> = {}) =>
+      createJob(station, { ...spec(parameters, 'sensor', driver), keyMode, ...extra }, actor);
+    await expect(job('quectel', 'csr')).rejects.toMatchObject({
+      code: 'provisioning.key-mode-unserved',
+      field: 'keyMode',
+      message:
+        'quectel devices cannot make their own key; use --key-mode inject (the station makes the key and writes it).',
+    });
+    await expect(job('nrf91', 'existing')).rejects.toMatchObject({
+      code: 'provisioning.key-mode-unserved',
+      message: expect.stringContaining('this family serves --key-mode csr, inject, claim'),
+    });
+    const requireProof = { existing: { allowWithoutCa: false, requireProofOfPossession: true } };
+    await expect(job('esp-at', 'existing', requireProof)).rejects.toMatchObject({
+      message: 'esp-at devices cannot sign a challenge; leave out --require-proof.',
+    });
+    expect(await station.jobs.list()).toHaveLength(before);
+    // What the family serves, and anything where each device says (jsonl) or the family is not named.
+    for (const [driver, keyMode] of [
+      ['nrf91', 'csr'],
+      ['quectel', 'inject'],
+      ['esp-at', 'existing'],
+      ['jsonl', 'csr'],
+      ['auto', 'csr'],
+    ] as const) {
+      await expect(job(driver, keyMode)).resolves.toMatchObject({ status: 'active' });
+    }
+    await expect(job('jsonl', 'existing', requireProof)).resolves.toMatchObject({ status: 'active' });
   });
 });
