@@ -51,7 +51,16 @@ describe('resolveParameters', () => {
       },
     });
     expect(resolveParameters(spec, { serialNumber: 'B2' }, {})).toEqual({ Serial: 'B2', ThingName: 'bravo' });
-    expect(() => resolveParameters(spec, { serialNumber: 'C3' }, {})).toThrow(/no row left/);
+    // Not "no row left": a technician looks for the device's value in the list.
+    expect(() => resolveParameters(spec, { serialNumber: 'C3' }, {})).toThrow(
+      expect.objectContaining({
+        code: 'provisioning.list-no-match',
+        message: "the parameter list has no row with Serial = C3 (this device's serialNumber)",
+      }),
+    );
+    expect(() => resolveParameters(spec, { mac: 'aa' }, {})).toThrow(
+      'the device reported no serialNumber to find its row of the parameter list by',
+    );
   });
 
   it('names the parameter when the device lacks the identity field it maps from', () => {

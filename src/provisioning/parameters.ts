@@ -89,11 +89,26 @@ export function resolveParameters(
   return parameters;
 }
 
-function matchListRow(source: ParameterSource, device: DeviceFacts): Parameters | undefined {
-  const list = source.list!;
-  const value = device[list.matchIdentity!];
-  if (!value) return undefined;
-  return list.rows.find((row) => row[list.matchParameter!] === value);
+/** The row whose match column holds the device's value; its absence names the column and the value. */
+function matchListRow(source: ParameterSource, device: DeviceFacts): Parameters {
+  const { rows, matchParameter, matchIdentity } = source.list!;
+  const value = device[matchIdentity!];
+  if (!value) {
+    throw new StationError(
+      'device.identity-missing',
+      `the device reported no ${matchIdentity} to find its row of the parameter list by`,
+      { field: 'parameters.list.matchIdentity' },
+    );
+  }
+  const row = rows.find((candidate) => candidate[matchParameter!] === value);
+  if (!row) {
+    throw new StationError(
+      'provisioning.list-no-match',
+      `the parameter list has no row with ${matchParameter} = ${value} (this device's ${matchIdentity})`,
+      { field: 'parameters.list', details: { [matchIdentity!]: value } },
+    );
+  }
+  return row;
 }
 
 export interface ParsedList {
