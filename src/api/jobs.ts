@@ -20,6 +20,40 @@ const parameterName = z.string().min(1).max(2048);
  * Where a device's template parameters come from. Later sources override earlier ones:
  * constants < list row < device identity < sequence < technician input.
  */
+/**
+ * A matched list must give each device at most one row: a row without the match value could never be
+ * used, and two rows with the same value would leave it to chance which one a device gets.
+ */
+function refuseAmbiguousMatches(
+  list: { rows: Record<string, string>[]; assign: string; matchParameter?: string | undefined },
+  context: z.RefinementCtx,
+): void {
+  const column = list.matchParameter;
+  if (list.assign !== 'match' || column === undefined) return;
+  const firstRow = new Map<string, number>();
+  for (const [index, row] of list.rows.entries()) {
+    const value = row[column];
+    if (!value) {
+      context.addIssue({
+        code: 'custom',
+        path: ['rows', index],
+        message: `row ${index + 1} has no ${column} to match a device on`,
+      });
+      return;
+    }
+    const earlier = firstRow.get(value);
+    if (earlier !== undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['rows', index],
+        message: `rows ${earlier + 1} and ${index + 1} both have ${column} = ${value}; a device must match one row`,
+      });
+      return;
+    }
+    firstRow.set(value, index);
+  }
+}
+
 export const parameterSourceSchema = z
   .object({
     constants: z.record(parameterName, z.string().max(4096)).default({}),
@@ -44,6 +78,7 @@ export const parameterSourceSchema = z
       .refine((list) => list.assign === 'in-order' || (list.matchParameter && list.matchIdentity), {
         message: 'matching needs matchParameter and matchIdentity',
       })
+      .superRefine(refuseAmbiguousMatches)
       .optional(),
     /** A value the technician types or scans (barcode wedge) for each device. */
     operator: z.object({ parameter: parameterName, prompt: z.string().min(1).max(200) }).optional(),

@@ -79,6 +79,22 @@ describe('resolveParameters', () => {
   it('rejects a matching list without the fields to match on', () => {
     expect(() => source({ list: { rows: [{ a: 'b' }], assign: 'match' } })).toThrow(/matchParameter/);
   });
+
+  it('rejects a matching list where a device could match no row or two', () => {
+    const list = (rows: Record<string, string>[]) =>
+      source({ list: { rows, assign: 'match', matchParameter: 'Serial', matchIdentity: 'imei' } });
+    expect(() => list([{ Serial: '1' }, { ThingName: 'b' }])).toThrow(
+      'row 2 has no Serial to match a device on',
+    );
+    expect(() => list([{ Serial: '1' }, { Serial: '2' }, { Serial: '1' }])).toThrow(
+      'rows 1 and 3 both have Serial = 1; a device must match one row',
+    );
+    expect(list([{ Serial: '1' }, { Serial: '2' }]).list?.rows).toHaveLength(2);
+    // In order, rows need no such column.
+    expect(source({ list: { rows: [{ a: '1' }, { a: '1' }], assign: 'in-order' } }).list?.rows).toHaveLength(
+      2,
+    );
+  });
 });
 
 describe('parseParameterList', () => {
