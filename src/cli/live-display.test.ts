@@ -76,4 +76,18 @@ describe('LiveDisplay', () => {
       expect.stringMatching(/PROVISIONED +SN-d \(new certificate, the old one revoked\)$/),
     ]);
   });
+
+  it('cuts each live line to the terminal width, so redrawing in place never leaves wrapped rows behind', () => {
+    const out = Object.assign(new PassThrough(), { isTTY: true, columns: 60 });
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const display = new LiveDisplay(out as unknown as NodeJS.WriteStream);
+    display.update(run.slice(0, 4));
+    display.update(run.slice(4));
+    // eslint-disable-next-line no-control-regex -- the display's own cursor and erase sequences
+    const rows = text.split('\n').map((row) => row.replace(/\x1b\[\d*[AK]/g, ''));
+    expect(rows.at(-1)).toBe('');
+    for (const row of rows) expect(row.length).toBeLessThan(60);
+    expect(rows.at(-2)).toMatch(/^p2 +jsonl +FAILED +read-b\S*…$/);
+  });
 });

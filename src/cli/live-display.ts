@@ -88,9 +88,13 @@ export class LiveDisplay {
 
   private redraw(): void {
     const rows = [...this.lines.values()].sort((a, b) => a.port.localeCompare(b.port)).map(formatLine);
-    // Move up over what was drawn before and rewrite each line in place.
+    // Move up over what was drawn before and rewrite each line in place. A line wider than the terminal
+    // would wrap onto a second row that the move up does not cover, so each is cut to fit (the summary
+    // at the end prints every failure in full).
+    const width = 'columns' in this.out ? this.out.columns : 0;
+    const fit = (row: string) => (width > 1 && row.length >= width ? `${row.slice(0, width - 2)}…` : row);
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
-    for (const row of rows) text += `\x1b[2K${row}\n`;
+    for (const row of rows) text += `\x1b[2K${fit(row)}\n`;
     this.drawn = rows.length;
     this.out.write(text);
   }
