@@ -614,12 +614,16 @@ async function decideAttemptMode(
 
   // With --reprovision a live identity is always replaced, even when the last attempt with it failed (a
   // failed re-verification would otherwise be resumed: for an existing certificate, verified again).
+  // Without it, an identity the device once completed is only verified, however the last attempt ended:
+  // resuming writes the certificate again, and a device that failed its re-verification because it was
+  // erased holds no key for it any more (an nRF91 cannot show which key it holds).
   if (
     liveCertificate &&
     (runtime.reprovision ||
       prior?.state === 'PROVISIONED' ||
       !prior ||
-      prior.certificateId !== liveCertificate.id)
+      prior.certificateId !== liveCertificate.id ||
+      (await station.records.provisionedWith(driver, identity.deviceId, liveCertificate.id)))
   ) {
     attempt.liveCertificate = liveCertificate;
     attempt.thingName = device!.thingName!;
@@ -744,15 +748,18 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
     expected.set('certificate', Buffer.from(attempt.certificatePem!));
     if (runtime.claim) expected.set('key', runtime.claim.keyPem);
   }
+  // A device provisioned before that lost its credentials (erased, reflashed) needs them again.
+  const lostEarlier = (what: string) =>
+    `${what}, though it was provisioned before${attempt.thingName ? ` as ${attempt.thingName}` : ''}; plug it in with --reprovision to ${runtime.claim ? 'write the claim again' : 'give it a new certificate (the old one is revoked)'}.`;
   for (const [slot, bytes] of expected) {
     const readBack = await session.readCredential(slot, { signal });
     if (!readBack.present) {
       throw new StationError(
         'device.credential-missing',
-        `The device's ${slot} slot is empty after writing it.`,
-        {
-          port: attempt.port.name,
-        },
+        attempt.mode === 'reverify'
+          ? lostEarlier(`The device's ${slot} slot is empty`)
+          : `The device's ${slot} slot is empty after writing it.`,
+        { port: attempt.port.name },
       );
     }
     const wanted = sha256Hex(bytes);
@@ -762,7 +769,9 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
     if (found !== wanted) {
       throw new StationError(
         'device.credential-mismatch',
-        `The ${slot} on the device differs from the one the station ${attempt.mode === 'reverify' ? 'issued' : 'wrote'}; write it again.`,
+        attempt.mode === 'reverify'
+          ? lostEarlier(`The ${slot} on the device differs from the one the station issued`)
+          : `The ${slot} on the device differs from the one the station wrote; write it again.`,
         { port: attempt.port.name, details: { slot, expected: wanted, found: found ?? null } },
       );
     }

@@ -210,6 +210,21 @@ export class RecordTable {
     return row && toRecord(row);
   }
 
+  /** Whether an attempt of this device ever finished (PROVISIONED) with this certificate, in any job. */
+  async provisionedWith(
+    driver: string,
+    deviceId: string,
+    certificateId: string,
+    reader: SqlReader = this.reader,
+  ): Promise<boolean> {
+    const row = await reader.get(
+      `SELECT 1 AS found FROM provisioning_records
+        WHERE driver = ? AND device_id = ? AND certificate_id = ? AND state = 'PROVISIONED' LIMIT 1`,
+      [driver, deviceId, certificateId],
+    );
+    return row !== undefined;
+  }
+
   /** Attempts no process finished: after a crash, what recovery reports and resolves. */
   async unfinished(jobId?: number): Promise<ProvisioningRecord[]> {
     const params: SqlValue[] = [];

@@ -1,0 +1,82 @@
+// A provisioned device that lost its credentials (erased, reflashed) and is plugged in again: the station
+// recognises its identity, finds the slots empty, and says how to give it a new certificate; nothing is
+// issued until the technician asks with --reprovision, which revokes the old certificate.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
+import { createSimulator, driverByName } from '../../../hardware/drivers/index.js';
+import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
+import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
+import { openLinkDevicePort } from '../../../src/provisioning/bench.js';
+import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
+import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, createBenchFixture, keyModeFor, type BenchFixture } from './bench-fixture.js';
+import { expectInvariants } from './invariants.js';
+
+describe('a provisioned device plugged in again after it was erased', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'erased-device-tests' });
+    station = await fixture.open();
+  });
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  function plug(simulator: DeviceSimulator) {
+    const pair = createMemoryPair();
+    simulator.attach(pair.device);
+    return openLinkDevicePort(linkFromDuplex('bench-1', pair.host), driverByName(simulator.driver));
+  }
+
+  it.each(['nrf91', 'esp-at'] as const)(
+    '%s: names the thing and --reprovision, then re-issues',
+    async (driver) => {
+      const jobId = fixture.jobs[keyModeFor(driver as DriverName)];
+      const runtime = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
+      const seed = driver === 'nrf91' ? 101 : 202;
+      const first = await provisionDevice(runtime, plug(createSimulator(driver, { seed })));
+      expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+      const issued = (await station.jobs.require(jobId)).issuedCount;
+
+      // The same identity with empty storage, as after a reflash.
+      const erased = createSimulator(driver, { seed });
+      const refused = await provisionDevice(runtime, plug(erased));
+      expect(refused).toMatchObject({
+        state: 'FAILED',
+        mode: 'reverify',
+        error: { code: 'device.credential-missing' },
+      });
+      expect(refused.error!.message).toContain(`provisioned before as ${first.thingName}`);
+      expect(refused.error!.message).toContain('plug it in with --reprovision to give it a new certificate');
+      expect(refused.error!.message).not.toContain('after writing it');
+      expect((await station.jobs.require(jobId)).issuedCount, 'nothing issued').toBe(issued);
+      expect((await station.readOnlyPki().certificates.byId(first.certificateId!))?.status).toBe('ACTIVE');
+      // Plugged in again without --reprovision: verified again, not resumed. Resuming would write the old
+      // certificate to a device that no longer holds its key, and an nRF91 could not show it.
+      const again = await provisionDevice(runtime, plug(erased));
+      expect(again).toMatchObject({
+        state: 'FAILED',
+        mode: 'reverify',
+        error: { code: 'device.credential-missing' },
+      });
+      expect(erased.storedCredentials().size, 'nothing written').toBe(0);
+      expect((await station.jobs.require(jobId)).issuedCount, 'nothing issued').toBe(issued);
+
+      const reprovisioning = await openJobRuntime(station, jobId, {
+        actor,
+        reprovision: true,
+        emit: () => undefined,
+      });
+      const replaced = await provisionDevice(reprovisioning, plug(erased));
+      expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
+      expect(replaced).toMatchObject({ mode: 'reissue', thingName: first.thingName });
+      expect((await station.readOnlyPki().certificates.byId(first.certificateId!))?.status).toBe('REVOKED');
+      await expectInvariants(station, [erased]);
+    },
+  );
+});
