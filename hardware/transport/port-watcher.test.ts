@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PortWatcher, type ListedPort, type PortEvent } from './port-watcher.js';
+import type { StationError } from '../../src/api/errors.js';
 
 function watcherOver(scans: ListedPort[][]) {
   let scan = 0;
@@ -76,14 +77,32 @@ describe('PortWatcher', () => {
     expect(events.map((event) => event.kind)).toEqual(['plugged', 'unplugged']);
   });
 
-  it('reports a failed scan and keeps what it knew', async () => {
-    const errors: unknown[] = [];
+  it('reports a failed scan once per reason, says what to do, and keeps what it knew', async () => {
+    const errors: StationError[] = [];
+    let failing = true;
     const watcher = new PortWatcher({
-      list: () => Promise.reject(new Error('udevadm not found')),
+      list: () =>
+        failing
+          ? Promise.reject(new Error('spawn udevadm ENOENT'))
+          : Promise.resolve([{ path: '/dev/ttyACM0' }]),
       onError: (error) => errors.push(error),
     });
     await watcher.poll();
-    expect(errors).toHaveLength(1);
+    await watcher.poll();
+    expect(errors).toHaveLength(1); // not once a second while the bench waits
+    expect(errors[0]).toMatchObject({
+      code: 'transport.port-scan-failed',
+      message: expect.stringContaining('udevadm is missing (install the udev package)'),
+    });
+    expect(errors[0]!.message).toContain('Ports given by path still work');
+    expect(watcher.scanError).toBe(errors[0]);
     expect(watcher.ports()).toEqual([]);
+    failing = false;
+    await watcher.poll();
+    expect(watcher.scanError).toBeUndefined();
+    expect(watcher.ports()).toHaveLength(1);
+    failing = true;
+    await watcher.poll();
+    expect(errors, 'told again after a scan succeeded in between').toHaveLength(2);
   });
 });

@@ -1,6 +1,8 @@
 import { readdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { autoDetect } from '@serialport/bindings-cpp';
+import type { StationError } from '../../src/api/errors.js';
+import { portScanFailed } from './transport-errors.js';
 
 /** What serialport's list() reports for a port (all strings, any may be missing). */
 export interface ListedPort {
@@ -32,8 +34,11 @@ export interface PortWatcherOptions {
   list?: () => Promise<ListedPort[]>;
   /** Finds the physical USB path of a device node; on Linux from /dev/serial/by-path by default. */
   locate?: (devicePath: string) => string | undefined;
-  /** A failed scan (udevadm missing, say) is reported here; the watcher keeps polling. */
-  onError?: (error: unknown) => void;
+  /**
+   * A failed scan (udevadm missing, say), as transport.port-scan-failed; the watcher keeps polling. Told
+   * once per reason, not at every poll, and again only after a scan succeeded in between.
+   */
+  onError?: (error: StationError) => void;
 }
 
 /**
@@ -47,6 +52,7 @@ export class PortWatcher {
   private readonly locate: (devicePath: string) => string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
+  private failure: StationError | undefined;
 
   constructor(private readonly options: PortWatcherOptions = {}) {
     this.list = options.list ?? (() => autoDetect().list());
@@ -60,6 +66,11 @@ export class PortWatcher {
 
   ports(): BenchPort[] {
     return [...this.known.values()];
+  }
+
+  /** Why the last scan failed; undefined when it succeeded (or none ran yet). */
+  get scanError(): StationError | undefined {
+    return this.failure;
   }
 
   start(): void {
@@ -94,9 +105,14 @@ export class PortWatcher {
     try {
       listed = await this.list();
     } catch (error) {
-      this.options.onError?.(error);
+      const failure = portScanFailed(error);
+      if (failure.message !== this.failure?.message) {
+        this.failure = failure;
+        this.options.onError?.(failure);
+      }
       return;
     }
+    this.failure = undefined;
     const present = new Set(listed.map((entry) => entry.path));
     for (const port of [...this.known.values()]) {
       if (!port.manual && !present.has(port.path)) this.unplug(port);

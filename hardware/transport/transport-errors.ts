@@ -64,3 +64,15 @@ export function openFailed(port: string, cause: unknown): StationError {
     cause,
   });
 }
+
+/** The serial port list could not be read: nothing plugged can be found until it can. */
+export function portScanFailed(cause: unknown): StationError {
+  const reason = (cause instanceof Error ? cause.message : String(cause)).replace(/^Error:?\s*/, '');
+  // serialport lists Linux ports with udevadm, which minimal systems (containers) lack.
+  const advice = /udevadm/.test(reason) ? 'udevadm is missing (install the udev package)' : reason;
+  return new StationError(
+    'transport.port-scan-failed',
+    `Cannot list the serial ports: ${advice}. Ports given by path still work: --ports /dev/ttyACM0 ... --driver NAME.`,
+    { cause },
+  );
+}

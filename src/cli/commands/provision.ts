@@ -138,9 +138,10 @@ async function watchPorts(
   options: ProvisionOptions,
   signal: AbortSignal,
 ): Promise<DeviceOutcome[]> {
-  const watcher = new PortWatcher({
-    onError: (error) => process.stderr.write(`port scan failed: ${String(error)}\n`),
-  });
+  // With --once a failed scan ends the run with its error; a watching bench says it and keeps trying.
+  const watcher = new PortWatcher(
+    options.once ? {} : { onError: (error) => process.stderr.write(`${error.message}\n`) },
+  );
   const fixed = options.driver ?? (jobDriver === 'auto' ? undefined : jobDriver);
   const toDevicePort = (port: BenchPort) => {
     const driver = benchPortDriver(port, fixed);
@@ -149,6 +150,8 @@ async function watchPorts(
   };
   if (options.once) {
     await watcher.poll();
+    // Nothing found because nothing could be listed is not "no devices": the run fails.
+    if (watcher.scanError) throw watcher.scanError;
     const ports = watcher
       .ports()
       .map(toDevicePort)
