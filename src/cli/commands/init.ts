@@ -8,6 +8,7 @@ import {
   settingsFile,
   writeSettings,
 } from '../../config/settings.js';
+import { probeToken } from '../../keys/pkcs11/pkcs11-module.js';
 import { Registry } from '../../registry/registry.js';
 import type { CommandModule } from '../program.js';
 
@@ -65,6 +66,10 @@ export async function initStation(
     );
   }
   const settings = existing ?? { ...defaultSettings, keyStore: requested ?? defaultSettings.keyStore };
+  // Settings naming a module or token that is not there would fail at the first key, and need editing by
+  // hand: nothing is written until the token is found.
+  if (!existing && settings.keyStore.kind === 'pkcs11')
+    probeToken(settings.keyStore.module, settings.keyStore.tokenLabel);
   if (!existing) await writeSettings(dataDir, settings);
   const file = registryFile(dataDir);
   const registryExisted = existsSync(file);

@@ -114,7 +114,7 @@ function findSlot(
   }
   throw new StationError(
     'keys.token-not-found',
-    `HSM token '${tokenLabel}' not found: is the HSM plugged in and the token label right?`,
+    `HSM token '${tokenLabel}' not found: is the HSM plugged in and the token label right? ${seen.length > 0 ? `(the module shows ${seen.map((label) => `'${label}'`).join(', ')})` : '(the module shows no token)'}`,
     { subject: tokenLabel, details: { tokensSeen: seen } },
   );
 }
@@ -134,6 +134,21 @@ function openToken(pkcs11: Pkcs11, tokenLabel: string, pin: string): OpenToken {
     throw hsmError(error, tokenLabel, 'log in');
   }
   return { slot, session, manufacturer, model, pinCheck: pinCheckOf(pin), users: 1 };
+}
+
+/**
+ * Loads the module and finds the token by its label, without logging in (`station init` checks the
+ * settings it is about to write; the PIN is asked only when a key is used).
+ */
+export function probeToken(modulePath: string, tokenLabel: string): { manufacturer: string; model: string } {
+  const key = moduleKey(modulePath);
+  const loaded = acquireModule(key, modulePath);
+  try {
+    const { manufacturer, model } = findSlot(loaded.pkcs11, tokenLabel);
+    return { manufacturer, model };
+  } finally {
+    releaseModule(key, loaded);
+  }
 }
 
 /** Opens (or joins) the logged-in session on the token with this label. */

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -147,6 +147,23 @@ describe('station ca / cert with a PKCS#11 token', cliTimeout, () => {
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
     await token?.cleanup();
+  });
+
+  it('init refuses a token or module that is not there, naming what it saw, and writes nothing', async () => {
+    const dataDir = path.join(dir, 'no-token');
+    const noToken = await runCli(['init', '--hsm', 'pkcs11', '--module', token.module, '--token', 'line-9'], {
+      dataDir,
+    });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain(`HSM token 'line-9' not found`);
+    expect(noToken.stderr).toContain(`(the module shows '${token.tokenLabel}')`);
+    const noModule = await runCli(
+      ['init', '--hsm', 'pkcs11', '--module', path.join(dir, 'missing.so'), '--token', token.tokenLabel],
+      { dataDir },
+    );
+    expect(noModule.code).toBe(1);
+    expect(noModule.stderr).toContain('could not be loaded');
+    await expect(readdir(dataDir).catch(() => [])).resolves.toEqual([]);
   });
 
   it('creates an HSM CA and issues with the PIN from STATION_HSM_PIN; without it, says what is missing', async () => {
