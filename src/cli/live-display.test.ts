@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { AttemptMode, ProvisioningEvent } from '../api/provisioning.js';
 import { BatchTally, formatSummary, LiveDisplay } from './live-display.js';
 
+const escape = String.fromCharCode(27);
+const cursorUp = new RegExp(`${escape}\\[\\d+A`);
+const eraseLine = `${escape}[2K`;
+
 const run: ProvisioningEvent[] = [
   { type: 'device-begin', port: 'p1', at: 0, recordId: 1, driver: 'nrf91' },
   { type: 'step-end', port: 'p1', at: 1, recordId: 1, step: 'write', outcome: 'ok', durationMs: 10 },
@@ -89,5 +93,46 @@ describe('LiveDisplay', () => {
     expect(rows.at(-1)).toBe('');
     for (const row of rows) expect(row.length).toBeLessThan(60);
     expect(rows.at(-2)).toMatch(/^p2 +jsonl +FAILED +read-b\S*…$/);
+  });
+
+  it('folds the ports that do not fit the terminal into one line, at-work ones shown first', () => {
+    const out = Object.assign(new PassThrough(), { isTTY: true, columns: 120, rows: 5 });
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const display = new LiveDisplay(out as unknown as NodeJS.WriteStream);
+    const begin = (port: string): ProvisioningEvent => ({
+      type: 'device-begin',
+      port,
+      at: 0,
+      recordId: 1,
+      driver: 'nrf91',
+    });
+    const step = (port: string): ProvisioningEvent => ({
+      type: 'step-begin',
+      port,
+      at: 1,
+      recordId: 1,
+      step: 'write',
+    });
+    const end = (port: string, state: 'PROVISIONED' | 'FAILED'): ProvisioningEvent => ({
+      type: 'device-end',
+      port,
+      at: 2,
+      recordId: 1,
+      state,
+      ...(state === 'FAILED' && { error: { code: 'x', message: 'no answer', userFault: true } }),
+    });
+    display.update(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8'].map(begin));
+    display.update([step('p2'), step('p7'), end('p1', 'PROVISIONED'), end('p3', 'PROVISIONED')]);
+    display.update([end('p4', 'PROVISIONED'), end('p5', 'FAILED')]);
+    // Each redraw starts by moving the cursor up; the lines after it are what that redraw shows.
+    const frames = text.split(cursorUp).map((frame) => frame.replaceAll(eraseLine, '').trimEnd().split('\n'));
+    for (const frame of frames) expect(frame.length).toBeLessThanOrEqual(4); // the cursor-up reaches them all
+    expect(frames.at(-1)).toEqual([
+      expect.stringMatching(/^p2 +nrf91 +credential write/),
+      expect.stringMatching(/^p5 +nrf91 +FAILED +no answer/),
+      expect.stringMatching(/^p7 +nrf91 +credential write/),
+      '… 5 more ports: 2 waiting, 3 provisioned',
+    ]);
   });
 });

@@ -87,10 +87,12 @@ export class LiveDisplay {
   }
 
   private redraw(): void {
-    const rows = [...this.lines.values()].sort((a, b) => a.port.localeCompare(b.port)).map(formatLine);
+    const height = 'rows' in this.out ? this.out.rows : 0;
+    const rows = visibleLines([...this.lines.values()], height > 1 ? height - 1 : Infinity);
     // Move up over what was drawn before and rewrite each line in place. A line wider than the terminal
     // would wrap onto a second row that the move up does not cover, so each is cut to fit (the summary
-    // at the end prints every failure in full).
+    // at the end prints every failure in full); more lines than the terminal has rows could not be
+    // reached by the move up either, so visibleLines folds the rest into one.
     const width = 'columns' in this.out ? this.out.columns : 0;
     const fit = (row: string) => (width > 1 && row.length >= width ? `${row.slice(0, width - 2)}…` : row);
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
@@ -98,6 +100,35 @@ export class LiveDisplay {
     this.drawn = rows.length;
     this.out.write(text);
   }
+}
+
+/** What goes first when not every port fits: ports at work, then failures, then idle ones, then done. */
+function urgency(line: PortLine): number {
+  if (line.state === undefined) return line.step ? 0 : 2;
+  return line.state === 'PROVISIONED' ? 3 : 1;
+}
+
+/**
+ * The port lines in port order, at most `room` of them: when more ports than that are on the bench, the
+ * most urgent fill all but the last row, which counts the others.
+ */
+function visibleLines(lines: PortLine[], room: number): string[] {
+  const byPort = (a: PortLine, b: PortLine) => a.port.localeCompare(b.port);
+  if (lines.length <= room) return lines.sort(byPort).map(formatLine);
+  const ranked = [...lines].sort((a, b) => urgency(a) - urgency(b) || byPort(a, b));
+  const shown = ranked.slice(0, Math.max(0, room - 1));
+  const hidden = ranked.slice(shown.length);
+  const count = (wanted: (line: PortLine) => boolean, what: string) => {
+    const n = hidden.filter(wanted).length;
+    return n > 0 ? [`${n} ${what}`] : [];
+  };
+  const parts = [
+    ...count((line) => urgency(line) === 0, 'at work'),
+    ...count((line) => urgency(line) === 1, 'failed'),
+    ...count((line) => urgency(line) === 2, 'waiting'),
+    ...count((line) => urgency(line) === 3, 'provisioned'),
+  ];
+  return [...shown.sort(byPort).map(formatLine), `… ${hidden.length} more ports: ${parts.join(', ')}`];
 }
 
 function formatLine(line: PortLine): string {
