@@ -270,6 +270,31 @@ export class RecordTable {
     }));
   }
 
+  /**
+   * The devices of a job whose latest attempt did not end PROVISIONED (failed, abandoned, or cut short),
+   * oldest first: what still needs a technician. A device provisioned later is not among them.
+   */
+  async needingAttention(jobId: number, limit = 1000): Promise<ProvisioningRecord[]> {
+    const rows = await this.reader.all<RecordRow>(
+      `SELECT ${columns} FROM provisioning_records AS r
+        WHERE job_id = ? AND device_id IS NOT NULL AND state <> 'PROVISIONED'
+          AND id = (SELECT max(id) FROM provisioning_records
+                     WHERE job_id = r.job_id AND driver = r.driver AND device_id = r.device_id)
+        ORDER BY id LIMIT ?`,
+      [jobId, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Failed attempts that ended before the device said who it is (a dead port, a silent device). */
+  async unidentifiedFailures(jobId: number): Promise<number> {
+    const row = await this.reader.get<{ n: number }>(
+      `SELECT count(*) AS n FROM provisioning_records WHERE job_id = ? AND device_id IS NULL AND state = 'FAILED'`,
+      [jobId],
+    );
+    return row?.n ?? 0;
+  }
+
   async countByState(jobId: number): Promise<Partial<Record<RecordState, number>>> {
     const rows = await this.reader.all<{ state: RecordState; n: number }>(
       'SELECT state, count(*) AS n FROM provisioning_records WHERE job_id = ? GROUP BY state',

@@ -5,6 +5,7 @@ import { identityFieldSchema, jobSpecSchema, type JobSpec } from '../../api/jobs
 import { parseParameterList } from '../../provisioning/parameters.js';
 import { createJob } from '../../provisioning/job-runtime.js';
 import type { Job } from '../../registry/jobs.js';
+import type { ProvisioningRecord } from '../../registry/records.js';
 import type { Station } from '../../station.js';
 import { cliActor } from '../open-registry.js';
 import { withStation } from '../open-station.js';
@@ -131,7 +132,12 @@ export const jobCommands: CommandModule = {
         const cli = context();
         const result = await withStation(cli, async (station) => {
           const found = await station.jobs.require(jobId(id));
-          return { ...jobView(found), records: await station.records.countByState(found.id) };
+          return {
+            ...jobView(found),
+            records: await station.records.countByState(found.id),
+            needingAttention: (await station.records.needingAttention(found.id)).map(attentionView),
+            unidentifiedFailures: await station.records.unidentifiedFailures(found.id),
+          };
         });
         cli.print(result, (view) =>
           [
@@ -143,6 +149,18 @@ export const jobCommands: CommandModule = {
                 .map(([state, n]) => `${state} ${n}`)
                 .join(', ') || 'none'
             }`,
+            ...(view.needingAttention.length > 0
+              ? [
+                  `devices whose last attempt did not finish (${view.needingAttention.length}):`,
+                  ...view.needingAttention.map(
+                    (entry) =>
+                      `  record ${entry.recordId} ${entry.driver} ${entry.deviceId}: ${entry.error ?? `${entry.state} at ${entry.step ?? 'start'} on ${entry.port}`}`,
+                  ),
+                ]
+              : []),
+            ...(view.unidentifiedFailures > 0
+              ? [`attempts that failed before the device identified itself: ${view.unidentifiedFailures}`]
+              : []),
           ].join('\n'),
         );
       });
@@ -163,6 +181,19 @@ export const jobCommands: CommandModule = {
 export function jobId(text: string): number {
   if (!/^\d+$/.test(text)) throw invalidInput('job', `"${text}" is not a job number.`);
   return Number(text);
+}
+
+function attentionView(record: ProvisioningRecord) {
+  return {
+    recordId: record.id,
+    port: record.port,
+    driver: record.driver,
+    deviceId: record.deviceId,
+    thingName: record.thingName,
+    state: record.state,
+    step: record.stepReached,
+    error: record.errorMessage,
+  };
 }
 
 function jobView(job: Job) {
