@@ -15,10 +15,12 @@ export function parseAttributeOptions(pairs: readonly string[] = [], field = 'at
   return Object.fromEntries(entries);
 }
 
+export function wholeNumber(field: string, text: string, min: number): number;
+export function wholeNumber(field: string, text: string | undefined, min: number): number | undefined;
 export function wholeNumber(field: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min)
+  const value = Number(text.trim());
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min)
     throw invalidInput(field, `give a whole number of at least ${min}, not "${text}".`);
   return value;
 }

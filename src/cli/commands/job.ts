@@ -9,7 +9,7 @@ import type { ProvisioningRecord } from '../../registry/records.js';
 import type { Station } from '../../station.js';
 import { cliActor } from '../open-registry.js';
 import { withStation } from '../open-station.js';
-import { collect, parseAttributeOptions } from '../option-values.js';
+import { collect, parseAttributeOptions, wholeNumber } from '../option-values.js';
 import type { CommandModule } from '../program.js';
 import { claimCertificateId } from './claim.js';
 
@@ -224,7 +224,7 @@ async function jobSpecFrom(options: CreateOptions, station: Station): Promise<Jo
   if (options.sequence) {
     const [parameter, rest] = splitPair(options.sequence, 'sequence');
     const [pattern, start] = rest.split('@');
-    parameters.sequence = { parameter, pattern, start: start === undefined ? 1 : Number(start) };
+    parameters.sequence = { parameter, pattern, start: wholeNumber('sequence', start, 0) ?? 1 };
   }
   if (options.list) parameters.list = await listSource(options);
   if (options.scan) {
@@ -235,7 +235,9 @@ async function jobSpecFrom(options: CreateOptions, station: Station): Promise<Jo
     label: options.label,
     template: {
       name: options.template,
-      ...(options.templateVersion !== undefined && { version: Number(options.templateVersion) }),
+      ...(options.templateVersion !== undefined && {
+        version: wholeNumber('template-version', options.templateVersion, 1),
+      }),
     },
     parameters,
     driver: options.driver,
@@ -250,8 +252,8 @@ async function jobSpecFrom(options: CreateOptions, station: Station): Promise<Jo
         requireProofOfPossession: options.requireProof ?? false,
       },
     }),
-    quota: Number(options.quota),
-    ...(options.days !== undefined && { validityDays: Number(options.days) }),
+    quota: wholeNumber('quota', options.quota, 1),
+    ...(options.days !== undefined && { validityDays: wholeNumber('days', options.days, 1) }),
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

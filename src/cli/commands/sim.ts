@@ -1,7 +1,7 @@
-import { invalidInput } from '../../api/errors.js';
 import type { SimulatorOptions } from '../../../hardware/drivers/device-driver.js';
 import { catalogueDriverNames } from '../../../hardware/drivers/index.js';
 import { parseFaultSpec, startPtySims } from '../../../hardware/sim/sim-host.js';
+import { wholeNumber } from '../option-values.js';
 import type { CommandModule } from '../program.js';
 
 interface SimOptions {
@@ -80,14 +80,6 @@ export const simCommands: CommandModule = {
       });
   },
 };
-
-function wholeNumber(field: string, text: string, min: number): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw invalidInput(field, `expected a whole number of at least ${min}, got "${text}"`);
-  }
-  return value;
-}
 
 /** Resolves on the first SIGINT or SIGTERM; the handlers replace the default exit, so cleanup runs. */
 function untilStopSignal(): { signal: Promise<void>; cancel(): void } {
