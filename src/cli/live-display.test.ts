@@ -135,4 +135,36 @@ describe('LiveDisplay', () => {
       '… 5 more ports: 2 waiting, 3 provisioned',
     ]);
   });
+
+  it('prints log lines only when asked, above the live lines on a terminal', () => {
+    const log: ProvisioningEvent = {
+      type: 'log',
+      port: 'p1',
+      at: Date.UTC(2026, 0, 1, 12, 0, 0),
+      level: 'warn',
+      message: '--reprovision: certificate 0123… will be revoked and replaced',
+    };
+    const collect = (out: NodeJS.WritableStream, options: { log?: boolean }) => {
+      let text = '';
+      out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      new LiveDisplay(out, options).update([run[0]!, log, run[2]!]);
+      return text;
+    };
+    expect(collect(new PassThrough(), {})).not.toContain('reprovision');
+    const piped = collect(new PassThrough(), { log: true }).trim().split('\n');
+    expect(piped).toEqual([
+      expect.stringMatching(
+        /^\d\d:\d\d:\d\d p1: warn: --reprovision: certificate 0123… will be revoked and replaced$/,
+      ),
+      expect.stringMatching(/^p1 +nrf91 +PROVISIONED +SN-1$/),
+    ]);
+    const terminal = Object.assign(new PassThrough(), { isTTY: true, columns: 40, rows: 20 });
+    const frames = collect(terminal, { log: true })
+      .split(cursorUp)
+      .map((frame) => frame.replaceAll(eraseLine, '').replaceAll(`${escape}[K`, ''));
+    // Not cut to the width: a log line scrolls away and is never redrawn.
+    expect(frames.at(-1)).toMatch(
+      /p1: warn: --reprovision: certificate 0123… will be revoked and replaced\n/,
+    );
+  });
 });

@@ -23,14 +23,20 @@ interface PortLine {
 
 /**
  * One live line per port, redrawn in place on a terminal (a progress display, not a scroll of logs).
- * Without a terminal (CI, a pipe) it prints one line per finished device instead.
+ * Without a terminal (CI, a pipe) it prints one line per finished device instead. With `log`, the devices'
+ * log lines (what was identified, issued, written, verified) scroll above the live lines, or are printed
+ * as they come without a terminal.
  */
 export class LiveDisplay {
   private readonly lines = new Map<string, PortLine>();
+  private readonly logLines: string[] = [];
   private drawn = 0;
   private paused = false;
 
-  constructor(private readonly out: NodeJS.WriteStream | NodeJS.WritableStream = process.stdout) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream | NodeJS.WritableStream = process.stdout,
+    private readonly options: { log?: boolean } = {},
+  ) {}
 
   private get interactive(): boolean {
     return 'isTTY' in this.out && this.out.isTTY === true;
@@ -54,6 +60,14 @@ export class LiveDisplay {
   }
 
   private apply(event: ProvisioningEvent): void {
+    if (event.type === 'log') {
+      if (!this.options.log) return;
+      const time = new Date(event.at).toTimeString().slice(0, 8);
+      const text = `${time} ${event.port}: ${event.level === 'info' ? '' : `${event.level}: `}${event.message}`;
+      if (this.interactive) this.logLines.push(text);
+      else this.out.write(`${text}\n`);
+      return;
+    }
     const line = this.lines.get(event.port) ?? { port: event.port, driver: '' };
     this.lines.set(event.port, line);
     switch (event.type) {
@@ -96,6 +110,9 @@ export class LiveDisplay {
     const width = 'columns' in this.out ? this.out.columns : 0;
     const fit = (row: string) => (width > 1 && row.length >= width ? `${row.slice(0, width - 2)}…` : row);
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
+    // Log lines take the place of the live lines, which are drawn again below them. They are never
+    // redrawn, so they may wrap; erasing after the text clears what a wrapped row lands on.
+    for (const row of this.logLines.splice(0)) text += `\x1b[2K${row}\x1b[K\n`;
     for (const row of rows) text += `\x1b[2K${fit(row)}\n`;
     this.drawn = rows.length;
     this.out.write(text);

@@ -317,6 +317,9 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       total,
     });
 
+  const log = (attempt: DeviceAttempt, message: string, level: 'info' | 'warn' = 'info') =>
+    runtime.emit({ type: 'log', port: attempt.port.name, at: Date.now(), level, message });
+
   return [
     {
       name: 'connect',
@@ -333,6 +336,9 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const identity = await attempt.session!.identify({ signal });
         attempt.identity = identity;
         await decideAttemptMode(runtime, attempt, identity);
+        log(attempt, describeIdentity(attempt.port.driver.name, identity));
+        const plan = describeMode(runtime, attempt);
+        if (plan) log(attempt, plan.message, plan.level);
         if (job.keyMode === 'existing' && newIdentityModes.includes(attempt.mode)) {
           attempt.deviceCertificate = await readDeviceCertificate(attempt, signal);
           await refuseKnownCertificate(runtime, attempt);
@@ -435,6 +441,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
           return;
         }
         attempt.csr = await attempt.session!.generateCsr({ commonName: attempt.thingName! }, { signal });
+        log(attempt, `the device made its key and a ${attempt.csr.length}-byte CSR`);
       },
     },
     {
@@ -455,11 +462,15 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         };
         if (job.keyMode === 'csr') {
           attempt.prepared = await runtime.pki.issuer.prepareFromCsr(attempt.csr!, options);
-          return;
+        } else {
+          const injected = await runtime.pki.issuer.prepareInjected(options);
+          attempt.prepared = injected.prepared;
+          attempt.privateKeyPem = toPem('PRIVATE KEY', injected.privateKeyPkcs8);
         }
-        const injected = await runtime.pki.issuer.prepareInjected(options);
-        attempt.prepared = injected.prepared;
-        attempt.privateKeyPem = toPem('PRIVATE KEY', injected.privateKeyPkcs8);
+        log(
+          attempt,
+          `certificate ${shortId(attempt.prepared.record.id)} for ${attempt.thingName} signed by CA ${options.caName}, valid ${options.days} days${job.keyMode === 'inject' ? ', its key made by the key store' : ''}`,
+        );
       },
     },
     {
@@ -518,6 +529,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
           attempt.written.set(slot, bytes);
           before += bytes.length;
         }
+        log(attempt, `wrote ${credentials.map(([slot, bytes]) => `${slot} (${bytes.length} B)`).join(', ')}`);
       },
     },
     {
@@ -525,6 +537,11 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       timeoutMs: timeout('verify'),
       async run(attempt, signal) {
         await verifyDevice(runtime, attempt, signal);
+        const session = attempt.session!;
+        log(
+          attempt,
+          `the device holds what the registry says${session.capabilities().proofOfPossession ? ' and proved it holds the key' : ` (${session.driver} devices cannot sign a challenge to prove their key)`}`,
+        );
       },
     },
     {
@@ -545,6 +562,46 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       },
     },
   ];
+}
+
+/** The first characters of a certificate id: enough to find it with `station cert describe`. */
+const shortId = (id: string) => `${id.slice(0, 12)}…`;
+
+function describeIdentity(driver: string, identity: DeviceIdentity): string {
+  const facts = (['imei', 'mac', 'serialNumber', 'model', 'firmware'] as const)
+    .filter((field) => identity[field] !== undefined && identity[field] !== identity.deviceId)
+    .map((field) => `${field} ${identity[field]}`);
+  return `${driver} device ${identity.deviceId}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`;
+}
+
+/** What the attempt will do with an identity the registry knows already; nothing for a new device. */
+function describeMode(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+): { message: string; level: 'info' | 'warn' } | undefined {
+  const certificate = attempt.certificateId ?? attempt.liveCertificate?.id;
+  const thing = attempt.thingName ? ` as ${attempt.thingName}` : '';
+  switch (attempt.mode) {
+    case 'fresh':
+      return undefined;
+    case 'reverify':
+      return {
+        message: `provisioned before${thing} (certificate ${shortId(certificate!)}): verifying it, nothing is issued`,
+        level: 'info',
+      };
+    case 'resume':
+      return {
+        message: `finishing record ${attempt.prior?.id ?? '?'}: certificate ${shortId(certificate!)} was issued, not yet verified on the device`,
+        level: 'info',
+      };
+    case 'reissue':
+      return {
+        message: runtime.reprovision
+          ? `--reprovision: certificate ${shortId(certificate!)} will be revoked and replaced`
+          : `the key of certificate ${shortId(certificate!)} was lost before it reached the device: a new certificate replaces it`,
+        level: 'warn',
+      };
+  }
 }
 
 /** Closes the device's session and port (also one still opening); never fails, and runs once. */

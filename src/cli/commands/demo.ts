@@ -13,6 +13,7 @@ import type { CommandModule } from '../program.js';
 interface DemoOptions {
   devices: string;
   ptys?: boolean;
+  log?: boolean;
 }
 
 /** `station demo`: the whole station on embedded defaults (soft key store, simulated devices). */
@@ -23,6 +24,7 @@ export const demoCommands: CommandModule = {
       .description('provision simulated devices of every driver in a fresh data folder (no HSM, no hardware)')
       .option('--devices <n>', 'how many simulated devices (spread over every driver)', '8')
       .option('--ptys', 'run the devices on pseudo-terminals instead of in memory')
+      .option('--log', "also print each device's log lines: identified, issued, written, verified")
       .addHelpText(
         'after',
         '\nWithout --data the demo makes a new folder under the system temp folder. Keys live in the soft\n' +
@@ -41,7 +43,7 @@ export const demoCommands: CommandModule = {
           throw invalidInput('data', `${dataDir} is not empty; the demo needs a fresh data folder.`);
         }
         const tally = new BatchTally();
-        const display = cli.json ? undefined : new LiveDisplay();
+        const display = cli.json ? undefined : new LiveDisplay(process.stdout, { log: options.log === true });
         const batcher = new EventBatcher((batch) => display?.update(batch));
         if (!cli.json) process.stderr.write('Key store: software key store (NOT an HSM), demo only.\n');
         const result = await runDemo({

@@ -21,6 +21,7 @@ interface ProvisionOptions {
   driver?: string;
   once?: boolean;
   reprovision?: boolean;
+  log?: boolean;
 }
 
 /** `station provision`: runs the bench for an open job, one pipeline per port, with a live line per port. */
@@ -37,10 +38,11 @@ export const provisionCommands: CommandModule = {
       .option('--driver <name>', "device family for ports given by path (default: the job's)")
       .option('--once', 'with auto: provision the devices plugged in now, then stop')
       .option('--reprovision', 'replace a provisioned device identity (the old certificate is revoked)')
+      .option('--log', "also print each device's log lines: identified, issued, written, verified")
       .action(async (options: ProvisionOptions) => {
         const cli = context();
         const tally = new BatchTally();
-        const display = cli.json ? undefined : new LiveDisplay();
+        const display = cli.json ? undefined : new LiveDisplay(process.stdout, { log: options.log === true });
         const batcher = new EventBatcher((batch) => display?.update(batch));
         // For a job with --scan: the technician answers on this terminal, one port at a time.
         const prompt = new OperatorPrompt(process.stdin, process.stderr, {

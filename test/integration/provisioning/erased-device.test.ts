@@ -2,10 +2,11 @@
 // recognises its identity, finds the slots empty, and says how to give it a new certificate; nothing is
 // issued until the technician asks with --reprovision, which revokes the old certificate.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
+import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator, driverByName } from '../../../hardware/drivers/index.js';
 import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
 import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
+import type { ProvisioningEvent } from '../../../src/api/provisioning.js';
 import { openLinkDevicePort } from '../../../src/provisioning/bench.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
@@ -36,21 +37,42 @@ describe('a provisioned device plugged in again after it was erased', () => {
   it.each(['nrf91', 'esp-at'] as const)(
     '%s: names the thing and --reprovision, then re-issues',
     async (driver) => {
-      const jobId = fixture.jobs[keyModeFor(driver as DriverName)];
-      const runtime = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
+      const jobId = fixture.jobs[keyModeFor(driver)];
+      const logs: string[] = [];
+      const emit = (event: ProvisioningEvent) => {
+        if (event.type === 'log') logs.push(`${event.level} ${event.message}`);
+      };
+      const runtime = await openJobRuntime(station, jobId, { actor, emit });
       const seed = driver === 'nrf91' ? 101 : 202;
-      const first = await provisionDevice(runtime, plug(createSimulator(driver, { seed })));
+      const device = createSimulator(driver, { seed });
+      const first = await provisionDevice(runtime, plug(device));
       expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+      const shortId = `${first.certificateId!.slice(0, 12)}…`;
+      // The log says what happened, step by step, and carries no secret.
+      expect(logs).toEqual([
+        expect.stringMatching(new RegExp(`^info ${driver} device ${device.identity.deviceId} \\(`)),
+        ...(driver === 'nrf91'
+          ? [expect.stringMatching(/^info the device made its key and a \d+-byte CSR$/)]
+          : []),
+        expect.stringMatching(new RegExp(`^info certificate ${shortId} for ${first.thingName} signed by CA`)),
+        expect.stringMatching(/^info wrote ca \(\d+ B\), certificate \(\d+ B\)/),
+        `info the device holds what the registry says (${driver} devices cannot sign a challenge to prove their key)`,
+      ]);
+      expect(logs.join('\n')).not.toMatch(/PRIVATE KEY|BEGIN|passphrase/i);
       const issued = (await station.jobs.require(jobId)).issuedCount;
 
       // The same identity with empty storage, as after a reflash.
       const erased = createSimulator(driver, { seed });
+      logs.length = 0;
       const refused = await provisionDevice(runtime, plug(erased));
       expect(refused).toMatchObject({
         state: 'FAILED',
         mode: 'reverify',
         error: { code: 'device.credential-missing' },
       });
+      expect(logs[1]).toBe(
+        `info provisioned before as ${first.thingName} (certificate ${shortId}): verifying it, nothing is issued`,
+      );
       expect(refused.error!.message).toContain(`provisioned before as ${first.thingName}`);
       expect(refused.error!.message).toContain('plug it in with --reprovision to give it a new certificate');
       expect(refused.error!.message).not.toContain('after writing it');
@@ -67,12 +89,10 @@ describe('a provisioned device plugged in again after it was erased', () => {
       expect(erased.storedCredentials().size, 'nothing written').toBe(0);
       expect((await station.jobs.require(jobId)).issuedCount, 'nothing issued').toBe(issued);
 
-      const reprovisioning = await openJobRuntime(station, jobId, {
-        actor,
-        reprovision: true,
-        emit: () => undefined,
-      });
+      const reprovisioning = await openJobRuntime(station, jobId, { actor, reprovision: true, emit });
+      logs.length = 0;
       const replaced = await provisionDevice(reprovisioning, plug(erased));
+      expect(logs[1]).toBe(`warn --reprovision: certificate ${shortId} will be revoked and replaced`);
       expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
       expect(replaced).toMatchObject({ mode: 'reissue', thingName: first.thingName });
       expect((await station.readOnlyPki().certificates.byId(first.certificateId!))?.status).toBe('REVOKED');
