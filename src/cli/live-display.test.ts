@@ -33,6 +33,29 @@ describe('BatchTally', () => {
     expect(summary.stepMedians.verify).toBeUndefined();
     expect(summary.failures).toEqual([{ port: 'p2', message: 'read-back differs' }]);
     expect(formatSummary(summary)).toContain('credential write');
+    expect(formatSummary(summary)).not.toContain('not new');
+  });
+
+  it('says how many of the provisioned were not new', () => {
+    const tally = new BatchTally();
+    const end = (port: string, mode: AttemptMode): ProvisioningEvent => ({
+      type: 'device-end',
+      port,
+      at: 2,
+      recordId: 1,
+      state: 'PROVISIONED',
+      mode,
+    });
+    for (const [port, mode] of [
+      ['a', 'fresh'],
+      ['b', 'reverify'],
+      ['c', 'reverify'],
+      ['d', 'reissue'],
+    ] as const)
+      tally.add(end(port, mode));
+    const summary = tally.summary();
+    expect(summary).toMatchObject({ provisioned: 4, notNew: { reverify: 2, reissue: 1 } });
+    expect(formatSummary(summary)).toContain('Of the provisioned, not new: 2 re-verified, 1 re-issued.');
   });
 
   it('prints no step table when no device ran (a watch stopped before any plug)', () => {

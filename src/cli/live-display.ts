@@ -175,6 +175,8 @@ export interface BatchSummary {
   devices: number;
   provisioned: number;
   failed: number;
+  /** Of the provisioned, those that were not new: verified again, finished, or re-issued. */
+  notNew: Partial<Record<Exclude<AttemptMode, 'fresh'>, number>>;
   /** Median duration of each step that ran, in ms. */
   stepMedians: Partial<Record<PipelineStep, number>>;
   failures: { port: string; message: string }[];
@@ -188,6 +190,7 @@ export class BatchTally {
   private readonly durations = new Map<PipelineStep, number[]>();
   private devices = 0;
   private provisioned = 0;
+  private readonly notNew: BatchSummary['notNew'] = {};
   private readonly failures: BatchSummary['failures'] = [];
 
   add(event: ProvisioningEvent): void {
@@ -198,8 +201,10 @@ export class BatchTally {
     }
     if (event.type !== 'device-end') return;
     this.devices++;
-    if (event.state === 'PROVISIONED') this.provisioned++;
-    else this.failures.push({ port: event.port, message: event.error?.message ?? event.state });
+    if (event.state === 'PROVISIONED') {
+      this.provisioned++;
+      if (event.mode && event.mode !== 'fresh') this.notNew[event.mode] = (this.notNew[event.mode] ?? 0) + 1;
+    } else this.failures.push({ port: event.port, message: event.error?.message ?? event.state });
   }
 
   summary(): BatchSummary {
@@ -212,6 +217,7 @@ export class BatchTally {
       devices: this.devices,
       provisioned: this.provisioned,
       failed: this.failures.length,
+      notNew: { ...this.notNew },
       stepMedians,
       failures: [...this.failures],
     };
@@ -224,6 +230,12 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+const notNewWords: Record<keyof BatchSummary['notNew'], string> = {
+  reverify: 're-verified',
+  resume: 'finished',
+  reissue: 're-issued',
+};
+
 export function formatSummary(summary: BatchSummary): string {
   const totals = new Table({ head: ['devices', 'provisioned', 'failed'], style: { head: [], border: [] } });
   totals.push([summary.devices, summary.provisioned, summary.failed]);
@@ -232,6 +244,11 @@ export function formatSummary(summary: BatchSummary): string {
     steps.push([stepPhrases[step as PipelineStep], `${ms.toFixed(1)} ms`]);
   }
   const parts = [totals.toString()];
+  const notNew = (Object.keys(notNewWords) as (keyof typeof notNewWords)[])
+    .filter((mode) => summary.notNew[mode])
+    .map((mode) => `${summary.notNew[mode]} ${notNewWords[mode]}`);
+  // A batch of re-plugged devices must not read as newly provisioned ones.
+  if (notNew.length > 0) parts.push(`Of the provisioned, not new: ${notNew.join(', ')}.`);
   if (steps.length > 0) parts.push(steps.toString());
   if (summary.failures.length > 0) {
     parts.push(['Failures:', ...summary.failures.map((f) => `  ${f.port}: ${f.message}`)].join('\n'));
