@@ -7,6 +7,17 @@ const escape = String.fromCharCode(27);
 const cursorUp = new RegExp(`${escape}\\[\\d+A`);
 const eraseLine = `${escape}[2K`;
 
+/** A device that ended PROVISIONED in the given mode, as thing SN-<port>. */
+const end = (port: string, mode: AttemptMode): ProvisioningEvent => ({
+  type: 'device-end',
+  port,
+  at: 2,
+  recordId: 1,
+  state: 'PROVISIONED',
+  mode,
+  thingName: `SN-${port}`,
+});
+
 const run: ProvisioningEvent[] = [
   { type: 'device-begin', port: 'p1', at: 0, recordId: 1, driver: 'nrf91' },
   { type: 'step-end', port: 'p1', at: 1, recordId: 1, step: 'write', outcome: 'ok', durationMs: 10 },
@@ -38,14 +49,6 @@ describe('BatchTally', () => {
 
   it('says how many of the provisioned were not new', () => {
     const tally = new BatchTally();
-    const end = (port: string, mode: AttemptMode): ProvisioningEvent => ({
-      type: 'device-end',
-      port,
-      at: 2,
-      recordId: 1,
-      state: 'PROVISIONED',
-      mode,
-    });
     for (const [port, mode] of [
       ['a', 'fresh'],
       ['b', 'reverify'],
@@ -81,15 +84,6 @@ describe('LiveDisplay', () => {
     const out = new PassThrough();
     let text = '';
     out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    const end = (port: string, mode: AttemptMode): ProvisioningEvent => ({
-      type: 'device-end',
-      port,
-      at: 2,
-      recordId: 1,
-      state: 'PROVISIONED',
-      mode,
-      thingName: `SN-${port}`,
-    });
     new LiveDisplay(out).update([
       end('a', 'fresh'),
       end('b', 'reverify'),
@@ -137,7 +131,7 @@ describe('LiveDisplay', () => {
       recordId: 1,
       step: 'write',
     });
-    const end = (port: string, state: 'PROVISIONED' | 'FAILED'): ProvisioningEvent => ({
+    const finish = (port: string, state: 'PROVISIONED' | 'FAILED'): ProvisioningEvent => ({
       type: 'device-end',
       port,
       at: 2,
@@ -146,8 +140,8 @@ describe('LiveDisplay', () => {
       ...(state === 'FAILED' && { error: { code: 'x', message: 'no answer', userFault: true } }),
     });
     display.update(['p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8'].map(begin));
-    display.update([step('p2'), step('p7'), end('p1', 'PROVISIONED'), end('p3', 'PROVISIONED')]);
-    display.update([end('p4', 'PROVISIONED'), end('p5', 'FAILED')]);
+    display.update([step('p2'), step('p7'), finish('p1', 'PROVISIONED'), finish('p3', 'PROVISIONED')]);
+    display.update([finish('p4', 'PROVISIONED'), finish('p5', 'FAILED')]);
     // Each redraw starts by moving the cursor up; the lines after it are what that redraw shows.
     const frames = text.split(cursorUp).map((frame) => frame.replaceAll(eraseLine, '').trimEnd().split('\n'));
     for (const frame of frames) expect(frame.length).toBeLessThanOrEqual(4); // the cursor-up reaches them all
