@@ -91,8 +91,6 @@ export const defaultStepTimeouts: Record<PipelineStep, number> = {
   complete: 15_000,
 };
 
-/** How this attempt relates to earlier ones of the same device (design.md 8). */
-
 interface DeviceAttempt {
   readonly port: DevicePort;
   readonly recordId: number;
@@ -103,6 +101,7 @@ interface DeviceAttempt {
   /** The session and port closing (releaseDevice); once started, every caller waits for the same. */
   releasing?: Promise<void>;
   identity?: DeviceIdentity;
+  /** How this attempt relates to earlier ones of the same device (design.md 8). */
   mode: AttemptMode;
   prior?: ProvisioningRecord;
   /** The live certificate a reverify or reprovision concerns. */
@@ -564,7 +563,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
   ];
 }
 
-/** The first characters of a certificate id: enough to find it with `station cert describe`. */
+/** The first characters of a certificate id, for a log line (`station cert list` shows whole ids). */
 const shortId = (id: string) => `${id.slice(0, 12)}…`;
 
 function describeIdentity(driver: string, identity: DeviceIdentity): string {
