@@ -99,17 +99,21 @@ export async function expectCutOffReadBack(run: StationRun, bytes: number, after
     const lineEnd = marker === -1 ? -1 : received.indexOf('\n', marker);
     return lineEnd === -1 ? undefined : lineEnd + 1;
   };
+  let closing: Promise<void> | undefined;
   const stopWatching = run.link.onData((chunk) => {
     received = Buffer.concat([received, chunk]);
     const start = dataStart();
     if (start !== undefined && received.length - start > bytes) {
       stopWatching();
-      void run.link.close();
+      closing = run.link.close();
     }
   });
   await expect(run.session.readCredential('certificate')).rejects.toMatchObject({
     code: 'transport.disconnected',
   });
+  // The read fails as the close begins; the port's lock is released only once the close completes. A
+  // killed station's process lets go of it as it dies, so the next run must not find it held.
+  await closing;
 }
 
 /** The run writes `certificate` again and reads it back: the module stores and returns exactly those bytes. */
