@@ -135,16 +135,11 @@ function visibleLines(lines: PortLine[], room: number): string[] {
   const ranked = [...lines].sort((a, b) => urgency(a) - urgency(b) || byPort(a, b));
   const shown = ranked.slice(0, Math.max(0, room - 1));
   const hidden = ranked.slice(shown.length);
-  const count = (wanted: (line: PortLine) => boolean, what: string) => {
-    const n = hidden.filter(wanted).length;
+  // Counted in the order of urgency() (at work 0 ... provisioned 3).
+  const parts = ['at work', 'failed', 'waiting', 'provisioned'].flatMap((what, rank) => {
+    const n = hidden.filter((line) => urgency(line) === rank).length;
     return n > 0 ? [`${n} ${what}`] : [];
-  };
-  const parts = [
-    ...count((line) => urgency(line) === 0, 'at work'),
-    ...count((line) => urgency(line) === 1, 'failed'),
-    ...count((line) => urgency(line) === 2, 'waiting'),
-    ...count((line) => urgency(line) === 3, 'provisioned'),
-  ];
+  });
   return [...shown.sort(byPort).map(formatLine), `… ${hidden.length} more ports: ${parts.join(', ')}`];
 }
 

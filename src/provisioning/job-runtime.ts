@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { driverByName } from '../../hardware/drivers/index.js';
 import { StationError } from '../api/errors.js';
 import type { JobSpec, ParameterSource } from '../api/jobs.js';
-import type { PipelineStep, ProvisioningEvent } from '../api/provisioning.js';
+import { keyModes, type KeyMode, type PipelineStep, type ProvisioningEvent } from '../api/provisioning.js';
 import { toPem } from '../pki/pem.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
@@ -110,30 +110,31 @@ function refuseUnservedKeyMode(spec: JobSpec): void {
   if (spec.driver === 'auto') return;
   const can = driverByName(spec.driver).familyCapabilities;
   if (!can) return;
-  const served = [
-    ...(can.keyGeneration ? ['csr'] : []),
-    ...(can.keyInjection ? ['inject'] : []),
-    ...(can.readBack === 'full' ? ['existing'] : []),
-    ...(can.keyInjection ? ['claim'] : []),
-  ];
+  // Why the family cannot serve each key mode; nothing where it can.
+  const unserved: Record<KeyMode, string | undefined> = {
+    csr: can.keyGeneration ? undefined : 'cannot make their own key',
+    inject: can.keyInjection ? undefined : 'accept no private key',
+    existing:
+      can.readBack === 'full'
+        ? undefined
+        : 'return only a digest of a stored certificate, so the one they hold cannot be registered',
+    claim: can.keyInjection ? undefined : 'accept no private key',
+  };
   const refusal = (why: string, instead: string) =>
     new StationError('provisioning.key-mode-unserved', `${spec.driver} devices ${why}; ${instead}.`, {
       field: 'keyMode',
       details: { driver: spec.driver, keyMode: spec.keyMode },
     });
-  const modes = `this family serves --key-mode ${served.join(', ')}`;
-  if (spec.keyMode === 'csr' && !can.keyGeneration)
+  const why = unserved[spec.keyMode];
+  if (why) {
+    const served = keyModes.filter((mode) => unserved[mode] === undefined);
     throw refusal(
-      'cannot make their own key',
-      'use --key-mode inject (the station makes the key and writes it)',
+      why,
+      spec.keyMode === 'csr' && served.includes('inject')
+        ? 'use --key-mode inject (the station makes the key and writes it)'
+        : `this family serves --key-mode ${served.join(', ')}`,
     );
-  if ((spec.keyMode === 'inject' || spec.keyMode === 'claim') && !can.keyInjection)
-    throw refusal('accept no private key', modes);
-  if (spec.keyMode === 'existing' && can.readBack !== 'full')
-    throw refusal(
-      'return only a digest of a stored certificate, so the one they hold cannot be registered',
-      modes,
-    );
+  }
   if (spec.keyMode === 'existing' && spec.existing?.requireProofOfPossession && !can.proofOfPossession)
     throw refusal('cannot sign a challenge', 'leave out --require-proof');
 }
