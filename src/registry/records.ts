@@ -71,13 +71,22 @@ export class RecordTable {
     return lastId;
   }
 
-  /** Records who the device is, and which earlier attempt of the same device this one finishes. */
+  /**
+   * Records who the device is, and which earlier attempt of the same device this one finishes; `parameters`
+   * are those an earlier failed attempt chose, kept so that every later retry finds them here too.
+   */
   async identify(
     tx: Transaction,
     id: number,
-    device: { driver: string; deviceId: string; resumes?: ProvisioningRecord },
+    device: {
+      driver: string;
+      deviceId: string;
+      resumes?: ProvisioningRecord;
+      parameters?: Record<string, string>;
+    },
   ): Promise<void> {
     const resumes = device.resumes;
+    const parameters = device.parameters ?? resumes?.parameters;
     await tx.run(
       `UPDATE provisioning_records SET driver = ?, device_id = ?, resumes_record_id = ?, thing_name = ?,
          certificate_id = ?, resolved_parameters = ?, resources = ? WHERE id = ?`,
@@ -87,7 +96,7 @@ export class RecordTable {
         resumes?.id ?? null,
         resumes?.thingName ?? null,
         resumes?.certificateId ?? null,
-        resumes?.parameters ? JSON.stringify(resumes.parameters) : null,
+        parameters ? JSON.stringify(parameters) : null,
         resumes?.resources ? JSON.stringify(resumes.resources) : null,
         id,
       ],

@@ -119,3 +119,39 @@ describe('device faults during each pipeline step', () => {
     await expectInvariants(station, [faulty, healthy]);
   });
 });
+
+describe('a device that fails more than once before its identity is issued', () => {
+  it('keeps the parameters of its first attempt: no retry hands out another sequence number', async () => {
+    const fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'retry-tests' });
+    const station = await fixture.open();
+    try {
+      const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+      // The device refuses to make a key on its first two plugs.
+      const refuseKeygen = (nth: number): SimulatorFault => ({ kind: 'refuse', match: 'AT%KEYGEN', nth });
+      const device = createSimulator('nrf91', { faults: [refuseKeygen(1), refuseKeygen(2)] });
+      const plug = () => {
+        const pair = createMemoryPair();
+        device.attach(pair.device);
+        return openLinkDevicePort(linkFromDuplex('retried', pair.host), driverByName('nrf91'));
+      };
+      const outcomes = [];
+      for (let attempt = 0; attempt < 3; attempt++) outcomes.push(await provisionDevice(runtime, plug()));
+      expect(outcomes.map((outcome) => outcome.state)).toEqual(['FAILED', 'FAILED', 'PROVISIONED']);
+      for (const outcome of outcomes) {
+        const record = await station.records.byId(outcome.recordId);
+        expect(record?.parameters?.ThingName).toBe('csr-00001');
+      }
+      const next = createSimulator('nrf91');
+      const pair = createMemoryPair();
+      next.attach(pair.device);
+      const other = await provisionDevice(
+        runtime,
+        openLinkDevicePort(linkFromDuplex('next', pair.host), driverByName('nrf91')),
+      );
+      expect(other.thingName).toBe('csr-00002');
+    } finally {
+      await station.close();
+      await fixture.cleanup();
+    }
+  });
+});
