@@ -13,7 +13,7 @@ import {
 } from './certificate-builder.js';
 import type { ParsedCertificate } from './certificate-reader.js';
 import { parseCertificate } from './certificate-reader.js';
-import { encodeCsr, encodeCsrInfo } from './csr-writer.js';
+import { requestForKey } from './csr-writer.js';
 import {
   authorityKeyIdentifierExtension,
   basicConstraintsExtension,
@@ -140,10 +140,7 @@ export class FactoryCa {
       label: caKeyLabel(options.name),
       purpose: 'ca',
     });
-    const signatureAlgorithm = signatureAlgorithmFor(algorithm);
-    const info = encodeCsrInfo(encodeName(subject), key.publicKeySpki);
-    const signature = await this.keyStore.sign(key, info, signatureAlgorithm.hash);
-    return toPem('CERTIFICATE REQUEST', encodeCsr(info, signatureAlgorithm, signature));
+    return toPem('CERTIFICATE REQUEST', await requestForKey(this.keyStore, key, subject));
   }
 
   /** Installs the signed certificate (and its issuers) of an intermediate whose CSR this station made. */

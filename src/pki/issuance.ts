@@ -12,6 +12,7 @@ import type { Registry } from '../registry/registry.js';
 import { assembleSigned, randomSerial } from './certificate-builder.js';
 import { certificateId } from './certificate-reader.js';
 import { checkCsr } from './csr.js';
+import { requestForKey } from './csr-writer.js';
 import type { SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
 import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
@@ -41,6 +42,11 @@ export interface CsrIssueOptions extends IssueOptions {
 export interface InjectionIssueOptions extends IssueOptions {
   commonName: string;
   algorithm?: KeyAlgorithm;
+  /**
+   * Also make a CSR signed by the new key (subject CN = commonName), for a template whose certificate is
+   * made from a CSR parameter (AWS bulk registration): the request the key would have sent.
+   */
+  withRequest?: boolean;
 }
 
 /** The key-store label of a claim's key. */
@@ -106,7 +112,7 @@ export class CertificateIssuer {
    */
   async prepareInjected(
     options: InjectionIssueOptions,
-  ): Promise<{ prepared: PreparedCertificate; privateKeyPkcs8: Uint8Array }> {
+  ): Promise<{ prepared: PreparedCertificate; privateKeyPkcs8: Uint8Array; request?: Uint8Array }> {
     const ca = await this.factoryCa.signingCa(options.caName);
     const algorithm = options.algorithm ?? 'EC-P256';
     const key = await this.keyStore.generateKeyPair({
@@ -124,8 +130,11 @@ export class CertificateIssuer {
         'hsm-injected',
         options,
       );
+      const request = options.withRequest
+        ? await requestForKey(this.keyStore, key, { commonName: options.commonName })
+        : undefined;
       const privateKeyPkcs8 = await this.keyStore.exportPrivateKey(key);
-      return { prepared, privateKeyPkcs8 };
+      return { prepared, privateKeyPkcs8, ...(request && { request }) };
     } finally {
       await this.keyStore.destroyKey(key);
     }

@@ -1,6 +1,12 @@
 import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { StationError, toErrorBody } from '../api/errors.js';
-import type { AttemptMode, PipelineStep, ProvisioningEvent, RecordState } from '../api/provisioning.js';
+import type {
+  AttemptMode,
+  KeyMode,
+  PipelineStep,
+  ProvisioningEvent,
+  RecordState,
+} from '../api/provisioning.js';
 import type { ResourcePlan } from '../api/templates.js';
 import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
 import { ClaimTable } from '../registry/claims.js';
@@ -18,7 +24,7 @@ import { parseCertificate } from '../pki/certificate-reader.js';
 import type { NameAttribute } from '../pki/names.js';
 import { pemBlocks, toPem } from '../pki/pem.js';
 import type { Station } from '../station.js';
-import { planResources, type ParsedTemplate } from '../templates/index.js';
+import { certificateRequestParameter, planResources, type ParsedTemplate } from '../templates/index.js';
 import type {
   CredentialSlot,
   DeviceDriver,
@@ -301,6 +307,23 @@ const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
 
 /** Stands for the certificate's id while the template is evaluated before the certificate exists. */
 export const pendingCertificateId = '0'.repeat(64);
+/** Stands for the CSR while the template is evaluated before the key exists; never recorded. */
+const pendingCertificateRequest = '(the CSR of the key this attempt makes)';
+
+/** The template parameter the station fills with a CSR: only csr and inject jobs have one to give. */
+export function stationRequestParameter(template: ParsedTemplate, keyMode: KeyMode): string | undefined {
+  return keyMode === 'csr' || keyMode === 'inject' ? certificateRequestParameter(template) : undefined;
+}
+
+/**
+ * The job's parameters with the one its template's certificate takes a CSR from (`{"Ref": "CSR"}`, AWS bulk
+ * registration) set to the request behind this attempt's certificate: the device's own in a csr job, one
+ * the new key signed in an inject job. Job create refuses a job that sets that parameter itself.
+ */
+function withCertificateRequest(runtime: JobRuntime, parameters: Parameters, request: string | undefined) {
+  const name = stationRequestParameter(runtime.template, runtime.job.keyMode);
+  return name === undefined || request === undefined ? parameters : { ...parameters, [name]: request };
+}
 
 function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
   const { station, job } = runtime;
@@ -350,6 +373,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
             driver: attempt.port.driver.name,
             deviceId: identity.deviceId,
             ...(attempt.mode !== 'fresh' && attempt.prior && { resumes: attempt.prior }),
+            ...(attempt.parameters && { parameters: attempt.parameters }),
           });
         // When the parameters come straight after without a technician, their transaction records the
         // identity too: one registry wait fewer for the device. Nothing is handed out before that commits,
@@ -400,7 +424,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         // gives its facts now (the AWS::IoT::Certificate::* built-ins, as JITP does).
         const existing = attempt.deviceCertificate?.certificate;
         const plan = planResources(runtime.template, {
-          parameters: attempt.parameters!,
+          parameters: withCertificateRequest(runtime, attempt.parameters!, pendingCertificateRequest),
           certificate: existing
             ? { id: existing.id, subject: subjectFacts(existing.subject) }
             : { id: pendingCertificateId, subject: {} },
@@ -462,8 +486,12 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         if (job.keyMode === 'csr') {
           attempt.prepared = await runtime.pki.issuer.prepareFromCsr(attempt.csr!, options);
         } else {
-          const injected = await runtime.pki.issuer.prepareInjected(options);
+          const injected = await runtime.pki.issuer.prepareInjected({
+            ...options,
+            withRequest: stationRequestParameter(runtime.template, job.keyMode) !== undefined,
+          });
           attempt.prepared = injected.prepared;
+          attempt.csr = injected.request;
           attempt.privateKeyPem = toPem('PRIVATE KEY', injected.privateKeyPkcs8);
         }
         log(
@@ -725,7 +753,11 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
   const prepared = attempt.prepared!;
   const thingName = attempt.thingName!;
   const plan = planResources(runtime.template, {
-    parameters: attempt.parameters!,
+    parameters: withCertificateRequest(
+      runtime,
+      attempt.parameters!,
+      attempt.csr && toPem('CERTIFICATE REQUEST', attempt.csr),
+    ),
     certificate: { id: prepared.record.id, subject: subjectFacts(parseCertificate(prepared.der).subject) },
   });
   if (plan.thing?.thingName !== thingName) {

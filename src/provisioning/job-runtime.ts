@@ -7,12 +7,18 @@ import { toPem } from '../pki/pem.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
 import type { Station } from '../station.js';
-import { evaluateTemplate, loadTemplate } from '../templates/index.js';
+import {
+  certificateRequestParameter,
+  evaluateTemplate,
+  loadTemplate,
+  namedResources,
+} from '../templates/index.js';
 import type { ParsedTemplate } from '../templates/template-model.js';
 import { usableClaim } from './claim-identities.js';
 import {
   defaultStepTimeouts,
   pendingCertificateId,
+  stationRequestParameter,
   type ClaimCredentials,
   type JobRuntime,
   type OperatorInput,
@@ -30,8 +36,9 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
   // A claim job's devices send their own parameters when they register (fleet provisioning).
   refuseUnservedKeyMode(spec);
   if (spec.keyMode !== 'claim') {
-    refuseUnsuppliedParameters(parsed, template.name, spec.parameters);
+    refuseUnsuppliedParameters(parsed, template.name, spec);
     refuseUnreportedIdentity(spec);
+    await refuseMissingResources(station, parsed, template.name, spec.parameters);
   }
   const pki = station.readOnlyPki();
   let ca: CaCertificateRecord | undefined;
@@ -77,9 +84,21 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
  * fail every device at template evaluation, so the job is refused. Found by evaluating with a placeholder
  * for every parameter, then leaving out one unsupplied parameter at a time: a template may declare one it
  * does not use. When the placeholders themselves do not satisfy the template, the devices' values decide.
+ * The parameter a certificate takes its CSR from is the station's to fill in csr and inject jobs.
  */
-function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, source: ParameterSource): void {
-  const supplied = suppliedParameters(source);
+function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, spec: JobSpec): void {
+  const supplied = suppliedParameters(spec.parameters);
+  const stationFilled = stationRequestParameter(template, spec.keyMode);
+  if (stationFilled !== undefined) {
+    if (supplied.has(stationFilled)) {
+      throw new StationError(
+        'provisioning.parameter-station-filled',
+        `Template ${name} takes the certificate's CSR from parameter ${stationFilled}, which a ${spec.keyMode} job fills with ${spec.keyMode === 'csr' ? "each device's own CSR" : 'a CSR of the key the station makes'}; leave ${stationFilled} out of the job's parameters.`,
+        { field: 'parameters', details: { parameter: stationFilled } },
+      );
+    }
+    supplied.add(stationFilled);
+  }
   const unsupplied = [...template.parameters]
     .filter(([parameter, declaration]) => declaration.default === undefined && !supplied.has(parameter))
     .map(([parameter]) => parameter);
@@ -93,11 +112,65 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, sour
   if (!evaluates(all)) return;
   const needed = unsupplied.filter((parameter) => !evaluates(all.filter((other) => other !== parameter)));
   if (needed.length === 0) return;
+  const request = certificateRequestParameter(template);
+  if (request !== undefined && needed.includes(request)) {
+    throw new StationError(
+      'provisioning.parameter-unsupplied',
+      `Template ${name} makes the certificate from a CSR (parameter ${request}), but a job with --key-mode existing registers the certificate each device already holds, with no CSR; use a template whose certificate is {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}}, as JITP templates have it.`,
+      { field: 'parameters', details: { parameters: [request] } },
+    );
+  }
   const list = needed.join(', ');
   throw new StationError(
     'provisioning.parameter-unsupplied',
     `Template ${name} needs ${needed.length === 1 ? 'parameter' : 'parameters'} ${list} (no Default), and this job gives no value: add --param, --from-identity, --sequence, a --list column or --scan for ${needed.length === 1 ? 'it' : 'each'}.`,
     { field: 'parameters', details: { parameters: needed } },
+  );
+}
+
+/**
+ * The thing type, thing groups and policies a template names must be in the registry (provisioning makes
+ * none of them, as in AWS): without one, every device would fail its registry transaction. Checked when a
+ * job is created and again when a bench opens on it, since one may have gone (or been deprecated) since.
+ * Names made from parameters are checked per device.
+ */
+async function refuseMissingResources(
+  station: Station,
+  template: ParsedTemplate,
+  name: string,
+  source: ParameterSource,
+): Promise<void> {
+  const perDevice = suppliedParameters({ ...source, constants: {} });
+  const fixed = new Map<string, string>();
+  for (const [parameter, declaration] of template.parameters)
+    if (declaration.default !== undefined && !perDevice.has(parameter))
+      fixed.set(parameter, declaration.default);
+  for (const [parameter, value] of Object.entries(source.constants))
+    if (!perDevice.has(parameter)) fixed.set(parameter, value);
+  const named = namedResources(template, fixed);
+  const missing: string[] = [];
+  if (named.thingType !== undefined) {
+    const type = await station.registry.thingTypes.describe(named.thingType);
+    if (!type) missing.push(`thing type ${named.thingType} (station thing-type create ${named.thingType})`);
+    else if (type.deprecated) {
+      missing.push(
+        `thing type ${named.thingType} that takes new things (it is deprecated: station thing-type deprecate ${named.thingType} --undo)`,
+      );
+    }
+  }
+  for (const group of new Set(named.thingGroups)) {
+    if (!(await station.registry.thingGroups.describe(group)))
+      missing.push(`thing group ${group} (station thing-group create ${group})`);
+  }
+  for (const policy of new Set(named.policies)) {
+    if (!(await station.policies.exists(policy)))
+      missing.push(`policy ${policy} (station policy add ${policy} FILE)`);
+  }
+  if (missing.length === 0) return;
+  throw new StationError(
+    'provisioning.template-resource-missing',
+    `Template ${name} needs what the registry lacks, and provisioning creates none of it: ${missing.join('; ')}.`,
+    { field: 'template', details: { missing } },
   );
 }
 
@@ -217,6 +290,8 @@ export async function openJobRuntime(
     );
   }
   const template = await station.templates.require(job.templateName, job.templateVersion);
+  const parsed = loadTemplate(template.body);
+  if (job.keyMode !== 'claim') await refuseMissingResources(station, parsed, template.name, job.parameters);
   const pki = await station.pki();
   const ca = job.caId ? await pki.factoryCa.cas.byId(job.caId) : undefined;
   if (job.caId && !ca)
@@ -244,7 +319,7 @@ export async function openJobRuntime(
     station,
     pki,
     job,
-    template: loadTemplate(template.body),
+    template: parsed,
     ...(ca && { ca }),
     ...(claim && { claim }),
     actor: options.actor,

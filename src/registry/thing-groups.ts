@@ -105,7 +105,10 @@ export class ThingGroupRegistry {
     checkThingName(thingName);
     const group = await this.describe(groupName, tx);
     if (!group)
-      throw invalidInput('thingGroupName', `thing group ${groupName} does not exist; create it first.`);
+      throw invalidInput(
+        'thingGroupName',
+        `thing group ${groupName} does not exist; create it first (station thing-group create ${groupName}).`,
+      );
     const thing = await tx.get('SELECT 1 FROM things WHERE name = ?', [thingName]);
     if (!thing) throw invalidInput('thingName', `thing ${thingName} does not exist.`);
     const current = await this.groupsOf(thingName, tx);
