@@ -105,7 +105,9 @@ export class Revocation {
 function revokedEntry(certificate: CertificateRecord): Uint8Array {
   const serial = unsignedInteger(Buffer.from(certificate.serialHex, 'hex'));
   const revokedAt = x509Time(new Date(certificate.revokedAt ?? certificate.createdAt));
-  const reason = revocationReasons[certificate.revocationReason as RevocationReason] ?? 0;
+  // The pipeline notes why after the reason's name ("superseded: claim line-1"); the CRL takes the name.
+  const name = certificate.revocationReason?.split(':')[0];
+  const reason = revocationReasons[name as RevocationReason] ?? 0;
   // RFC 5280 5.3.1: the reasonCode "unspecified" SHOULD be absent.
   if (reason === 0) return sequence(serial, revokedAt);
   const reasonCode = extension(extensionOids.reasonCode, false, tlv(Tag.enumerated, Uint8Array.of(reason)));

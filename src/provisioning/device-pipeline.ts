@@ -689,10 +689,24 @@ async function decideAttemptMode(
     // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
     // --reprovision, written again); one whose write did not finish gets it written.
     const claim = runtime.claim!;
-    if (prior?.certificateId !== claim.certificateId) return;
-    attempt.certificateId = claim.certificateId;
-    attempt.certificatePem = claim.certificatePem;
-    attempt.mode = prior.state === 'PROVISIONED' && !runtime.reprovision ? 'reverify' : 'resume';
+    if (prior?.certificateId === claim.certificateId) {
+      attempt.certificateId = claim.certificateId;
+      attempt.certificatePem = claim.certificatePem;
+      attempt.mode = prior.state === 'PROVISIONED' && !runtime.reprovision ? 'reverify' : 'resume';
+      return;
+    }
+    // A device with an identity of its own (another job's) would lose its key under the claim's: that
+    // identity is re-verified, or, with --reprovision, revoked as the claim replaces it.
+    if (liveCertificate) {
+      attempt.liveCertificate = liveCertificate;
+      attempt.thingName = device!.thingName!;
+      if (runtime.reprovision) attempt.mode = 'reissue';
+      else {
+        attempt.mode = 'reverify';
+        attempt.certificateId = liveCertificate.id;
+        attempt.certificatePem = liveCertificate.pem;
+      }
+    }
     return;
   }
 
@@ -816,7 +830,7 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
  */
 async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
   const session = attempt.session!;
-  if (runtime.job.keyMode === 'existing') {
+  if (runtime.job.keyMode === 'existing' || attempt.liveCertificate?.keyOrigin === 'external') {
     // The station wrote nothing: the device must still hold the certificate the registry has.
     const held = await readDeviceCertificate(attempt, signal);
     if (held.certificate.id !== attempt.certificateId) {
@@ -829,13 +843,7 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
     if (!attempt.proven && session.capabilities().proofOfPossession) await proveKey(attempt, signal);
     return;
   }
-  const expected = new Map<CredentialSlot, Uint8Array>(attempt.written);
-  if (expected.size === 0) {
-    // Re-verification of an earlier write: the same bytes the station wrote then.
-    expected.set('ca', Buffer.from(runtime.ca!.pem));
-    expected.set('certificate', Buffer.from(attempt.certificatePem!));
-    if (runtime.claim) expected.set('key', runtime.claim.keyPem);
-  }
+  const expected = attempt.written.size > 0 ? new Map(attempt.written) : await earlierWrite(runtime, attempt);
   // A device provisioned before that lost its credentials (erased, reflashed) needs them again.
   const lostEarlier = (what: string) =>
     `${what}, though it was provisioned before${attempt.thingName ? ` as ${attempt.thingName}` : ''}; plug it in with --reprovision to ${runtime.claim ? 'write the claim again' : 'give it a new certificate (the old one is revoked)'}.`;
@@ -865,6 +873,25 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
     }
   }
   if (session.capabilities().proofOfPossession) await proveKey(attempt, signal);
+}
+
+/**
+ * What the station wrote for the identity a re-verification concerns: the certificate, the CA that issued
+ * it (another job's, maybe: the device's identity is not the job's), and a claim's key.
+ */
+async function earlierWrite(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+): Promise<Map<CredentialSlot, Uint8Array>> {
+  const issued = attempt.liveCertificate; // absent: this claim job's claim
+  const caId = issued ? issued.caId : runtime.ca!.id;
+  const ca =
+    caId === runtime.ca?.id ? runtime.ca : caId ? await runtime.pki.factoryCa.cas.byId(caId) : undefined;
+  const written = new Map<CredentialSlot, Uint8Array>();
+  if (ca) written.set('ca', Buffer.from(ca.pem));
+  written.set('certificate', Buffer.from(attempt.certificatePem!));
+  if (!issued && runtime.claim) written.set('key', runtime.claim.keyPem);
+  return written;
 }
 
 /** Has the device sign a random challenge and checks it with the key of attempt.certificatePem. */
@@ -990,6 +1017,9 @@ async function registerClaimCarrier(
   const { station, job } = runtime;
   const claim = runtime.claim!;
   await usableClaim(station, runtime.pki, claim.certificateId, tx);
+  // The claim's key replaces the key of the device's own identity: that certificate can serve no more.
+  if (attempt.liveCertificate)
+    await runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, `superseded: claim ${claim.name}`);
   await new ClaimTable(station.registry.reader).recordCarrier(tx, {
     certificateId: claim.certificateId,
     driver: attempt.port.driver.name,

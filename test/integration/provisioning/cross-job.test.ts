@@ -1,0 +1,122 @@
+// A device provisioned by one job and plugged into the bench of another: its live identity is the
+// device's, whatever job made it. Another csr job re-verifies it against the CA that issued it (not the
+// new job's CA); a claim job leaves it alone unless told --reprovision, and then revokes it as it writes
+// the claim over its key.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulator } from '../../../hardware/drivers/index.js';
+import { ClaimTable } from '../../../src/registry/claims.js';
+import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { createClaimJob, plug, withSession } from './key-mode-fixture.js';
+
+describe('a device plugged into the bench of another job', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+  let first: JobRuntime;
+  let otherCa: JobRuntime;
+  let claimJob: number;
+  let claimId: string;
+  let seed = 9400;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'cross-job-tests' });
+    ({ jobId: claimJob, claimId } = await createClaimJob(fixture, {
+      caName,
+      claim: 'cross-claim',
+      template: 'sensor',
+      label: 'claim line',
+    }));
+    station = await fixture.open();
+    const pki = await station.pki();
+    await pki.factoryCa.createRoot({ name: 'second', days: 3650, pathLength: 0 }, actor);
+    const second = await createJob(
+      station,
+      {
+        label: 'second CA line',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          sequence: { parameter: 'ThingName', pattern: 'second-{000}', start: 1 },
+        },
+        driver: 'auto',
+        ca: 'second',
+        keyMode: 'csr',
+        quota: 10,
+      },
+      actor,
+    );
+    first = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+    otherCa = await openJobRuntime(station, second.id, { actor, emit: () => undefined });
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  async function provisioned() {
+    const device = createSimulator('nrf91', { seed: seed++ });
+    const outcome = await provisionDevice(first, plug(device));
+    expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
+    return { device, outcome };
+  }
+
+  /** The digest of the certificate the device holds (an nRF91 reports only that). */
+  async function heldCertificate(device: ReturnType<typeof createSimulator>): Promise<string | undefined> {
+    const held = await withSession(device, (session) => session.readCredential('certificate'));
+    return held.bytes ? sha256(held.bytes) : held.sha256?.toLowerCase();
+  }
+  const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+
+  it('another csr job re-verifies it against the CA that issued it, and issues nothing', async () => {
+    const { device, outcome } = await provisioned();
+    const again = await provisionDevice(otherCa, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reverify', thingName: outcome.thingName });
+    expect(await station.jobs.require(otherCa.job.id)).toMatchObject({ issuedCount: 0 });
+  });
+
+  it('a claim job leaves its identity alone without --reprovision', async () => {
+    const { device, outcome } = await provisioned();
+    const pem = await heldCertificate(device);
+    const runtime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
+    const again = await provisionDevice(runtime, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reverify', thingName: outcome.thingName });
+    expect(await heldCertificate(device)).toBe(pem);
+    const certificate = await station.readOnlyPki().certificates.byId(outcome.certificateId!);
+    expect(certificate?.status).toBe('ACTIVE');
+    const carriers = await new ClaimTable(station.registry.reader).carriers(claimId);
+    expect(carriers.map((carrier) => carrier.deviceId)).not.toContain(device.identity.deviceId);
+  });
+
+  it('with --reprovision, a claim job writes the claim and revokes the identity it replaces', async () => {
+    const { device, outcome } = await provisioned();
+    const runtime = await openJobRuntime(station, claimJob, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const again = await provisionDevice(runtime, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reissue', certificateId: claimId });
+    const claim = await station.readOnlyPki().certificates.byId(claimId);
+    expect(await heldCertificate(device)).toBe(sha256(claim!.pem));
+    const replaced = await station.readOnlyPki().certificates.byId(outcome.certificateId!);
+    expect(replaced).toMatchObject({ status: 'REVOKED', revocationReason: 'superseded: claim cross-claim' });
+    // The CRL gives the reason's name, as openssl reads it.
+    const crl = await (await station.pki()).revocation.crl(caName);
+    const text = execFileSync('openssl', ['crl', '-noout', '-text'], { input: crl.pem, encoding: 'utf8' });
+    const entry = text.slice(text.indexOf(`Serial Number: ${replaced!.serialHex.toUpperCase()}`));
+    expect(entry).toMatch(
+      /^Serial Number: \S+\s+Revocation Date: [^\n]+\s+CRL entry extensions:\s+X509v3 CRL Reason Code:\s+Superseded/,
+    );
+    const carriers = await new ClaimTable(station.registry.reader).carriers(claimId);
+    expect(carriers.map((carrier) => carrier.deviceId)).toContain(device.identity.deviceId);
+  });
+});
