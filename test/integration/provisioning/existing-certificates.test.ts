@@ -180,6 +180,20 @@ describe('key mode existing', () => {
     expect(await station.readOnlyPki().certificates.list({ caId: makerCa.id })).toHaveLength(3);
   });
 
+  it('re-verifies a registered certificate in a csr job too: read back and proven, nothing written', async () => {
+    const device = await preload('jsonl', 'device-key');
+    const registered = await provisionDevice(runtimes.trusting, plug(device));
+    expect(registered.error?.message ?? registered.state).toBe('PROVISIONED');
+    const held = device.storedCredentials();
+    const csrJob = await openJobRuntime(station, factory.jobs.csr, { actor, emit: () => undefined });
+    const again = await provisionDevice(csrJob, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reverify', certificateId: registered.certificateId });
+    expect(device.storedCredentials()).toEqual(held);
+    const steps = await station.records.steps(again.recordId);
+    expect(steps.find((entry) => entry.step === 'verify')?.outcome).toBe('ok');
+  });
+
   it('refuses a certificate from a CA it does not know, naming the issuer', async () => {
     const device = await preload('jsonl', 'device-key', 'rogue');
     const outcome = await provisionDevice(runtimes.trusting, plug(device));
