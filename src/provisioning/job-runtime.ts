@@ -109,7 +109,10 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, spec
       certificate: { id: pendingCertificateId, subject: {} },
     }).ok;
   const all = [...supplied, ...unsupplied];
-  if (!evaluates(all)) return;
+  if (!evaluates(all)) {
+    refuseCertificateFacts(template, name, spec, all);
+    return;
+  }
   const needed = unsupplied.filter((parameter) => !evaluates(all.filter((other) => other !== parameter)));
   if (needed.length === 0) return;
   const request = certificateRequestParameter(template);
@@ -127,6 +130,45 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, spec
     { field: 'parameters', details: { parameters: needed } },
   );
 }
+
+/**
+ * A csr or inject job evaluates the template before it issues the certificate, which it then names after
+ * the thing: a template that takes the thing's name or other values from the certificate (JITP's
+ * AWS::IoT::Certificate::CommonName) can never be evaluated there, and every device would fail. Such a
+ * template belongs to a job whose devices bring their certificate (--key-mode existing).
+ */
+function refuseCertificateFacts(template: ParsedTemplate, name: string, spec: JobSpec, parameters: string[]) {
+  if (spec.keyMode !== 'csr' && spec.keyMode !== 'inject') return;
+  const dictionary = Object.fromEntries(parameters.map((parameter) => [parameter, 'job-check']));
+  const before = evaluateTemplate(template, {
+    parameters: dictionary,
+    certificate: { id: pendingCertificateId, subject: {} },
+  });
+  const subject = Object.fromEntries(subjectFields.map((field) => [field, 'job-check']));
+  const after = evaluateTemplate(template, {
+    parameters: dictionary,
+    certificate: { id: pendingCertificateId, subject },
+  });
+  if (before.ok || !after.ok) return; // other faults: the devices' values decide
+  const facts = new Set(
+    before.errors.flatMap((issue) => /AWS::IoT::Certificate::\w+/.exec(issue.message)?.[0] ?? []),
+  );
+  throw new StationError(
+    'provisioning.template-needs-certificate',
+    `Template ${name} takes ${[...facts].join(', ')} from the device's certificate, as JITP templates do, but a ${spec.keyMode} job issues the certificate after the template has named the thing; use it with --key-mode existing (devices that bring their certificate), or take these values from parameters instead.`,
+    { field: 'template', details: { facts: [...facts] } },
+  );
+}
+
+const subjectFields = [
+  'commonName',
+  'country',
+  'organization',
+  'organizationalUnit',
+  'distinguishedNameQualifier',
+  'stateName',
+  'serialNumber',
+] as const;
 
 /**
  * The thing type, thing groups and policies a template names must be in the registry (provisioning makes

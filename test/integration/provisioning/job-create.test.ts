@@ -17,9 +17,15 @@ describe('createJob', () => {
     // Declares Location without a Default but never uses it.
     const unused = JSON.parse(templateBody) as { Parameters: Record<string, unknown> };
     unused.Parameters.Location = { Type: 'String' };
-    await station.registry.transaction(actor, (tx) =>
-      station.templates.add(tx, 'sensor-unused', JSON.stringify(unused)),
-    );
+    // JITP-style: the thing is named after the certificate's CN.
+    const jitp = JSON.parse(templateBody) as {
+      Resources: { thing: { Properties: Record<string, unknown> } };
+    };
+    jitp.Resources.thing.Properties.ThingName = { Ref: 'AWS::IoT::Certificate::CommonName' };
+    await station.registry.transaction(actor, async (tx) => {
+      await station.templates.add(tx, 'sensor-unused', JSON.stringify(unused));
+      await station.templates.add(tx, 'sensor-jitp', JSON.stringify(jitp));
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -139,5 +145,21 @@ describe('createJob', () => {
       await expect(job(driver, keyMode)).resolves.toMatchObject({ status: 'active' });
     }
     await expect(job('jsonl', 'existing', requireProof)).resolves.toMatchObject({ status: 'active' });
+  });
+
+  it('refuses a template that takes values from the certificate in a job that issues it (JITP goes with existing)', async () => {
+    const parameters = { identity: { SerialNumber: 'deviceId' as const } };
+    for (const keyMode of ['csr', 'inject'] as const) {
+      await expect(
+        createJob(station, { ...spec(parameters, 'sensor-jitp'), keyMode }, actor),
+      ).rejects.toMatchObject({
+        code: 'provisioning.template-needs-certificate',
+        details: { facts: ['AWS::IoT::Certificate::CommonName'] },
+        message: expect.stringContaining('use it with --key-mode existing'),
+      });
+    }
+    await expect(
+      createJob(station, { ...spec(parameters, 'sensor-jitp'), keyMode: 'existing' }, actor),
+    ).resolves.toMatchObject({ status: 'active' });
   });
 });
