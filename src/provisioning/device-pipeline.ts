@@ -463,6 +463,8 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
           await proveExistingKey(runtime, attempt, signal);
           return;
         }
+        // Before the device makes a key for a certificate the job can no longer issue.
+        await station.jobs.requireQuotaLeft(job.id);
         attempt.csr = await attempt.session!.generateCsr({ commonName: attempt.thingName! }, { signal });
         log(attempt, `the device made its key and a ${attempt.csr.length}-byte CSR`);
       },
@@ -486,6 +488,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         if (job.keyMode === 'csr') {
           attempt.prepared = await runtime.pki.issuer.prepareFromCsr(attempt.csr!, options);
         } else {
+          await station.jobs.requireQuotaLeft(job.id); // before the key store makes a key for nothing
           const injected = await runtime.pki.issuer.prepareInjected({
             ...options,
             withRequest: stationRequestParameter(runtime.template, job.keyMode) !== undefined,

@@ -148,17 +148,34 @@ export class JobTable {
       [id],
     );
     if (changes === 1) return;
-    const job = await this.require(id, tx);
+    throw (
+      this.unusable(await this.require(id, tx)) ??
+      new StationError('internal.quota-unspent', `Job ${id} could not spend its quota.`, { userFault: false })
+    );
+  }
+
+  /**
+   * Fails as spendQuota would, without spending: a device is turned away before it makes a key for a
+   * certificate the job may no longer issue. spendQuota still decides, atomically, in the registry step.
+   */
+  async requireQuotaLeft(id: number, reader: SqlReader = this.reader): Promise<void> {
+    const refusal = this.unusable(await this.require(id, reader));
+    if (refusal) throw refusal;
+  }
+
+  /** Why the job can issue no further certificate, if it cannot. */
+  private unusable(job: Job): StationError | undefined {
     if (job.status !== 'active') {
-      throw new StationError(
+      return new StationError(
         'provisioning.job-closed',
-        `Job ${id} (${job.label}) is ${job.status}; open a new job.`,
+        `Job ${job.id} (${job.label}) is ${job.status}; open a new job.`,
       );
     }
-    throw new StationError(
+    if (job.quota === null || job.issuedCount < job.quota) return undefined;
+    return new StationError(
       'provisioning.quota-exhausted',
-      `Job ${id} (${job.label}) has issued all ${job.quota} certificates of its quota.`,
-      { details: { jobId: id, quota: job.quota } },
+      `Job ${job.id} (${job.label}) has issued all ${job.quota} certificates of its quota; open a new job (station job create) for more devices.`,
+      { details: { jobId: job.id, quota: job.quota } },
     );
   }
 
