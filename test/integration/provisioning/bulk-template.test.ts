@@ -6,19 +6,16 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
-import { createSimulator, driverByName } from '../../../hardware/drivers/index.js';
-import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
-import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
+import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { JobSpec } from '../../../src/api/jobs.js';
 import { checkCsr } from '../../../src/pki/csr.js';
 import { pemBlocks } from '../../../src/pki/pem.js';
-import { openLinkDevicePort } from '../../../src/provisioning/bench.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { repoRoot } from '../../helpers/repo-root.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { plug } from './key-mode-fixture.js';
 
 const t01 = readFileSync(
   path.join(repoRoot, '../shared/reference/aws/templates/T01-docs-bulk-registration-csr.json'),
@@ -154,10 +151,4 @@ describe('a bulk-registration template (certificate from a CSR parameter)', () =
       station.registry.thingTypes.deprecate(tx, 'lightBulb-versionA', true),
     );
   });
-
-  function plug(simulator: DeviceSimulator, name: string) {
-    const pair = createMemoryPair();
-    simulator.attach(pair.device);
-    return openLinkDevicePort(linkFromDuplex(name, pair.host), driverByName(simulator.driver));
-  }
 });

@@ -3,21 +3,18 @@
 // the next plug (a retry).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
-  DeviceSimulator,
   DriverName,
   SimulatorFault,
   SimulatorFaultKind,
 } from '../../../hardware/drivers/device-driver.js';
-import { createSimulator, driverByName } from '../../../hardware/drivers/index.js';
-import { createMemoryPair } from '../../../hardware/sim/memory-pair.js';
-import { linkFromDuplex } from '../../../hardware/transport/duplex-link.js';
+import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { PipelineStep } from '../../../src/api/provisioning.js';
-import { openLinkDevicePort } from '../../../src/provisioning/bench.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { actor, createBenchFixture, keyModeFor, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
+import { plug } from './key-mode-fixture.js';
 
 /** The command each step sends first, per driver (the fault's `match`). */
 const stepCommands: Record<DriverName, Partial<Record<PipelineStep, string>>> = {
@@ -84,12 +81,6 @@ describe('device faults during each pipeline step', () => {
     await fixture?.cleanup();
   });
 
-  function plug(simulator: DeviceSimulator, name: string) {
-    const pair = createMemoryPair();
-    simulator.attach(pair.device);
-    return openLinkDevicePort(linkFromDuplex(name, pair.host), driverByName(simulator.driver));
-  }
-
   it.each(cases)('$driver: $kind during $step', async ({ driver, step, kind, match }) => {
     const fault: SimulatorFault = {
       kind,
@@ -129,25 +120,15 @@ describe('a device that fails more than once before its identity is issued', () 
       // The device refuses to make a key on its first two plugs.
       const refuseKeygen = (nth: number): SimulatorFault => ({ kind: 'refuse', match: 'AT%KEYGEN', nth });
       const device = createSimulator('nrf91', { faults: [refuseKeygen(1), refuseKeygen(2)] });
-      const plug = () => {
-        const pair = createMemoryPair();
-        device.attach(pair.device);
-        return openLinkDevicePort(linkFromDuplex('retried', pair.host), driverByName('nrf91'));
-      };
       const outcomes = [];
-      for (let attempt = 0; attempt < 3; attempt++) outcomes.push(await provisionDevice(runtime, plug()));
+      for (let attempt = 0; attempt < 3; attempt++)
+        outcomes.push(await provisionDevice(runtime, plug(device)));
       expect(outcomes.map((outcome) => outcome.state)).toEqual(['FAILED', 'FAILED', 'PROVISIONED']);
       for (const outcome of outcomes) {
         const record = await station.records.byId(outcome.recordId);
         expect(record?.parameters?.ThingName).toBe('csr-00001');
       }
-      const next = createSimulator('nrf91');
-      const pair = createMemoryPair();
-      next.attach(pair.device);
-      const other = await provisionDevice(
-        runtime,
-        openLinkDevicePort(linkFromDuplex('next', pair.host), driverByName('nrf91')),
-      );
+      const other = await provisionDevice(runtime, plug(createSimulator('nrf91')));
       expect(other.thingName).toBe('csr-00002');
     } finally {
       await station.close();
