@@ -848,8 +848,13 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
   }
   const expected = attempt.written.size > 0 ? new Map(attempt.written) : await earlierWrite(runtime, attempt);
   // A device provisioned before that lost its credentials (erased, reflashed) needs them again.
+  const remedy = !runtime.claim
+    ? 'give it a new certificate (the old one is revoked)'
+    : attempt.liveCertificate
+      ? 'write the claim in its place (its own certificate is revoked)'
+      : 'write the claim again';
   const lostEarlier = (what: string) =>
-    `${what}, though it was provisioned before${attempt.thingName ? ` as ${attempt.thingName}` : ''}; plug it in with --reprovision to ${runtime.claim ? 'write the claim again' : 'give it a new certificate (the old one is revoked)'}.`;
+    `${what}, though it was provisioned before${attempt.thingName ? ` as ${attempt.thingName}` : ''}; plug it in with --reprovision to ${remedy}.`;
   for (const [slot, bytes] of expected) {
     const readBack = await session.readCredential(slot, { signal });
     if (!readBack.present) {

@@ -60,10 +60,13 @@ describe('a device plugged into the bench of another job', () => {
   });
 
   async function provisioned() {
-    const device = createSimulator('nrf91', { seed: seed++ });
+    const deviceSeed = seed++;
+    const device = createSimulator('nrf91', { seed: deviceSeed });
     const outcome = await provisionDevice(first, plug(device));
     expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
-    return { device, outcome };
+    // The same device after an erase: same identity, empty slots.
+    const erased = () => createSimulator('nrf91', { seed: deviceSeed });
+    return { device, outcome, erased };
   }
 
   /** The digest of the certificate the device holds (an nRF91 reports only that). */
@@ -82,7 +85,7 @@ describe('a device plugged into the bench of another job', () => {
   });
 
   it('a claim job leaves its identity alone without --reprovision', async () => {
-    const { device, outcome } = await provisioned();
+    const { device, outcome, erased } = await provisioned();
     const pem = await heldCertificate(device);
     const runtime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
     const again = await provisionDevice(runtime, plug(device));
@@ -93,6 +96,13 @@ describe('a device plugged into the bench of another job', () => {
     expect(certificate?.status).toBe('ACTIVE');
     const carriers = await new ClaimTable(station.registry.reader).carriers(claimId);
     expect(carriers.map((carrier) => carrier.deviceId)).not.toContain(device.identity.deviceId);
+
+    // Erased since, it is told how to get the claim instead.
+    const refused = await provisionDevice(runtime, plug(erased()));
+    expect(refused.state).toBe('FAILED');
+    expect(refused.error?.message).toContain(
+      `provisioned before as ${outcome.thingName}; plug it in with --reprovision to write the claim in its place (its own certificate is revoked).`,
+    );
   });
 
   it('with --reprovision, a claim job writes the claim and revokes the identity it replaces', async () => {
