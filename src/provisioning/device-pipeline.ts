@@ -298,9 +298,15 @@ async function checkpoint<T>(
   return result;
 }
 
-/** Whether the parameters step runs: not for a re-verification, nor when an earlier attempt chose them. */
-function needsParameters(attempt: DeviceAttempt): boolean {
-  return attempt.parameters === undefined && attempt.mode !== 'reverify';
+/**
+ * Whether the parameters step runs: not for a re-verification, nor when an earlier attempt chose them;
+ * but the technician is asked again while nothing was issued, so a misread label is not reused.
+ */
+function needsParameters(job: Job, attempt: DeviceAttempt): boolean {
+  if (attempt.mode === 'reverify') return false;
+  return (
+    attempt.parameters === undefined || (attempt.mode === 'fresh' && job.parameters.operator !== undefined)
+  );
 }
 
 const newIdentityModes: readonly AttemptMode[] = ['fresh', 'reissue'];
@@ -378,20 +384,33 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         // When the parameters come straight after without a technician, their transaction records the
         // identity too: one registry wait fewer for the device. Nothing is handed out before that commits,
         // so a crash in between leaves a record that reached connect, with nothing to clean up.
-        if (needsParameters(attempt) && !job.parameters.operator) attempt.unsavedRecordWork = recordIdentity;
+        if (needsParameters(job, attempt) && !job.parameters.operator)
+          attempt.unsavedRecordWork = recordIdentity;
         else await checkpoint(runtime, attempt, 'identify', recordIdentity);
       },
     },
     {
       name: 'parameters',
       timeoutMs: timeout('parameters'),
-      skip: (attempt) => !needsParameters(attempt),
+      skip: (attempt) => !needsParameters(job, attempt),
       async run(attempt, signal) {
         const source = job.parameters;
         const operatorValue = source.operator
           ? await runtime.operatorInput?.(attempt.port.name, source.operator.prompt, signal)
           : undefined;
+        const earlier = attempt.parameters;
         attempt.parameters = await checkpoint(runtime, attempt, 'parameters', async (tx) => {
+          if (earlier) {
+            // Asked again: only the technician's value is new; sequence number and list row stay.
+            const asked = resolveParameters(
+              { constants: {}, identity: {}, operator: source.operator },
+              {},
+              operatorValue !== undefined ? { operatorValue } : {},
+            );
+            const parameters = { ...earlier, ...asked };
+            await station.records.setParameters(tx, attempt.recordId, parameters);
+            return parameters;
+          }
           // Sequence numbers and list rows are handed out in the same transaction that records them,
           // so a crash never hands one out twice and a retry of this device reuses its own.
           const sequenceNumber = source.sequence

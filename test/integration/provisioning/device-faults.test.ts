@@ -10,9 +10,9 @@ import type {
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { PipelineStep } from '../../../src/api/provisioning.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
-import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
-import { actor, createBenchFixture, keyModeFor, type BenchFixture } from './bench-fixture.js';
+import { actor, caName, createBenchFixture, keyModeFor, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
 import { plug } from './key-mode-fixture.js';
 
@@ -111,28 +111,73 @@ describe('device faults during each pipeline step', () => {
   });
 });
 
-describe('a device that fails more than once before its identity is issued', () => {
+describe('a device that fails before its identity is issued', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'retry-tests' });
+    station = await fixture.open();
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
   it('keeps the parameters of its first attempt: no retry hands out another sequence number', async () => {
-    const fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'retry-tests' });
-    const station = await fixture.open();
-    try {
-      const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
-      // The device refuses to make a key on its first two plugs.
-      const refuseKeygen = (nth: number): SimulatorFault => ({ kind: 'refuse', match: 'AT%KEYGEN', nth });
-      const device = createSimulator('nrf91', { faults: [refuseKeygen(1), refuseKeygen(2)] });
-      const outcomes = [];
-      for (let attempt = 0; attempt < 3; attempt++)
-        outcomes.push(await provisionDevice(runtime, plug(device)));
-      expect(outcomes.map((outcome) => outcome.state)).toEqual(['FAILED', 'FAILED', 'PROVISIONED']);
-      for (const outcome of outcomes) {
-        const record = await station.records.byId(outcome.recordId);
-        expect(record?.parameters?.ThingName).toBe('csr-00001');
-      }
-      const other = await provisionDevice(runtime, plug(createSimulator('nrf91')));
-      expect(other.thingName).toBe('csr-00002');
-    } finally {
-      await station.close();
-      await fixture.cleanup();
+    const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+    // The device refuses to make a key on its first two plugs.
+    const refuseKeygen = (nth: number): SimulatorFault => ({ kind: 'refuse', match: 'AT%KEYGEN', nth });
+    const device = createSimulator('nrf91', { faults: [refuseKeygen(1), refuseKeygen(2)] });
+    const outcomes = [];
+    for (let attempt = 0; attempt < 3; attempt++) outcomes.push(await provisionDevice(runtime, plug(device)));
+    expect(outcomes.map((outcome) => outcome.state)).toEqual(['FAILED', 'FAILED', 'PROVISIONED']);
+    for (const outcome of outcomes) {
+      const record = await station.records.byId(outcome.recordId);
+      expect(record?.parameters?.ThingName).toBe('csr-00001');
     }
+    const other = await provisionDevice(runtime, plug(createSimulator('nrf91')));
+    expect(other.thingName).toBe('csr-00002');
+  });
+
+  it('asks the technician again: a mistyped or misread label is not reused', async () => {
+    const job = await createJob(
+      station,
+      {
+        label: 'scanned serials',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: {},
+          sequence: { parameter: 'ThingName', pattern: 'scan-{000}', start: 1 },
+          operator: { parameter: 'SerialNumber', prompt: 'Scan the label' },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode: 'csr',
+        quota: 5,
+      },
+      actor,
+    );
+    // An attribute value takes no spaces (aws-iot-spec.md 1): the first scan fails the template.
+    const scans = ['SN 0042', 'SN-0042'];
+    const runtime = await openJobRuntime(station, job.id, {
+      actor,
+      emit: () => undefined,
+      operatorInput: () => Promise.resolve(scans.shift()!),
+    });
+    const device = createSimulator('jsonl');
+    const first = await provisionDevice(runtime, plug(device));
+    expect(first.state).toBe('FAILED');
+    expect((await station.records.byId(first.recordId))?.stepReached).toBe('evaluate');
+    const second = await provisionDevice(runtime, plug(device));
+    expect(second.error?.message ?? second.state).toBe('PROVISIONED');
+    expect(scans).toEqual([]);
+    // The new scan, with the sequence number of the first attempt.
+    expect((await station.records.byId(second.recordId))?.parameters).toEqual({
+      ThingName: 'scan-001',
+      SerialNumber: 'SN-0042',
+    });
   });
 });
