@@ -779,6 +779,25 @@ async function liveCertificateOf(
 }
 
 /**
+ * One identity never gets two live certificates, even when two devices report it at once (a cloned IMEI
+ * or MAC): the attempt that finds the identity bound, since it looked, to a thing with a live certificate
+ * other than the one it replaces is refused, and its transaction leaves nothing.
+ */
+async function refuseDuplicateIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx: Transaction) {
+  const driver = attempt.port.driver.name;
+  const deviceId = attempt.identity!.deviceId;
+  const bound = await runtime.station.devices.byIdentity(driver, deviceId, tx);
+  if (!bound?.thingName) return;
+  const live = await runtime.pki.certificates.activeForThing(bound.thingName, tx);
+  if (live.every((certificate) => certificate.id === attempt.liveCertificate?.id)) return;
+  throw new StationError(
+    'provisioning.duplicate-identity',
+    `Another device with this identity (${driver} ${deviceId}) is already ${bound.thingName}, provisioned while this one was on the bench: two devices report one identity; set this one aside and check its ID.`,
+    { port: attempt.port.name, details: { driver, deviceId, thingName: bound.thingName } },
+  );
+}
+
+/**
  * The one transaction that makes the identity (design.md 8): quota, certificate, thing, groups, policies,
  * attachments, device binding, record ISSUED and outbox rows. All or nothing: a crash before COMMIT
  * leaves no trace but a record IN_PROGRESS; after it, the record says ISSUED and a re-plug finishes it.
@@ -802,6 +821,7 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
       `The template names the thing ${plan.thing?.thingName ?? '(none)'} once the certificate exists, but ${thingName} before; the thing name must not depend on the certificate.`,
     );
   }
+  await refuseDuplicateIdentity(runtime, attempt, tx);
   // Statements that do not depend on each other go to SQLite together: inside the one transaction their
   // order does not matter, and the device waits for a few round trips instead of one per statement.
   const reason =
