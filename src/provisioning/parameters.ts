@@ -44,7 +44,7 @@ export function resolveParameters(
     if (!row) {
       throw new StationError(
         'provisioning.list-exhausted',
-        'the parameter list has no row left for this device',
+        `every row of the job's parameter list (${source.list.rows.length}) went to a device before this one; open a new job with a list for more devices`,
       );
     }
     Object.assign(parameters, row);

@@ -79,7 +79,12 @@ describe('record checkpoints', () => {
 
     const refused = createSimulator('esp-at', { seed: seed++ });
     const failed = await provisionDevice(runtime, plug(refused));
-    expect(failed.error?.code).toBe('provisioning.list-exhausted');
+    expect(failed.error).toMatchObject({
+      code: 'provisioning.list-exhausted',
+      message: expect.stringContaining(
+        "every row of the job's parameter list (1) went to a device before this one; open a new job",
+      ),
+    });
     expect(await station.records.byId(failed.recordId)).toMatchObject({ stepReached: 'parameters' });
     const stored = refused.storedCredentials();
     expect([...stored.keys()]).toEqual(['ca']);
