@@ -171,7 +171,7 @@ export class JobTable {
         `Job ${job.id} (${job.label}) is ${job.status}; open a new job.`,
       );
     }
-    if (job.quota === null || job.issuedCount < job.quota) return undefined;
+    if (!quotaSpent(job)) return undefined;
     return new StationError(
       'provisioning.quota-exhausted',
       `Job ${job.id} (${job.label}) has issued all ${job.quota} certificates of its quota; open a new job (station job create) for more devices.`,
@@ -228,4 +228,9 @@ function toJob(row: JobRow): Job {
     createdAt: row.created_at,
     finishedAt: row.finished_at,
   };
+}
+
+/** Whether a job that signs certificates (csr, inject) has signed as many as its quota allows. */
+export function quotaSpent(job: Job): boolean {
+  return job.quota !== null && job.issuedCount >= job.quota;
 }

@@ -2,6 +2,7 @@ import { invalidInput } from '../../api/errors.js';
 import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
 import { driverByName, driverForUsb } from '../../../hardware/drivers/index.js';
 import { PortWatcher, type BenchPort } from '../../../hardware/transport/port-watcher.js';
+import { quotaSpent } from '../../registry/jobs.js';
 import { Bench, serialDevicePort } from '../../provisioning/bench.js';
 import { BenchLock } from '../../provisioning/bench-lock.js';
 import type { DeviceOutcome } from '../../provisioning/device-pipeline.js';
@@ -70,6 +71,12 @@ export const provisionCommands: CommandModule = {
               },
               operatorInput: prompt.ask,
             });
+            const { job } = runtime;
+            if ((job.keyMode === 'csr' || job.keyMode === 'inject') && quotaSpent(job)) {
+              process.stderr.write(
+                `Job ${job.id} has issued all ${job.quota} certificates of its quota: the devices it provisioned are re-verified, new ones are refused; open a new job (station job create) for more.\n`,
+              );
+            }
             const bench = new Bench(runtime);
             const outcomes = await untilStopped((signal) =>
               options.ports.length === 1 && options.ports[0] === 'auto'

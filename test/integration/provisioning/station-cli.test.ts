@@ -120,6 +120,7 @@ describe('station provision', () => {
       { dataDir, env },
     );
     expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Job 1 has issued all 3 certificates of its quota');
     expect(refused.json.failed).toBe(1);
     // Turned away before the device makes a key, and told what to do.
     expect(refused.json.outcomes[0]?.error?.message).toMatch(
