@@ -6,15 +6,19 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DriverName } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { JobSpec } from '../../../src/api/jobs.js';
+import { caKeyLabel } from '../../../src/pki/ca-records.js';
 import { checkCsr } from '../../../src/pki/csr.js';
 import { pemBlocks } from '../../../src/pki/pem.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { repoRoot } from '../../helpers/repo-root.js';
+import { createSoftHsmToken } from '../../helpers/softhsm.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { tokenPrivateKeyLabels } from './invariants.js';
 import { plug } from './key-mode-fixture.js';
 
 const t01 = readFileSync(
@@ -37,19 +41,7 @@ describe('a bulk-registration template (certificate from a CSR parameter)', () =
     await fixture?.cleanup();
   });
 
-  const spec = (keyMode: JobSpec['keyMode'], constants: Record<string, string> = {}): JobSpec => ({
-    label: `bulk ${keyMode}`,
-    template: { name: 'bulk' },
-    parameters: {
-      constants,
-      identity: { SerialNumber: 'deviceId' },
-      sequence: { parameter: 'ThingName', pattern: `${keyMode}-bulk-{000}`, start: 1 },
-    },
-    driver: 'auto',
-    ca: caName,
-    keyMode,
-    quota: 5,
-  });
+  const spec = bulkJob;
 
   it('refuses a job while the thing type or groups the template names are missing, listing each', async () => {
     const before = (await station.jobs.list()).length;
@@ -113,30 +105,7 @@ describe('a bulk-registration template (certificate from a CSR parameter)', () =
     ['csr', 'nrf91'],
     ['inject', 'esp-at'],
   ] as const)('%s: the template gets the CSR of the key behind the certificate', async (keyMode, driver) => {
-    const job = await createJob(station, spec(keyMode), actor);
-    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
-    const simulator = createSimulator(driver);
-    const outcome = await provisionDevice(runtime, plug(simulator, `${driver}-bulk`));
-    expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
-
-    const record = (await station.records.byId(outcome.recordId))!;
-    const plan = (record.resources as { plan: { certificate: { certificateSigningRequest: string } } }).plan;
-    const csrPem = plan.certificate.certificateSigningRequest;
-    const csr = checkCsr(Buffer.from(csrPem), { allowedKeys: ['EC-P256'] });
-    expect(csr.commonName).toBe(outcome.thingName);
-    const certificate = (await station.pki().then((pki) => pki.certificates.byId(record.certificateId!)))!;
-    const certificateKey = new X509Certificate(certificate.pem).publicKey.export({
-      format: 'der',
-      type: 'spki',
-    });
-    expect(Buffer.from(csr.spki)).toEqual(certificateKey);
-    // A CSR is public; the record holds no key.
-    expect(pemBlocks(JSON.stringify(record)).map((block) => block.label)).not.toContain('PRIVATE KEY');
-
-    const thing = await station.registry.things.describe(outcome.thingName!);
-    expect(thing).toMatchObject({ thingTypeName: 'lightBulb-versionA' });
-    const groups = await station.registry.thingGroups.groupsOf(outcome.thingName!);
-    expect(groups.map((group) => group.name).sort()).toEqual(['WA', 'v1-lightbulbs']);
+    await expectProvisionedWithCsr(station, spec(keyMode), driver);
   });
 
   it('does not open a bench on a job whose thing type went away since', async () => {
@@ -152,3 +121,75 @@ describe('a bulk-registration template (certificate from a CSR parameter)', () =
     );
   });
 });
+
+describe('a bulk-registration template with the CA and the injected keys in a SoftHSM2 token', () => {
+  it('has the injected key sign the CSR on the token, and leaves no device key there', async () => {
+    const token = await createSoftHsmToken();
+    const fixture = await createBenchFixture(
+      { kind: 'pkcs11', module: token.module, tokenLabel: token.tokenLabel },
+      { pin: token.pin },
+    );
+    const station = await fixture.open();
+    try {
+      await station.registry.transaction(actor, async (tx) => {
+        await station.templates.add(tx, 'bulk', t01);
+        await station.registry.thingTypes.create(tx, { name: 'lightBulb-versionA' });
+        await station.registry.thingGroups.create(tx, { name: 'v1-lightbulbs' });
+        await station.registry.thingGroups.create(tx, { name: 'WA' });
+      });
+      await expectProvisionedWithCsr(station, bulkJob('inject'), 'esp-at');
+      const labels = await tokenPrivateKeyLabels(token.module, token.tokenLabel, token.pin);
+      expect(labels).toEqual([caKeyLabel(caName)]);
+    } finally {
+      await station.close();
+      await fixture.cleanup();
+      await token.cleanup();
+    }
+  }, 60_000);
+});
+
+/** A job on T01 (stored as `bulk`): sequence thing names, serial numbers from the device. */
+function bulkJob(keyMode: JobSpec['keyMode'], constants: Record<string, string> = {}): JobSpec {
+  return {
+    label: `bulk ${keyMode}`,
+    template: { name: 'bulk' },
+    parameters: {
+      constants,
+      identity: { SerialNumber: 'deviceId' },
+      sequence: { parameter: 'ThingName', pattern: `${keyMode}-bulk-{000}`, start: 1 },
+    },
+    driver: 'auto',
+    ca: caName,
+    keyMode,
+    quota: 5,
+  };
+}
+
+/**
+ * Provisions one device on a new job and checks what T01 made of it: the recorded plan's CSR is of the
+ * certificate's key and names the thing, no private key is in the record, type and groups are set.
+ */
+async function expectProvisionedWithCsr(station: Station, job: JobSpec, driver: DriverName): Promise<void> {
+  const created = await createJob(station, job, actor);
+  const runtime = await openJobRuntime(station, created.id, { actor, emit: () => undefined });
+  const outcome = await provisionDevice(runtime, plug(createSimulator(driver), `${driver}-bulk`));
+  expect(outcome.error?.message ?? outcome.state).toBe('PROVISIONED');
+
+  const record = (await station.records.byId(outcome.recordId))!;
+  const plan = (record.resources as { plan: { certificate: { certificateSigningRequest: string } } }).plan;
+  const csr = checkCsr(Buffer.from(plan.certificate.certificateSigningRequest), { allowedKeys: ['EC-P256'] });
+  expect(csr.commonName).toBe(outcome.thingName);
+  const certificate = await station.readOnlyPki().certificates.byId(record.certificateId!);
+  const certificateKey = new X509Certificate(certificate!.pem).publicKey.export({
+    format: 'der',
+    type: 'spki',
+  });
+  expect(Buffer.from(csr.spki)).toEqual(certificateKey);
+  // A CSR is public; the record holds no key.
+  expect(pemBlocks(JSON.stringify(record)).map((block) => block.label)).not.toContain('PRIVATE KEY');
+
+  const thing = await station.registry.things.describe(outcome.thingName!);
+  expect(thing).toMatchObject({ thingTypeName: 'lightBulb-versionA' });
+  const groups = await station.registry.thingGroups.groupsOf(outcome.thingName!);
+  expect(groups.map((group) => group.name).sort()).toEqual(['WA', 'v1-lightbulbs']);
+}
