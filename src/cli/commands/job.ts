@@ -64,7 +64,10 @@ Key modes:
             RegisterCertificateWithoutCA); --require-proof refuses devices whose driver cannot sign.
   claim     every device gets the claim certificate and key of --claim (station claim create) for fleet
             provisioning by claim; no thing is made now (AWS makes it at RegisterThing).
-The quota counts certificates the station signs: existing and claim jobs do not spend it.`;
+The quota counts certificates the station signs: existing and claim jobs do not spend it.
+A template whose certificate is {"CertificateSigningRequest": {"Ref": "CSR"}} (AWS bulk registration) gets the
+CSR from the station: each device's own (csr), or one the injected key signs (inject). A template that names
+the thing after its certificate (AWS::IoT::Certificate::CommonName, as JITP) goes with existing.`;
 
 /** `station job`: work orders. */
 export const jobCommands: CommandModule = {
