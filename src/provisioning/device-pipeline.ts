@@ -133,6 +133,12 @@ interface DeviceAttempt {
   savedSteps: number;
   /** A record change a step left for the next checkpoint to make first (see identify). */
   unsavedRecordWork?: (tx: Transaction) => Promise<void>;
+  /** The last checkpoint's transaction: a step the runner gave up on (timeout, cancel) may still be in it. */
+  checkpointing?: Promise<unknown>;
+  /** The last step whose checkpoint committed. */
+  reached?: PipelineStep;
+  /** Set once the attempt has failed: a step that outlived it starts no further checkpoint. */
+  ended?: boolean;
 }
 
 export interface DeviceOutcome {
@@ -199,23 +205,7 @@ export async function provisionDevice(
   } catch (error) {
     const failure =
       error instanceof StationError ? error : new StationError('internal.unexpected', String(error));
-    const step = (failure.details?.step as PipelineStep | undefined) ?? null;
-    await checkpoint(runtime, attempt, null, (tx) =>
-      station.records.finish(tx, recordId, {
-        state: 'FAILED',
-        step,
-        code: failure.code,
-        message: failure.message,
-      }),
-    ).catch(() => undefined); // the registry itself failing must not hide the device's error
-    outcome = {
-      port: port.name,
-      recordId,
-      state: 'FAILED',
-      error: failure,
-      ...(attempt.identity && { mode: attempt.mode, deviceId: attempt.identity.deviceId }),
-      ...(attempt.thingName && { thingName: attempt.thingName }),
-    };
+    outcome = await recordFailure(runtime, attempt, failure);
   } finally {
     // A CA write still going (a step after identify failed) ends first: a port closed mid-upload leaves
     // the device waiting for the rest, and reading the next command as data. It fails fast when unplugged.
@@ -234,6 +224,39 @@ export async function provisionDevice(
     ...(outcome.error && { error: toErrorBody(outcome.error) }),
   });
   return outcome;
+}
+
+/**
+ * Records why the attempt failed. A step the runner gave up on (a timeout, a cancel) may still be
+ * committing its checkpoint: the failure is written after it, so the step log stays in order and the
+ * record keeps what that step made (an identity issued is then finished by the next plug). A completion
+ * that committed meanwhile stands: the device is provisioned.
+ */
+async function recordFailure(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  failure: StationError,
+): Promise<DeviceOutcome> {
+  attempt.ended = true;
+  await attempt.checkpointing?.catch(() => undefined);
+  const device = {
+    port: attempt.port.name,
+    recordId: attempt.recordId,
+    ...(attempt.identity && { mode: attempt.mode, deviceId: attempt.identity.deviceId }),
+    ...(attempt.thingName && { thingName: attempt.thingName }),
+    ...(attempt.certificateId && { certificateId: attempt.certificateId }),
+  };
+  if (attempt.reached === 'complete') return { ...device, state: 'PROVISIONED' };
+  const step = (failure.details?.step as PipelineStep | undefined) ?? null;
+  await checkpoint(runtime, attempt, null, (tx) =>
+    runtime.station.records.finish(tx, attempt.recordId, {
+      state: 'FAILED',
+      step,
+      code: failure.code,
+      message: failure.message,
+    }),
+  ).catch(() => undefined); // the registry itself failing must not hide the device's error
+  return { ...device, state: 'FAILED', error: failure };
 }
 
 function recordObserver(runtime: JobRuntime, attempt: DeviceAttempt): StepObserver {
@@ -278,9 +301,19 @@ async function checkpoint<T>(
   reached: PipelineStep | null,
   work: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
-  const steps = attempt.unsavedSteps;
+  if (attempt.ended && reached !== null) {
+    throw new StationError(
+      'provisioning.attempt-ended',
+      'the attempt ended before this step could record it',
+      {
+        userFault: false,
+      },
+    );
+  }
+  // A copy: a step that fails while this commits adds itself to the list, for the next checkpoint.
+  const steps = attempt.unsavedSteps.slice();
   const recordWork = attempt.unsavedRecordWork;
-  const result = await runtime.station.registry.transaction(runtime.actor, async (tx) => {
+  const transaction = runtime.station.registry.transaction(runtime.actor, async (tx) => {
     await recordWork?.(tx);
     const saving = runtime.station.records.stepsEnded(tx, attempt.recordId, steps, {
       saved: attempt.savedSteps,
@@ -292,8 +325,11 @@ async function checkpoint<T>(
     const [, value] = await Promise.all([saving, work(tx)]);
     return value;
   });
+  attempt.checkpointing = transaction;
+  const result = await transaction;
   attempt.unsavedSteps = attempt.unsavedSteps.slice(steps.length);
   attempt.savedSteps += steps.length;
+  if (reached) attempt.reached = reached;
   if (attempt.unsavedRecordWork === recordWork) attempt.unsavedRecordWork = undefined;
   return result;
 }
@@ -708,17 +744,9 @@ async function decideAttemptMode(
   if (prior?.parameters) attempt.parameters = prior.parameters;
 
   if (job.keyMode === 'claim') {
-    // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
-    // --reprovision, written again); one whose write did not finish gets it written.
-    const claim = runtime.claim!;
-    if (prior?.certificateId === claim.certificateId) {
-      attempt.certificateId = claim.certificateId;
-      attempt.certificatePem = claim.certificatePem;
-      attempt.mode = prior.state === 'PROVISIONED' && !runtime.reprovision ? 'reverify' : 'resume';
-      return;
-    }
-    // A device with an identity of its own (another job's) would lose its key under the claim's: that
-    // identity is re-verified, or, with --reprovision, revoked as the claim replaces it.
+    // A device with an identity of its own (another job's, perhaps written over the claim it had) would
+    // lose its key under the claim's: that identity is re-verified, or, with --reprovision, revoked as the
+    // claim replaces it.
     if (liveCertificate) {
       attempt.liveCertificate = liveCertificate;
       attempt.thingName = device!.thingName!;
@@ -728,6 +756,15 @@ async function decideAttemptMode(
         attempt.certificateId = liveCertificate.id;
         attempt.certificatePem = liveCertificate.pem;
       }
+      return;
+    }
+    // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
+    // --reprovision, written again); one whose write did not finish gets it written.
+    const claim = runtime.claim!;
+    if (prior?.certificateId === claim.certificateId) {
+      attempt.certificateId = claim.certificateId;
+      attempt.certificatePem = claim.certificatePem;
+      attempt.mode = prior.state === 'PROVISIONED' && !runtime.reprovision ? 'reverify' : 'resume';
     }
     return;
   }

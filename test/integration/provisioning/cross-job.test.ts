@@ -129,4 +129,30 @@ describe('a device plugged into the bench of another job', () => {
     const carriers = await new ClaimTable(station.registry.reader).carriers(claimId);
     expect(carriers.map((carrier) => carrier.deviceId)).toContain(device.identity.deviceId);
   });
+
+  it('a device that carried the claim and then got an identity of its own keeps it from the claim job', async () => {
+    const device = createSimulator('esp-at', { seed: seed++ });
+    const claimRuntime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
+    const claimed = await provisionDevice(claimRuntime, plug(device));
+    expect(claimed.error?.message ?? claimed.state).toBe('PROVISIONED');
+    const inject = await openJobRuntime(station, fixture.jobs.inject, { actor, emit: () => undefined });
+    const own = await provisionDevice(inject, plug(device));
+    expect(own.error?.message ?? own.state).toBe('PROVISIONED');
+
+    // The claim job's last record names the claim, but the device now holds its own identity.
+    const again = await provisionDevice(claimRuntime, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reverify', certificateId: own.certificateId });
+    const replacing = await openJobRuntime(station, claimJob, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const replaced = await provisionDevice(replacing, plug(device));
+    expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
+    expect(replaced).toMatchObject({ mode: 'reissue', certificateId: claimId });
+    const pki = station.readOnlyPki();
+    expect(await pki.certificates.byId(own.certificateId!)).toMatchObject({ status: 'REVOKED' });
+    expect(await heldCertificate(device)).toBe(sha256((await pki.certificates.byId(claimId))!.pem));
+  });
 });
