@@ -89,6 +89,8 @@ export const provisioningEventSchema = z.discriminatedUnion('type', [
     level: z.enum(['info', 'warn', 'error']),
     message: z.string(),
   }),
+  /** The attempt could not even begin: the registry refused its record (busy, disk full). */
+  z.object({ type: z.literal('device-unstarted'), ...eventBase, error: errorBodySchema }),
   z.object({
     type: z.literal('device-end'),
     ...eventBase,

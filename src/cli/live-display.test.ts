@@ -80,6 +80,20 @@ describe('LiveDisplay', () => {
     expect(lines[1]).toMatch(/FAILED +read-back differs$/);
   });
 
+  it('shows a device the registry could not start as failed, with the reason', () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const unstarted: ProvisioningEvent = {
+      type: 'device-unstarted',
+      port: 'p3',
+      at: 0,
+      error: { code: 'registry.busy', message: 'Device on p3 could not be started: busy', userFault: false },
+    };
+    new LiveDisplay(out).update([unstarted]);
+    expect(text.trim()).toMatch(/^p3 +FAILED +Device on p3 could not be started: busy$/);
+  });
+
   it('says when a device was not newly provisioned: re-verified, resumed or re-issued', () => {
     const out = new PassThrough();
     let text = '';

@@ -86,6 +86,10 @@ export class LiveDisplay {
       case 'progress':
         Object.assign(line, { done: event.done, total: event.total });
         break;
+      case 'device-unstarted':
+        Object.assign(line, { state: 'FAILED', step: undefined, error: event.error.message });
+        if (!this.interactive) this.out.write(`${formatLine(line)}\n`);
+        break;
       case 'device-end':
         Object.assign(line, {
           state: event.state,
@@ -193,6 +197,10 @@ export class BatchTally {
       const list = this.durations.get(event.step) ?? [];
       list.push(event.durationMs);
       this.durations.set(event.step, list);
+    }
+    if (event.type === 'device-unstarted') {
+      this.devices++;
+      this.failures.push({ port: event.port, message: event.error.message });
     }
     if (event.type !== 'device-end') return;
     this.devices++;

@@ -5,20 +5,25 @@ import { openSerialLink } from '../../hardware/transport/serial-link.js';
 import { provisionDevice, type DeviceOutcome, type DevicePort, type JobRuntime } from './device-pipeline.js';
 
 /**
- * The bench: one pipeline per port, all ports at once, each isolated (provisionDevice never throws, so a
+ * The bench: one pipeline per port, all ports at once, each isolated (a port's run never rejects, so a
  * fault on one port never reaches another). A port runs one device at a time.
  */
 export class Bench {
   /** The pipeline running on each port, by port name. */
-  private readonly running = new Map<string, Promise<DeviceOutcome>>();
+  private readonly running = new Map<string, Promise<DeviceOutcome | undefined>>();
 
   constructor(private readonly runtime: JobRuntime) {}
 
-  /** Provisions the device on `port`; undefined when that port is already working. */
+  /**
+   * Provisions the device on `port`; undefined when that port is already working, or when the registry
+   * could not begin the attempt (its `device-unstarted` event says why). Never rejects.
+   */
   run(port: DevicePort, signal?: AbortSignal): Promise<DeviceOutcome | undefined> {
     if (this.running.has(port.name)) return Promise.resolve(undefined);
-    // provisionDevice never throws. What waits on this promise finds the port free again.
-    const run = provisionDevice(this.runtime, port, signal).finally(() => this.running.delete(port.name));
+    // What waits on this promise finds the port free again.
+    const run = provisionDevice(this.runtime, port, signal)
+      .catch(() => undefined)
+      .finally(() => this.running.delete(port.name));
     this.running.set(port.name, run);
     return run;
   }

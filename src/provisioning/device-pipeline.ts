@@ -155,8 +155,9 @@ export interface DeviceOutcome {
 
 /**
  * Provisions the device on one port: connect -> identify -> parameters -> evaluate -> key -> issue ->
- * register -> write -> verify -> complete (design.md 8). Never throws: the outcome and the record say what
- * happened, so one port's fault never touches another.
+ * register -> write -> verify -> complete (design.md 8). The outcome and the record say what happened,
+ * so one port's fault never touches another. It throws only when the registry cannot even make the
+ * attempt's record, after a `device-unstarted` event that says why.
  */
 export async function provisionDevice(
   runtime: JobRuntime,
@@ -175,7 +176,19 @@ export async function provisionDevice(
     );
   } catch (error) {
     await opening.then((link) => link.close()).catch(() => undefined);
-    throw error;
+    const reason =
+      error instanceof StationError ? error : new StationError('internal.unexpected', String(error));
+    const failure = new StationError(
+      reason.code,
+      `Device on ${port.name} could not be started: ${reason.message}`,
+      {
+        port: port.name,
+        userFault: reason.userFault,
+        cause: error,
+      },
+    );
+    runtime.emit({ type: 'device-unstarted', port: port.name, at: Date.now(), error: toErrorBody(failure) });
+    throw failure;
   }
   const attempt: DeviceAttempt = {
     port,

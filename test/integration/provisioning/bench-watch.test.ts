@@ -6,6 +6,7 @@ import { createSimulator } from '../../../hardware/drivers/index.js';
 import { PortWatcher, type BenchPort, type ListedPort } from '../../../hardware/transport/port-watcher.js';
 import type { ProvisioningEvent } from '../../../src/api/provisioning.js';
 import { benchPortDriver } from '../../../src/cli/commands/provision.js';
+import { BatchTally } from '../../../src/cli/live-display.js';
 import { Bench } from '../../../src/provisioning/bench.js';
 import type { DevicePort } from '../../../src/provisioning/device-pipeline.js';
 import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
@@ -103,4 +104,28 @@ describe('Bench.watch', () => {
     expect(outcomes.map((outcome) => outcome.state)).toEqual(['PROVISIONED', 'PROVISIONED']);
     expect(new Set(outcomes.map((outcome) => outcome.deviceId)).size).toBe(2);
   }, 60_000);
+
+  it('reports a device whose record the registry refuses, and does not reject', async () => {
+    const events: ProvisioningEvent[] = [];
+    const runtime = await openJobRuntime(station, fixture.jobs.csr, {
+      actor,
+      emit: (event) => events.push(event),
+    });
+    // A job the registry does not know makes the record's insert fail, as a locked or full registry would.
+    const refusing = { ...runtime, job: { ...runtime.job, id: 987_654 } };
+    const outcomes = await new Bench(refusing).runAll([
+      plug(createSimulator('nrf91', { seed: seed++ }), 'refused'),
+    ]);
+    expect(outcomes).toEqual([]);
+    expect(events).toMatchObject([
+      {
+        type: 'device-unstarted',
+        port: 'refused',
+        error: { message: expect.stringMatching(/^Device on refused could not be started: The registry/) },
+      },
+    ]);
+    const tally = new BatchTally();
+    for (const event of events) tally.add(event);
+    expect(tally.summary()).toMatchObject({ devices: 1, failed: 1 });
+  });
 });
