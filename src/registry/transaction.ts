@@ -97,8 +97,10 @@ export class TransactionRunner {
         committed.push({ member, result });
         auditRows.push(...tx.auditRows());
       } catch (error) {
-        // Statements still in flight would otherwise run after the rollback, outside it.
+        // Statements still in flight would otherwise run after the rollback, outside it; and a branch of
+        // the work still going (a Promise.all) is refused any further statement from here on.
         await tx.settle().catch(() => undefined);
+        tx.close();
         if (!savepoint) {
           // The first member has the transaction to itself: roll it back and start the rest afresh.
           await this.connection.exec('ROLLBACK').catch(() => undefined);

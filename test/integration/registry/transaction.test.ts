@@ -138,6 +138,32 @@ describe('registry transactions', () => {
       expect((await registry.audit.verify()).ok).toBe(true);
     });
 
+    it('runs no statement of a failed member after its rollback, however late it comes', async () => {
+      // A member whose work fails while another branch of it still goes on (a Promise.all): that branch's
+      // next statement, a few turns of the event loop later, must not land outside the rolled-back savepoint.
+      for (let turns = 0; turns < 40; turns++) {
+        const late = `late-${turns}`;
+        const failingWithStraggler = async (tx: Transaction) => {
+          const straggler = (async () => {
+            for (let turn = 0; turn < turns; turn++) await null;
+            await insert(late)(tx);
+          })();
+          straggler.catch(() => undefined);
+          await tx.run('INSERT INTO operators (name, role, created_at) VALUES (?, ?, ?)', ['x', 'boss', now]);
+        };
+        const outcomes = await Promise.allSettled([
+          registry.transaction('test:a', insert(`first-${turns}`)),
+          registry.transaction('test:b', failingWithStraggler),
+        ]);
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected']);
+      }
+      const rows = await registry.reader.all<{ name: string }>(
+        "SELECT name FROM operators WHERE name LIKE 'late-%'",
+      );
+      expect(rows).toEqual([]);
+      expect((await registry.audit.verify()).ok).toBe(true);
+    });
+
     it('tells a caller of success only once another connection sees the change', async () => {
       const other = await Registry.open(path.join(dir, 'registry.sqlite'));
       try {
