@@ -50,6 +50,16 @@ describe('AtChannel', () => {
     await expect(channel.send('AT+CGSN')).resolves.toEqual({ info: ['352656100367872'] });
   });
 
+  it('names a command with a long quoted value (a certificate) by its head and size, on one line', async () => {
+    const { channel } = channelTo((_, device) => device.write('+CME ERROR: 515\r\n'));
+    const pem = `-----BEGIN CERTIFICATE-----\n${'A'.repeat(64)}\n${'B'.repeat(64)}\n-----END CERTIFICATE-----`;
+    const command = `AT%CMNG=0,16842753,0,"${pem}"`;
+    await expect(channel.send(command)).rejects.toMatchObject({
+      code: 'device.cme-error',
+      message: `The device on ttyTEST answered AT%CMNG=0,16842753,0,"…" (${command.length} bytes) with +CME ERROR: 515.`,
+    });
+  });
+
   it('gives device.cme-error with the numeric code and the port', async () => {
     const { channel } = channelTo((_, device) => device.write('+CME ERROR: 518\r\n'));
     await expect(channel.send('AT%CMNG=3,1,0')).rejects.toMatchObject({

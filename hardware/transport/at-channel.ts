@@ -9,7 +9,7 @@ import type {
 } from './at-channel-contract.js';
 import { AtLineFramer, type FramerEvent } from './at-line-framer.js';
 import type { ByteLink } from './byte-link.js';
-import { Transcript, maskCommand } from './transcript.js';
+import { Transcript, maskCommand, namedCommand } from './transcript.js';
 import { aborted, disconnected, garbled, lineTooLong, timedOut } from './transport-errors.js';
 
 /** After an oversized or garbled line, how long the device must stay quiet before the command fails. */
@@ -117,7 +117,9 @@ export class AtChannel implements AtChannelContract {
     const mine = new Promise<void>((resolve) => (release = resolve));
     this.queue = previous.then(() => mine);
     try {
-      await untilAborted(previous, signal, () => aborted(this.link.port, maskCommand(command, secret)));
+      await untilAborted(previous, signal, () =>
+        aborted(this.link.port, namedCommand(maskCommand(command, secret))),
+      );
       await this.quietAfterFailure();
       return await run();
     } finally {
@@ -148,9 +150,10 @@ export class AtChannel implements AtChannelContract {
   ): Promise<AtResponse> {
     const port = this.link.port;
     const label = maskCommand(command, options.secret);
+    const named = namedCommand(label);
     const timeoutMs = options.timeoutMs ?? this.options.defaultTimeoutMs;
     const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(aborted(port, label));
+    if (signal?.aborted) return Promise.reject(aborted(port, named));
     if (this.link.closed) return Promise.reject(disconnected(port));
 
     return new Promise<AtResponse>((resolve, reject) => {
@@ -165,7 +168,7 @@ export class AtChannel implements AtChannelContract {
       let done = false;
 
       const faultError = (): StationError =>
-        fault === 'too-long' ? lineTooLong(port, label, this.options.maxLineBytes) : garbled(port, label);
+        fault === 'too-long' ? lineTooLong(port, named, this.options.maxLineBytes) : garbled(port, named);
       const finish = (error: StationError | undefined): void => {
         if (done) return;
         done = true;
@@ -186,9 +189,9 @@ export class AtChannel implements AtChannelContract {
         clearTimeout(settleTimer);
         settleTimer = setTimeout(() => finish(faultError()), settleMs);
       };
-      const onAbort = (): void => finish(aborted(port, label));
+      const onAbort = (): void => finish(aborted(port, named));
       const timer = setTimeout(
-        () => finish(fault ? faultError() : timedOut(port, label, timeoutMs)),
+        () => finish(fault ? faultError() : timedOut(port, named, timeoutMs)),
         timeoutMs,
       );
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -215,7 +218,7 @@ export class AtChannel implements AtChannelContract {
           return;
         }
         this.record.record('rx', text);
-        const final = finalResult(text, port, label);
+        const final = finalResult(text, port, named);
         if (final === 'ok') {
           // ESP-AT says OK before its `>` prompt (protocols.md 2): that OK is not the end.
           if (phase === 'prompt' && payload?.prompt === '>') return;

@@ -37,3 +37,18 @@ export function maskCommand(command: string, secret: boolean | undefined): strin
   if (cut <= 0) return `<masked ${Buffer.byteLength(command)} bytes>`;
   return `${command.slice(0, cut)}<masked ${Buffer.byteLength(command.slice(cut))} bytes>`;
 }
+
+/** Longest command an error message repeats whole. */
+const maxNamedChars = 80;
+
+/**
+ * A command as a technician's message names it: a long quoted value (a certificate) is left out, with its
+ * size, so the message stays one readable line: `AT%CMNG=0,16842753,1,"…" (640 bytes)`.
+ */
+export function namedCommand(label: string): string {
+  if (label.length <= maxNamedChars && !label.includes('\n')) return label;
+  const quote = label.indexOf('"');
+  const bytes = Buffer.byteLength(label);
+  if (quote >= 0 && quote < maxNamedChars) return `${label.slice(0, quote + 1)}…" (${bytes} bytes)`;
+  return `${label.slice(0, maxNamedChars).split('\n')[0]}… (${bytes} bytes)`;
+}
