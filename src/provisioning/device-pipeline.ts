@@ -36,6 +36,7 @@ import { applyResourcePlan } from './apply-plan.js';
 import { resolveParameters, type Parameters } from './parameters.js';
 import { usableClaim } from './claim-identities.js';
 import { runSteps, type StepDefinition, type StepObserver } from './step-runner.js';
+import { refuseMissingResources } from './template-resources.js';
 
 /** One bench port as the pipeline sees it: a name for people, a driver, and a way to open the link. */
 export interface DevicePort {
@@ -490,6 +491,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         // A certificate the station issues does not exist yet: evaluate for the thing name (the certificate's
         // CN) now, and again with the real certificate in the registry transaction. An existing certificate
         // gives its facts now (the AWS::IoT::Certificate::* built-ins, as JITP does).
+        await refuseMissingResources(station, runtime.template, job.templateName, job.parameters);
         const existing = attempt.deviceCertificate?.certificate;
         const plan = planResources(runtime.template, {
           parameters: withCertificateRequest(runtime, attempt.parameters!, pendingCertificateRequest),

@@ -1,18 +1,13 @@
 import { X509Certificate } from 'node:crypto';
 import { driverByName } from '../../hardware/drivers/index.js';
 import { StationError } from '../api/errors.js';
-import type { JobSpec, ParameterSource } from '../api/jobs.js';
+import type { JobSpec } from '../api/jobs.js';
 import { keyModes, type KeyMode, type PipelineStep, type ProvisioningEvent } from '../api/provisioning.js';
 import { toPem } from '../pki/pem.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
 import type { Station } from '../station.js';
-import {
-  certificateRequestParameter,
-  evaluateTemplate,
-  loadTemplate,
-  namedResources,
-} from '../templates/index.js';
+import { certificateRequestParameter, evaluateTemplate, loadTemplate } from '../templates/index.js';
 import type { ParsedTemplate } from '../templates/template-model.js';
 import { usableClaim } from './claim-identities.js';
 import {
@@ -24,6 +19,7 @@ import {
   type OperatorInput,
 } from './device-pipeline.js';
 import { suppliedParameters } from './parameters.js';
+import { refuseMissingResources } from './template-resources.js';
 
 /**
  * Opens a work order (`station job create`): the template version and the CA (or claim) are checked now,
@@ -171,52 +167,6 @@ const subjectFields = [
 ] as const;
 
 /**
- * The thing type, thing groups and policies a template names must be in the registry (provisioning makes
- * none of them, as in AWS): without one, every device would fail its registry transaction. Checked when a
- * job is created and again when a bench opens on it, since one may have gone (or been deprecated) since.
- * Names made from parameters are checked per device.
- */
-async function refuseMissingResources(
-  station: Station,
-  template: ParsedTemplate,
-  name: string,
-  source: ParameterSource,
-): Promise<void> {
-  const perDevice = suppliedParameters({ ...source, constants: {} });
-  const fixed = new Map<string, string>();
-  for (const [parameter, declaration] of template.parameters)
-    if (declaration.default !== undefined && !perDevice.has(parameter))
-      fixed.set(parameter, declaration.default);
-  for (const [parameter, value] of Object.entries(source.constants))
-    if (!perDevice.has(parameter)) fixed.set(parameter, value);
-  const named = namedResources(template, fixed);
-  const missing: string[] = [];
-  if (named.thingType !== undefined) {
-    const type = await station.registry.thingTypes.describe(named.thingType);
-    if (!type) missing.push(`thing type ${named.thingType} (station thing-type create ${named.thingType})`);
-    else if (type.deprecated) {
-      missing.push(
-        `thing type ${named.thingType} that takes new things (it is deprecated: station thing-type deprecate ${named.thingType} --undo)`,
-      );
-    }
-  }
-  for (const group of new Set(named.thingGroups)) {
-    if (!(await station.registry.thingGroups.describe(group)))
-      missing.push(`thing group ${group} (station thing-group create ${group})`);
-  }
-  for (const policy of new Set(named.policies)) {
-    if (!(await station.policies.exists(policy)))
-      missing.push(`policy ${policy} (station policy add ${policy} FILE)`);
-  }
-  if (missing.length === 0) return;
-  throw new StationError(
-    'provisioning.template-resource-missing',
-    `Template ${name} needs what the registry lacks, and provisioning creates none of it: ${missing.join('; ')}.`,
-    { field: 'template', details: { missing } },
-  );
-}
-
-/**
  * A job for a device family that cannot serve its key mode would fail every device (a Quectel module
  * asked for a CSR cannot make a key), so it is refused, saying which mode the family can serve. Families
  * whose devices each state their capabilities (jsonl) and driver auto are checked per device.
@@ -333,7 +283,6 @@ export async function openJobRuntime(
   }
   const template = await station.templates.require(job.templateName, job.templateVersion);
   const parsed = loadTemplate(template.body);
-  if (job.keyMode !== 'claim') await refuseMissingResources(station, parsed, template.name, job.parameters);
   const pki = await station.pki();
   const ca = job.caId ? await pki.factoryCa.cas.byId(job.caId) : undefined;
   if (job.caId && !ca)

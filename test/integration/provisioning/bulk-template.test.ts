@@ -108,17 +108,28 @@ describe('a bulk-registration template (certificate from a CSR parameter)', () =
     await expectProvisionedWithCsr(station, spec(keyMode), driver);
   });
 
-  it('does not open a bench on a job whose thing type went away since', async () => {
-    const job = await createJob(station, spec('csr'), actor);
+  it('with its thing type deprecated since: re-verifies what it made, refuses a new device before its key', async () => {
+    const csr = spec('csr');
+    const sequence = { parameter: 'ThingName', pattern: 'deprecated-{000}', start: 1 };
+    const job = await createJob(station, { ...csr, parameters: { ...csr.parameters, sequence } }, actor);
+    const runtime = await openJobRuntime(station, job.id, { actor, emit: () => undefined });
+    const provisioned = createSimulator('nrf91');
+    const first = await provisionDevice(runtime, plug(provisioned));
+    expect(first.error?.message ?? first.state).toBe('PROVISIONED');
     await station.registry.transaction(actor, (tx) =>
       station.registry.thingTypes.deprecate(tx, 'lightBulb-versionA'),
     );
-    await expect(openJobRuntime(station, job.id, { actor, emit: () => undefined })).rejects.toMatchObject({
-      code: 'provisioning.template-resource-missing',
-    });
-    await station.registry.transaction(actor, (tx) =>
-      station.registry.thingTypes.deprecate(tx, 'lightBulb-versionA', true),
-    );
+    try {
+      const again = await provisionDevice(runtime, plug(provisioned));
+      expect(again).toMatchObject({ state: 'PROVISIONED', mode: 'reverify' });
+      const refused = await provisionDevice(runtime, plug(createSimulator('nrf91')));
+      expect(refused.error).toMatchObject({ code: 'provisioning.template-resource-missing' });
+      expect((await station.records.byId(refused.recordId))?.stepReached).toBe('evaluate');
+    } finally {
+      await station.registry.transaction(actor, (tx) =>
+        station.registry.thingTypes.deprecate(tx, 'lightBulb-versionA', true),
+      );
+    }
   });
 });
 
