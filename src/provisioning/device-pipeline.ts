@@ -757,6 +757,9 @@ async function decideAttemptMode(
         : undefined;
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
+  if (!liveCertificate && device?.thingName && !runtime.reprovision) {
+    await refuseRevokedIdentity(runtime, attempt, device.thingName);
+  }
 
   if (job.keyMode === 'claim') {
     // A device with an identity of its own (another job's, perhaps written over the claim it had) would
@@ -820,6 +823,21 @@ async function decideAttemptMode(
     attempt.liveCertificate = priorCertificate;
     attempt.mode = 'reissue';
   }
+}
+
+/**
+ * A device whose last certificate someone revoked (key compromise, a retired device) does not quietly get
+ * a new identity: that takes --reprovision. Certificates the station superseded (re-provisioning, a claim
+ * written over) do not count: the device was meant to get another.
+ */
+async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt, thingName: string) {
+  const latest = await runtime.pki.certificates.latestForThing(thingName);
+  if (latest?.status !== 'REVOKED' || latest.revocationReason?.startsWith('superseded')) return;
+  throw new StationError(
+    'provisioning.identity-revoked',
+    `This device is ${thingName}, whose certificate ${shortId(latest.id)} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
+    { port: attempt.port.name, subject: thingName, details: { certificateId: latest.id } },
+  );
 }
 
 async function liveCertificateOf(

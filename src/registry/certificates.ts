@@ -280,6 +280,19 @@ export class CertificateTable {
     return rows.map(toCertificate);
   }
 
+  /** The certificate attached to a thing last, whatever its status: the identity its device had last. */
+  async latestForThing(
+    thingName: string,
+    reader: SqlReader = this.reader,
+  ): Promise<CertificateRecord | undefined> {
+    const row = await reader.get<CertificateRow>(
+      `SELECT ${joinedCertificateColumns} FROM thing_principals p JOIN certificates c ON c.id = p.certificate_id
+       WHERE p.thing_name = ? ORDER BY c.created_at DESC, p.attached_at DESC LIMIT 1`,
+      [thingName],
+    );
+    return row && toCertificate(row);
+  }
+
   async bySerial(caId: string, serialHex: string): Promise<CertificateRecord | undefined> {
     const row = await this.reader.get<CertificateRow>(
       `SELECT ${certificateColumns} FROM certificates WHERE ca_id = ? AND serial_hex = ? LIMIT 1`,

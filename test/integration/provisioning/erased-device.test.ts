@@ -99,4 +99,34 @@ describe('a provisioned device plugged in again after it was erased', () => {
       await expectInvariants(station, [erased]);
     },
   );
+
+  it('a device whose certificate was revoked (key compromise) gets a new one only with --reprovision', async () => {
+    const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+    const device = createSimulator('nrf91', { seed: 303 });
+    const first = await provisionDevice(runtime, plug(device));
+    expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+    const pki = await station.pki();
+    await pki.revocation.revoke(first.certificateId!, 'keyCompromise', actor);
+    const issued = (await station.jobs.require(fixture.jobs.csr)).issuedCount;
+
+    const refused = await provisionDevice(runtime, plug(device));
+    expect(refused.state).toBe('FAILED');
+    expect(refused.error).toMatchObject({ code: 'provisioning.identity-revoked' });
+    expect(refused.error?.message).toContain(
+      `This device is ${first.thingName}, whose certificate ${first.certificateId!.slice(0, 12)}… was revoked (keyCompromise, `,
+    );
+    expect((await station.records.byId(refused.recordId))?.stepReached).toBe('identify');
+    expect((await station.jobs.require(fixture.jobs.csr)).issuedCount).toBe(issued);
+
+    const replacing = await openJobRuntime(station, fixture.jobs.csr, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const replaced = await provisionDevice(replacing, plug(device));
+    expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
+    expect(replaced.thingName).toBe(first.thingName);
+    expect(replaced.certificateId).not.toBe(first.certificateId);
+    await expectInvariants(station, [device]);
+  });
 });
