@@ -7,7 +7,12 @@ import { toPem } from '../pki/pem.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
 import type { Job } from '../registry/jobs.js';
 import type { Station } from '../station.js';
-import { certificateRequestParameter, evaluateTemplate, loadTemplate } from '../templates/index.js';
+import {
+  certificateRequestParameter,
+  evaluateTemplate,
+  formatIssue,
+  loadTemplate,
+} from '../templates/index.js';
 import type { ParsedTemplate } from '../templates/template-model.js';
 import { usableClaim } from './claim-identities.js';
 import {
@@ -33,6 +38,7 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
   refuseUnservedKeyMode(spec);
   if (spec.keyMode !== 'claim') {
     refuseUnsuppliedParameters(parsed, template.name, spec);
+    refuseUnusableRows(parsed, template.name, spec);
     refuseUnreportedIdentity(spec);
     await refuseMissingResources(station, parsed, template.name, spec.parameters);
   }
@@ -124,6 +130,59 @@ function refuseUnsuppliedParameters(template: ParsedTemplate, name: string, spec
     'provisioning.parameter-unsupplied',
     `Template ${name} needs ${needed.length === 1 ? 'parameter' : 'parameters'} ${list} (no Default), and this job gives no value: add --param, --from-identity, --sequence, a --list column or --scan for ${needed.length === 1 ? 'it' : 'each'}.`,
     { field: 'parameters', details: { parameters: needed } },
+  );
+}
+
+/** How many unusable list rows a refusal names; the rest are counted. */
+const rowsNamed = 5;
+
+/**
+ * A list row the template cannot be evaluated with (a column missing or empty, a value AWS refuses), or a
+ * second row naming the same thing, would fail its device on every plug: the row goes with the device.
+ * Each row is evaluated with its own values and placeholders for the other sources, once the placeholders
+ * alone satisfy the template (otherwise the devices' values decide, as for missing parameters).
+ */
+function refuseUnusableRows(template: ParsedTemplate, name: string, spec: JobSpec): void {
+  const rows = spec.parameters.list?.rows;
+  if (!rows?.length) return;
+  // The sources after the list (identity, sequence, technician) and the station's CSR win over a row's
+  // values; they stand in as placeholders. The rest of a device's values come from its row alone.
+  const { identity, sequence, operator } = spec.parameters;
+  const request = stationRequestParameter(template, spec.keyMode);
+  const later = [
+    ...Object.keys(identity),
+    ...(sequence ? [sequence.parameter] : []),
+    ...(operator ? [operator.parameter] : []),
+    ...(request !== undefined ? [request] : []),
+  ];
+  const placeholders = Object.fromEntries(later.map((parameter) => [parameter, 'job-check']));
+  const evaluate = (row: Record<string, string>) =>
+    evaluateTemplate(template, {
+      parameters: { ...spec.parameters.constants, ...row, ...placeholders },
+      certificate: { id: pendingCertificateId, subject: {} },
+    });
+  const columns = new Set(rows.flatMap((row) => Object.keys(row)));
+  if (!evaluate(Object.fromEntries([...columns].map((column) => [column, 'job-check']))).ok) return;
+  const problems: string[] = [];
+  const thingRows = new Map<string, number>();
+  rows.forEach((row, index) => {
+    const outcome = evaluate(row);
+    if (!outcome.ok) {
+      problems.push(`row ${index + 1}: ${formatIssue(outcome.errors[0]!)}`);
+      return;
+    }
+    const thing = outcome.value.thing?.thingName;
+    if (thing === undefined || thing.includes('job-check')) return;
+    const first = thingRows.get(thing);
+    if (first === undefined) thingRows.set(thing, index + 1);
+    else problems.push(`rows ${first} and ${index + 1} both make thing ${thing}`);
+  });
+  if (problems.length === 0) return;
+  const more = problems.length > rowsNamed ? `; and ${problems.length - rowsNamed} more` : '';
+  throw new StationError(
+    'provisioning.list-rows-unusable',
+    `The parameter list has rows template ${name} cannot provision a device with: ${problems.slice(0, rowsNamed).join('; ')}${more}. Fix them and create the job again.`,
+    { field: 'parameters.list', details: { problems } },
   );
 }
 

@@ -162,4 +162,35 @@ describe('createJob', () => {
       createJob(station, { ...spec(parameters, 'sensor-jitp'), keyMode: 'existing' }, actor),
     ).resolves.toMatchObject({ status: 'active' });
   });
+
+  it('refuses a parameter list with rows no device could be provisioned with, naming each row', async () => {
+    const before = (await station.jobs.list()).length;
+    const rows: Record<string, string>[] = [
+      { ThingName: 'L-1' },
+      { Serial: 'S-2' }, // no ThingName
+      { ThingName: '' },
+      { ThingName: 'L-1' },
+      { ThingName: 'L 5' }, // a space: AWS refuses the name
+    ];
+    const list = { rows, assign: 'in-order' as const };
+    await expect(
+      createJob(station, spec({ list, identity: { SerialNumber: 'deviceId' } }), actor),
+    ).rejects.toMatchObject({
+      code: 'provisioning.list-rows-unusable',
+      field: 'parameters.list',
+      details: {
+        problems: [
+          expect.stringMatching(/^row 2: .*ThingName/),
+          expect.stringMatching(/^row 3: /),
+          'rows 1 and 4 both make thing L-1',
+          expect.stringMatching(/^row 5: /),
+        ],
+      },
+    });
+    expect(await station.jobs.list()).toHaveLength(before);
+    const fine = { rows: [{ ThingName: 'L-1' }, { ThingName: 'L-2' }], assign: 'in-order' as const };
+    await expect(
+      createJob(station, spec({ list: fine, identity: { SerialNumber: 'deviceId' } }), actor),
+    ).resolves.toMatchObject({ status: 'active' });
+  });
 });
