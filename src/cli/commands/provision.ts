@@ -82,7 +82,9 @@ export const provisionCommands: CommandModule = {
               options.ports.length === 1 && options.ports[0] === 'auto'
                 ? watchPorts(bench, runtime.job.driver, options, signal)
                 : bench.runAll(
-                    options.ports.map((entry) => portByPath(entry, options.driver ?? runtime.job.driver)),
+                    options.ports.map((entry) =>
+                      portByPath(entry, options.driver ?? runtime.job.driver, runtime.job.driver),
+                    ),
                     signal,
                   ),
             );
@@ -103,10 +105,19 @@ export const provisionCommands: CommandModule = {
   },
 };
 
-/** `PATH` (with --driver or the job's driver) or `DRIVER=PATH` (mixed families on one bench). */
-function portByPath(entry: string, defaultDriver: string) {
+/**
+ * `PATH` (with --driver or the job's driver) or `DRIVER=PATH` (mixed families on one bench). A job made for
+ * one family takes no other: its identity fields and key mode were checked for that family.
+ */
+function portByPath(entry: string, defaultDriver: string, jobDriver: string) {
   const split = entry.indexOf('=');
   const [driver, path] = split > 0 ? [entry.slice(0, split), entry.slice(split + 1)] : [defaultDriver, entry];
+  if (jobDriver !== 'auto' && driver !== jobDriver) {
+    throw invalidInput(
+      'driver',
+      `the job is for ${jobDriver} devices, not ${driver}: leave --driver out, or open a job for ${driver} devices.`,
+    );
+  }
   return serialDevicePort(path, portDriver(driver));
 }
 

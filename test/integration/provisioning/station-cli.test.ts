@@ -138,8 +138,16 @@ describe('station provision', () => {
     const dataDir = path.join(tempDir, 'manual'); // set up by the test before
     // prettier-ignore
     const job = await runCli(['job', 'create', '--label', 'line 2', '--template', 'sensor', '--ca', 'factory',
-      '--key-mode', 'csr', '--quota', '10', '--sequence', 'ThingName=L2-{000}', '--from-identity', 'SerialNumber=imei'], { dataDir, env });
+      '--key-mode', 'csr', '--quota', '10', '--sequence', 'ThingName=L2-{000}', '--from-identity', 'SerialNumber=imei',
+      '--driver', 'nrf91'], { dataDir, env });
     expect(job.stdout).toContain('job 2 opened');
+    // A job for nrf91 devices takes no other family, whatever --driver says.
+    const other = await runCli(['provision', '--job', '2', '--ports', '/dev/null', '--driver', 'jsonl'], {
+      dataDir,
+      env,
+    });
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('the job is for nrf91 devices, not jsonl');
     // Paced at 115,200 baud and slow to answer: the devices are mid-pipeline when Ctrl+C comes.
     const ports = await startSims('nrf91', 2, ['--baud', '115200', '--latency', '150']);
     const child = spawn(
