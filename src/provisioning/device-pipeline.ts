@@ -766,14 +766,7 @@ async function decideAttemptMode(
     // lose its key under the claim's: that identity is re-verified, or, with --reprovision, revoked as the
     // claim replaces it.
     if (liveCertificate) {
-      attempt.liveCertificate = liveCertificate;
-      attempt.thingName = device!.thingName!;
-      if (runtime.reprovision) attempt.mode = 'reissue';
-      else {
-        attempt.mode = 'reverify';
-        attempt.certificateId = liveCertificate.id;
-        attempt.certificatePem = liveCertificate.pem;
-      }
+      takeLiveIdentity(runtime, attempt, liveCertificate, device!.thingName!);
       return;
     }
     // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
@@ -800,15 +793,7 @@ async function decideAttemptMode(
       prior.certificateId !== liveCertificate.id ||
       (await station.records.provisionedWith(driver, identity.deviceId, liveCertificate.id)))
   ) {
-    attempt.liveCertificate = liveCertificate;
-    attempt.thingName = device!.thingName!;
-    if (!runtime.reprovision) {
-      attempt.mode = 'reverify';
-      attempt.certificateId = liveCertificate.id;
-      attempt.certificatePem = liveCertificate.pem;
-      return;
-    }
-    attempt.mode = 'reissue';
+    takeLiveIdentity(runtime, attempt, liveCertificate, device!.thingName!);
     return;
   }
   if (prior?.certificateId && priorCertificate?.status === 'ACTIVE') {
@@ -823,6 +808,24 @@ async function decideAttemptMode(
     attempt.liveCertificate = priorCertificate;
     attempt.mode = 'reissue';
   }
+}
+
+/** The device's live identity is re-verified, or, with --reprovision, replaced (the old one revoked). */
+function takeLiveIdentity(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  live: CertificateRecord,
+  thingName: string,
+): void {
+  attempt.liveCertificate = live;
+  attempt.thingName = thingName;
+  if (runtime.reprovision) {
+    attempt.mode = 'reissue';
+    return;
+  }
+  attempt.mode = 'reverify';
+  attempt.certificateId = live.id;
+  attempt.certificatePem = live.pem;
 }
 
 /**
