@@ -119,19 +119,22 @@ export const certCommands: CommandModule = {
         const limit = wholeNumber('limit', options.limit, 1) ?? 100;
         const records = await withPki(cli, false, async (pki) => {
           const caId = options.ca === undefined ? undefined : (await pki.factoryCa.get(options.ca)).id;
+          // One more than asked: whether another page exists, for the hint below.
           return pki.certificates.list({
-            limit,
+            limit: limit + 1,
             ...(caId !== undefined && { caId }),
             ...(status !== undefined && { status: status as CertificateStatus }),
             ...(options.after !== undefined && { afterId: certificateIdArgument(options.after) }),
           });
         });
-        cli.print(records, (list) =>
+        const page = records.slice(0, limit);
+        cli.print(page, (list) =>
           list.length === 0
             ? 'no certificates'
-            : list
-                .map((entry) => `${entry.id}\t${entry.status}\t${entry.keyOrigin}\t${entry.subject}`)
-                .join('\n'),
+            : [
+                ...list.map((entry) => `${entry.id}\t${entry.status}\t${entry.keyOrigin}\t${entry.subject}`),
+                ...(records.length > limit ? [`more: --after ${list.at(-1)!.id}`] : []),
+              ].join('\n'),
         );
       });
 

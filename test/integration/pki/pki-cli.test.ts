@@ -99,6 +99,22 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     expect(listed).toHaveLength(1);
   });
 
+  it('cert list --limit says where the next page starts, and the last page says nothing', async () => {
+    const csrFile = path.join(dir, 'thing-2.csr');
+    await writeFile(csrFile, toPem('CERTIFICATE REQUEST', deviceCsr('thing-2').der));
+    expect((await station('cert', 'issue', '--csr', csrFile, '--ca', 'factory')).code).toBe(0);
+    const first = await station('cert', 'list', '--limit', '1');
+    const [line, more] = first.stdout.trim().split('\n');
+    const firstId = line!.split('\t')[0]!;
+    expect(more).toBe(`more: --after ${firstId}`);
+    const second = await station('cert', 'list', '--limit', '1', '--after', firstId);
+    expect(second.stdout.trim().split('\n')).toHaveLength(1);
+    expect(second.stdout).not.toContain('more:');
+    expect(second.stdout).not.toContain(firstId);
+    const listed = JSON.parse((await station('--json', 'cert', 'list', '--limit', '1')).stdout) as unknown[];
+    expect(listed).toHaveLength(1);
+  });
+
   it('revokes, writes a CRL openssl verifies, and cert verify then fails with exit code 1', async () => {
     const [certificate] = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
       id: string;
