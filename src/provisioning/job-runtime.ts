@@ -11,7 +11,9 @@ import {
   certificateRequestParameter,
   evaluateTemplate,
   formatIssue,
+  isBuiltInParameter,
   loadTemplate,
+  referencedParameters,
 } from '../templates/index.js';
 import type { ParsedTemplate } from '../templates/template-model.js';
 import { usableClaim } from './claim-identities.js';
@@ -33,10 +35,11 @@ import { refuseMissingResources } from './template-resources.js';
 export async function createJob(station: Station, spec: JobSpec, actor: string): Promise<Job> {
   const template = await station.templates.require(spec.template.name, spec.template.version);
   // Stored bodies were validated, but the engine may have grown stricter.
-  const parsed = loadTemplate(template.body);
+  const parsed = loadTemplate(template.body, { undeclaredParameters: template.undeclaredParameters });
   // A claim job's devices send their own parameters when they register (fleet provisioning).
   refuseUnservedKeyMode(spec);
   if (spec.keyMode !== 'claim') {
+    refuseUnknownParameters(parsed, template.name, spec);
     refuseUnsuppliedParameters(parsed, template.name, spec);
     refuseUnusableRows(parsed, template.name, spec);
     refuseUnreportedIdentity(spec);
@@ -78,6 +81,35 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
       caId: ca?.id ?? null,
       validityDays,
     }),
+  );
+}
+
+/**
+ * A value the job gives for a parameter the template does not take is a misspelt name (SerialNumer): the
+ * template would quietly use its Default, or fail every device. Refused, naming where the value comes
+ * from and the parameters there are. A template validated with undeclared Refs allowed
+ * (--undeclared-from-params) also takes the names it reads undeclared. The list column a job matches
+ * devices on may be there for matching alone.
+ */
+function refuseUnknownParameters(template: ParsedTemplate, name: string, spec: JobSpec): void {
+  const { constants, identity, sequence, operator, list } = spec.parameters;
+  const sources: [string, string][] = [
+    ...Object.keys(constants).map((parameter): [string, string] => [parameter, 'a --param value']),
+    ...Object.keys(identity).map((parameter): [string, string] => [parameter, 'a --from-identity mapping']),
+    ...(sequence ? [[sequence.parameter, 'the --sequence'] as [string, string]] : []),
+    ...(operator ? [[operator.parameter, 'the --scan value'] as [string, string]] : []),
+    ...[...new Set((list?.rows ?? []).flatMap((row) => Object.keys(row)))]
+      .filter((column) => column !== list?.matchParameter)
+      .map((column): [string, string] => [column, 'a --list column']),
+  ];
+  const taken = new Set([...template.parameters.keys(), ...referencedParameters(template)]);
+  const unknown = sources.filter(([parameter]) => !taken.has(parameter) && !isBuiltInParameter(parameter));
+  if (unknown.length === 0) return;
+  const known = [...taken].filter((parameter) => !isBuiltInParameter(parameter));
+  throw new StationError(
+    'provisioning.parameter-unknown',
+    `Template ${name} takes no ${unknown.map(([parameter, source]) => `parameter ${parameter} (${source})`).join(', ')}; ${known.length > 0 ? `its parameters are ${known.join(', ')}` : 'it takes no parameters'}. Correct the name, or leave it out.`,
+    { field: 'parameters', details: { parameters: unknown.map(([parameter]) => parameter) } },
   );
 }
 
@@ -341,7 +373,7 @@ export async function openJobRuntime(
     );
   }
   const template = await station.templates.require(job.templateName, job.templateVersion);
-  const parsed = loadTemplate(template.body);
+  const parsed = loadTemplate(template.body, { undeclaredParameters: template.undeclaredParameters });
   const pki = await station.pki();
   const ca = job.caId ? await pki.factoryCa.cas.byId(job.caId) : undefined;
   if (job.caId && !ca)

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import { invalidInput, StationError } from '../api/errors.js';
-import { templateDescriptionSchema, templateNameSchema, type TemplateType } from '../api/templates.js';
+import {
+  templateDescriptionSchema,
+  templateNameSchema,
+  type TemplateType,
+  type UndeclaredParameterPolicy,
+} from '../api/templates.js';
 import type { SqlReader } from './database.js';
 import type { Transaction } from './transaction.js';
 
@@ -31,6 +36,8 @@ export interface TemplateDescription extends TemplateSummary {
   /** The version described: the default unless one was asked for. */
   readonly version: number;
   readonly body: string;
+  /** How this version's body resolves a Ref to an undeclared parameter: parse it with the same. */
+  readonly undeclaredParameters: UndeclaredParameterPolicy;
   readonly versions: TemplateVersionSummary[];
 }
 
@@ -45,6 +52,8 @@ export interface TemplateAddOptions {
   readonly description?: string;
   /** For a new template only; AWS fixes the type at creation. */
   readonly templateType?: TemplateType;
+  /** What the body was validated with (default 'reject'); kept with the version. */
+  readonly undeclaredParameters?: UndeclaredParameterPolicy;
 }
 
 interface SummaryRow {
@@ -85,6 +94,7 @@ export class TemplateRegistry {
     const existing = await this.summary(name, tx);
     const now = new Date().toISOString();
     const bodySha256 = createHash('sha256').update(body).digest('hex');
+    const undeclaredParameters = options.undeclaredParameters ?? 'reject';
     if (!existing) {
       const templateType = options.templateType ?? 'FLEET_PROVISIONING';
       await tx.run(
@@ -93,10 +103,16 @@ export class TemplateRegistry {
         [name, options.description ?? null, templateType, now, now],
       );
       await tx.run(
-        'INSERT INTO template_versions (template_name, version, body, created_at) VALUES (?, 1, ?, ?)',
-        [name, body, now],
+        `INSERT INTO template_versions (template_name, version, body, undeclared_parameters, created_at)
+         VALUES (?, 1, ?, ?, ?)`,
+        [name, body, undeclaredParameters, now],
       );
-      await tx.audit('template.create', name, { version: 1, templateType, bodySha256 });
+      await tx.audit('template.create', name, {
+        version: 1,
+        templateType,
+        bodySha256,
+        undeclaredParameters,
+      });
       return { name, version: 1, created: true };
     }
     if (options.templateType !== undefined && options.templateType !== existing.templateType) {
@@ -113,8 +129,9 @@ export class TemplateRegistry {
     );
     const version = (highest?.version ?? 0) + 1;
     await tx.run(
-      'INSERT INTO template_versions (template_name, version, body, created_at) VALUES (?, ?, ?, ?)',
-      [name, version, body, now],
+      `INSERT INTO template_versions (template_name, version, body, undeclared_parameters, created_at)
+       VALUES (?, ?, ?, ?, ?)`,
+      [name, version, body, undeclaredParameters, now],
     );
     await tx.run(
       `UPDATE templates SET default_version = ?, updated_at = ?${options.description === undefined ? '' : ', description = ?'}
@@ -125,6 +142,7 @@ export class TemplateRegistry {
       version,
       previousDefault: existing.defaultVersion,
       bodySha256,
+      undeclaredParameters,
     });
     return { name, version, created: false };
   }
@@ -143,8 +161,14 @@ export class TemplateRegistry {
     const summary = await this.summary(name, reader);
     if (!summary) return undefined;
     const wanted = version ?? summary.defaultVersion;
-    const rows = await reader.all<{ version: number; body: string; created_at: string }>(
-      'SELECT version, body, created_at FROM template_versions WHERE template_name = ? ORDER BY version',
+    const rows = await reader.all<{
+      version: number;
+      body: string;
+      undeclared_parameters: UndeclaredParameterPolicy;
+      created_at: string;
+    }>(
+      `SELECT version, body, undeclared_parameters, created_at FROM template_versions
+       WHERE template_name = ? ORDER BY version`,
       [name],
     );
     const described = rows.find((row) => row.version === wanted);
@@ -158,6 +182,7 @@ export class TemplateRegistry {
       ...summary,
       version: wanted,
       body: described.body,
+      undeclaredParameters: described.undeclared_parameters,
       versions: rows.map((row) => ({
         version: row.version,
         isDefault: row.version === summary.defaultVersion,

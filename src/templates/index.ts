@@ -15,7 +15,13 @@ export { policyNameForDocument, canonicalJson } from './policy-naming.js';
 export { formatIssue, templateError, type Outcome } from './template-issues.js';
 export { reconcileThing, type ExistingThing, type ThingReconciliation } from './thing-reconciliation.js';
 export type { ParsedTemplate, UndeclaredParameterPolicy } from './template-model.js';
-export { certificateRequestParameter, namedResources, type NamedResources } from './template-queries.js';
+export {
+  certificateRequestParameter,
+  namedResources,
+  referencedParameters,
+  type NamedResources,
+} from './template-queries.js';
+export { isBuiltInParameter } from './parse-expression.js';
 
 /** Every fault of a template body; empty when it is valid. */
 export function validateTemplate(body: string, options: ParseOptions = {}): TemplateIssue[] {

@@ -1,4 +1,6 @@
-import type { OverrideAction } from '../api/templates.js';
+import type { OverrideAction, UndeclaredParameterPolicy } from '../api/templates.js';
+
+export type { UndeclaredParameterPolicy } from '../api/templates.js';
 
 /**
  * A template after validation: every value is an expression tree whose nodes remember their JSON path, so
@@ -80,9 +82,3 @@ export interface ParsedTemplate {
   /** How a Ref to an undeclared, non-built-in name was treated when the template was validated. */
   undeclaredParameters: UndeclaredParameterPolicy;
 }
-
-/**
- * `reject` (default): a Ref to a name that Parameters does not declare is a fault, as the issue asks.
- * `from-dictionary`: resolve it from the parameter dictionary, as AWS's own samples T04/T05 assume.
- */
-export type UndeclaredParameterPolicy = 'reject' | 'from-dictionary';

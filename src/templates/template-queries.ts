@@ -1,4 +1,4 @@
-import type { Expression, ParsedTemplate } from './template-model.js';
+import type { DocumentNode, Expression, ParsedTemplate } from './template-model.js';
 
 /**
  * The parameter a template's certificate takes its CSR from, when it is exactly a Ref to a declared parameter
@@ -49,4 +49,62 @@ export function namedResources(
     }
   }
   return named;
+}
+
+/**
+ * Every name the template reads from its parameters: Refs and Fn::Sub variables anywhere, declared or not
+ * (a template validated with undeclared Refs allowed reads those from the dictionary as well).
+ */
+export function referencedParameters(template: ParsedTemplate): Set<string> {
+  const names = new Set<string>();
+  const visit = (expression: Expression | undefined): void => {
+    if (expression === undefined) return;
+    switch (expression.kind) {
+      case 'text':
+      case 'number':
+        return;
+      case 'ref':
+        names.add(expression.name);
+        return;
+      case 'list':
+        return expression.items.forEach(visit);
+      case 'join':
+        return visit(expression.list);
+      case 'select':
+        visit(expression.index);
+        return visit(expression.list);
+      case 'split':
+        return visit(expression.source);
+      case 'find-in-map':
+        [expression.mapName, expression.topKey, expression.secondKey].forEach(visit);
+        return;
+      case 'sub':
+        for (const piece of expression.pieces)
+          if (piece.kind === 'variable' && !expression.variables.has(piece.name)) names.add(piece.name);
+        return [...expression.variables.values()].forEach(visit);
+    }
+  };
+  const visitDocument = (node: DocumentNode): void => {
+    if (node.kind === 'expression') visit(node.expression);
+    else if (node.kind === 'object') node.entries.forEach(([, value]) => visitDocument(value));
+    else if (node.kind === 'array') node.items.forEach(visitDocument);
+  };
+  for (const resource of template.resources) {
+    if (resource.type === 'AWS::IoT::Thing') {
+      [resource.thingName, resource.thingTypeName, resource.thingGroups, resource.billingGroup].forEach(
+        visit,
+      );
+      resource.attributes?.forEach(([, value]) => visit(value));
+    } else if (resource.type === 'AWS::IoT::Certificate') {
+      const { source } = resource;
+      if (source.kind === 'csr') visit(source.csr);
+      else if (source.kind === 'id') visit(source.certificateId);
+      else [source.certificatePem, source.caCertificatePem].forEach(visit);
+      visit(resource.status);
+    } else if (resource.policy.kind === 'name') visit(resource.policy.policyName);
+    else if (resource.policy.kind === 'document-text') visit(resource.policy.text);
+    else visitDocument(resource.policy.document);
+  }
+  template.deviceConfiguration.forEach(([, value]) => visit(value));
+  return names;
 }

@@ -158,6 +158,7 @@ function registerStore(template: Command, context: ContextFactory): void {
             new TemplateRegistry(registry.reader).add(tx, name, body, {
               description: options.description,
               templateType,
+              undeclaredParameters: outcome.value.undeclaredParameters,
             }),
           ),
         );
@@ -210,7 +211,7 @@ function describeTemplate(t: TemplateDescription): string {
     `${t.name}  ${t.templateType}${t.description ? `  ${t.description}` : ''}`,
     'versions:',
     versions,
-    `body of version ${t.version}:`,
+    `body of version ${t.version}${t.undeclaredParameters === 'from-dictionary' ? ' (Refs to undeclared parameters read from the parameters)' : ''}:`,
     t.body,
   ].join('\n');
 }

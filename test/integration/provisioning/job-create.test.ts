@@ -3,7 +3,7 @@
 // field the job's device family never reports, or a key mode the family cannot serve.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec, ParameterSource } from '../../../src/api/jobs.js';
-import { createJob } from '../../../src/provisioning/job-runtime.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { actor, caName, createBenchFixture, templateBody, type BenchFixture } from './bench-fixture.js';
 
@@ -22,9 +22,17 @@ describe('createJob', () => {
       Resources: { thing: { Properties: Record<string, unknown> } };
     };
     jitp.Resources.thing.Properties.ThingName = { Ref: 'AWS::IoT::Certificate::CommonName' };
+    // As AWS's sample T05: the thing is named after a parameter the template does not declare.
+    const undeclared = JSON.parse(templateBody) as {
+      Resources: { thing: { Properties: Record<string, unknown> } };
+    };
+    undeclared.Resources.thing.Properties.ThingName = { 'Fn::Sub': 'T-${Serial}' };
     await station.registry.transaction(actor, async (tx) => {
       await station.templates.add(tx, 'sensor-unused', JSON.stringify(unused));
       await station.templates.add(tx, 'sensor-jitp', JSON.stringify(jitp));
+      await station.templates.add(tx, 'sensor-undeclared', JSON.stringify(undeclared), {
+        undeclaredParameters: 'from-dictionary',
+      });
     });
   }, 60_000);
 
@@ -167,7 +175,7 @@ describe('createJob', () => {
     const before = (await station.jobs.list()).length;
     const rows: Record<string, string>[] = [
       { ThingName: 'L-1' },
-      { Serial: 'S-2' }, // no ThingName
+      { SerialNumber: 'S-2' }, // no ThingName
       { ThingName: '' },
       { ThingName: 'L-1' },
       { ThingName: 'L 5' }, // a space: AWS refuses the name
@@ -192,5 +200,67 @@ describe('createJob', () => {
     await expect(
       createJob(station, spec({ list: fine, identity: { SerialNumber: 'deviceId' } }), actor),
     ).resolves.toMatchObject({ status: 'active' });
+  });
+
+  it('refuses a value for a parameter the template does not take (a misspelt name), naming its source', async () => {
+    const before = (await station.jobs.list()).length;
+    const identity = { SerialNumber: 'deviceId' as const };
+    await expect(
+      createJob(station, spec({ sequence, identity, constants: { SerialNumer: 'x' } }), actor),
+    ).rejects.toMatchObject({
+      code: 'provisioning.parameter-unknown',
+      field: 'parameters',
+      details: { parameters: ['SerialNumer'] },
+      message: expect.stringContaining(
+        'takes no parameter SerialNumer (a --param value); its parameters are ThingName, SerialNumber',
+      ),
+    });
+    const list = { rows: [{ ThingName: 'L-1', Colour: 'red' }], assign: 'in-order' as const };
+    await expect(createJob(station, spec({ list, identity }), actor)).rejects.toMatchObject({
+      code: 'provisioning.parameter-unknown',
+      message: expect.stringContaining('parameter Colour (a --list column)'),
+    });
+    await expect(
+      createJob(station, spec({ identity, sequence: { ...sequence, parameter: 'Thingname' } }), actor),
+    ).rejects.toMatchObject({ details: { parameters: ['Thingname'] } });
+    expect(await station.jobs.list()).toHaveLength(before);
+  });
+
+  it('accepts a list column used only to match devices to rows', async () => {
+    const list = {
+      rows: [{ Imei: '350000000000001', ThingName: 'M-1' }],
+      assign: 'match' as const,
+      matchParameter: 'Imei',
+      matchIdentity: 'imei' as const,
+    };
+    const job = spec({ list, identity: { SerialNumber: 'deviceId' } }, 'sensor', 'nrf91');
+    await expect(createJob(station, job, actor)).resolves.toMatchObject({ status: 'active' });
+  });
+
+  it('keeps how a template version reads undeclared parameters, so its jobs open and take those names', async () => {
+    const template = await station.templates.require('sensor-undeclared');
+    expect(template.undeclaredParameters).toBe('from-dictionary');
+    expect((await station.templates.require('sensor')).undeclaredParameters).toBe('reject');
+    const identity = { SerialNumber: 'deviceId' as const };
+    const job = await createJob(
+      station,
+      spec({ identity, constants: { Serial: 'S-9' } }, 'sensor-undeclared'),
+      actor,
+    );
+    const runtime = await openJobRuntime(station, job.id, {
+      actor,
+      reprovision: false,
+      emit: () => undefined,
+    });
+    expect(runtime.job.id).toBe(job.id);
+    await expect(
+      createJob(
+        station,
+        spec({ identity, constants: { Serial: 'S-9', Colour: 'red' } }, 'sensor-undeclared'),
+        actor,
+      ),
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('its parameters are ThingName, SerialNumber, Serial'),
+    });
   });
 });

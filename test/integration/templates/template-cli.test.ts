@@ -247,4 +247,21 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('Template nothing does not exist');
   });
+
+  it('keeps --undeclared-from-params with the version, so a job can use T05', async () => {
+    const t05 = reference('T05', 'docs-fleet-pre-provisioning-hook');
+    expect((await station('template', 'add', 'hook', t05)).status).toBe(1);
+    expect((await station('template', 'add', 'hook', t05, '--undeclared-from-params')).status).toBe(0);
+    const described = await station('template', 'describe', 'hook');
+    expect(described.stdout).toContain('(Refs to undeclared parameters read from the parameters)');
+    for (const group of ['widgets', 'WA'])
+      expect((await station('thing-group', 'create', group)).status).toBe(0);
+    const job = await station(
+      ...['job', 'create', '--label', 'hook', '--template', 'hook', '--key-mode', 'existing', '--without-ca'],
+      ...['--driver', 'jsonl', '--quota', '5', '--param', 'DeviceLocation=Seattle'],
+      ...['--from-identity', 'SerialNumber=serialNumber'],
+    );
+    expect(job.stderr).toBe('');
+    expect(job.status).toBe(0);
+  });
 });
