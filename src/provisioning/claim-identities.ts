@@ -1,10 +1,14 @@
 import { StationError } from '../api/errors.js';
 import { claimKeyLabel } from '../pki/issuance.js';
+import { evaluateAuthorization, validatePolicyDocument, type NamedPolicy } from '../policy/index.js';
 import type { Pki } from '../pki/pki.js';
 import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
 import { ClaimTable, type Claim, type ClaimCarrier } from '../registry/claims.js';
 import type { SqlReader } from '../registry/database.js';
+import type { StoredPolicy } from '../registry/policies.js';
+import type { TemplateDescription } from '../registry/templates.js';
 import type { Station } from '../station.js';
+import { loadTemplate } from '../templates/index.js';
 
 export interface CreateClaimOptions {
   /** The claim's name: its certificate's CN and its key's label (claim:NAME). */
@@ -86,7 +90,8 @@ export async function createClaimIdentity(
       },
     );
   }
-  if (options.templateName !== undefined) await station.templates.require(options.templateName);
+  if (options.templateName !== undefined)
+    refuseNonFleetTemplate(await station.templates.require(options.templateName));
   else await station.policies.require(options.policyName!);
 
   const pki = await station.pki();
@@ -191,4 +196,75 @@ export async function usableClaim(
     );
   }
   return { claim, certificate, ca };
+}
+
+/**
+ * A device holding a claim registers with RegisterThing, which only a FLEET_PROVISIONING template serves,
+ * and which registers the certificate AWS (or the device's CSR) gave it by id: "only certificate IDs can
+ * be used with a fleet provisioning template" (aws-iot-spec.md 1, 3). A JITP or bulk-registration
+ * template would leave every device of a claim job unable to register.
+ */
+export function refuseNonFleetTemplate(template: TemplateDescription): void {
+  const refuse = (why: string) => {
+    throw new StationError(
+      'provisioning.template-not-fleet',
+      `Template ${template.name} ${why}; devices holding a claim register through RegisterThing with a FLEET_PROVISIONING template whose certificate is {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}}.`,
+      { field: 'template', subject: template.name },
+    );
+  };
+  if (template.templateType !== 'FLEET_PROVISIONING') refuse(`is a ${template.templateType} template`);
+  const parsed = loadTemplate(template.body, { undeclaredParameters: template.undeclaredParameters });
+  const certificates = parsed.resources.filter((resource) => resource.type === 'AWS::IoT::Certificate');
+  if (certificates.length === 0) refuse('has no certificate resource');
+  for (const { source } of certificates) {
+    if (source.kind === 'csr') refuse('makes its certificate from a CSR (bulk registration)');
+    if (source.kind === 'pem') refuse('registers a certificate given as PEM');
+  }
+}
+
+/** Where no policy names a region and account, the request is made for these (any matches `*`). */
+const placeholderAccount = { partition: 'aws', region: 'us-east-1', account: '123456789012' };
+
+/**
+ * The claim's policies must let a device publish RegisterThing for the job's template
+ * ($aws/provisioning-templates/NAME/provision/json or cbor), or it can never register. Checked with the
+ * policy engine for each partition, region and account the policies name (the station does not know
+ * which account the claim goes to); a policy that needs values only a connection has is given the
+ * benefit of the doubt.
+ */
+export function refuseClaimPolicyMismatch(
+  claim: Claim,
+  policies: readonly StoredPolicy[],
+  templateName: string,
+): void {
+  const named: NamedPolicy[] = [];
+  for (const policy of policies) {
+    const validated = validatePolicyDocument(policy.document);
+    if (validated.ok) named.push({ name: policy.name, document: validated.document });
+  }
+  const accounts = new Map([[JSON.stringify(placeholderAccount), placeholderAccount]]);
+  for (const policy of policies) {
+    for (const match of policy.document.matchAll(/arn:(aws[a-z-]*):iot:([a-z0-9-]+):(\d{12}):/g)) {
+      const account = { partition: match[1]!, region: match[2]!, account: match[3]! };
+      accounts.set(JSON.stringify(account), account);
+    }
+  }
+  for (const { partition, region, account } of accounts.values()) {
+    for (const format of ['json', 'cbor']) {
+      const result = evaluateAuthorization(
+        {
+          action: 'iot:Publish',
+          resource: `arn:${partition}:iot:${region}:${account}:topic/$aws/provisioning-templates/${templateName}/provision/${format}`,
+        },
+        {},
+        named,
+      );
+      if (result.decision === 'ALLOWED' || result.missingContextValues.length > 0) return;
+    }
+  }
+  throw new StationError(
+    'provisioning.claim-template-mismatch',
+    `Claim ${claim.name}'s ${policies.length === 1 ? `policy ${policies[0]!.name} does` : `policies (${policies.map((policy) => policy.name).join(', ')}) do`} not let a device publish to $aws/provisioning-templates/${templateName}/provision/json, so no device of this job could register with template ${templateName}; make a claim for it (station claim create --template ${templateName}).`,
+    { field: 'claimCertificateId', subject: claim.name },
+  );
 }

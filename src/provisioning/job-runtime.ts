@@ -16,7 +16,7 @@ import {
   referencedParameters,
 } from '../templates/index.js';
 import type { ParsedTemplate } from '../templates/template-model.js';
-import { usableClaim } from './claim-identities.js';
+import { refuseClaimPolicyMismatch, refuseNonFleetTemplate, usableClaim } from './claim-identities.js';
 import {
   defaultStepTimeouts,
   pendingCertificateId,
@@ -63,7 +63,13 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
       }
     }
   } else {
+    refuseNonFleetTemplate(template);
     const claim = await usableClaim(station, pki, spec.claimCertificateId!, station.registry.reader);
+    refuseClaimPolicyMismatch(
+      claim.claim,
+      await station.policies.forCertificate(claim.certificate.id),
+      template.name,
+    );
     ca = claim.ca;
     if (spec.ca !== undefined && spec.ca !== ca.name) {
       throw new StationError(

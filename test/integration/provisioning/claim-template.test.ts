@@ -1,0 +1,123 @@
+// A claim serves one fleet-provisioning template: its devices register through RegisterThing with it
+// (aws-iot-spec.md 3). A claim made for a JITP or bulk-registration template, or a claim job whose
+// template the claim's policies do not let a device register with, would leave every device it
+// provisions unable to register; both are refused before anything is made.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobSpec } from '../../../src/api/jobs.js';
+import { claimKeyLabel } from '../../../src/pki/issuance.js';
+import { createClaimIdentity } from '../../../src/provisioning/claim-identities.js';
+import { createJob } from '../../../src/provisioning/job-runtime.js';
+import { ClaimTable } from '../../../src/registry/claims.js';
+import type { Station } from '../../../src/station.js';
+import { actor, caName, createBenchFixture, templateBody, type BenchFixture } from './bench-fixture.js';
+
+/** A Publish to RegisterThing of `template`, for one account and region only, as a hand-written policy has it. */
+const accountPolicy = (template: string) =>
+  JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      { Effect: 'Allow', Action: 'iot:Connect', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: ['iot:Publish', 'iot:Receive'],
+        Resource: [
+          'arn:aws:iot:eu-west-1:111122223333:topic/$aws/certificates/create/*',
+          `arn:aws:iot:eu-west-1:111122223333:topic/$aws/provisioning-templates/${template}/provision/*`,
+        ],
+      },
+    ],
+  });
+
+describe('claims and their fleet-provisioning template', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'claim-template-tests' });
+    station = await fixture.open();
+    const bulk = JSON.parse(templateBody) as {
+      Parameters: Record<string, unknown>;
+      Resources: { certificate: { Properties: Record<string, unknown> } };
+    };
+    bulk.Parameters.CSR = { Type: 'String' };
+    bulk.Resources.certificate.Properties = { CertificateSigningRequest: { Ref: 'CSR' }, Status: 'ACTIVE' };
+    await station.registry.transaction(actor, async (tx) => {
+      await station.templates.add(tx, 'other-fleet', templateBody);
+      await station.templates.add(tx, 'bulk', JSON.stringify(bulk));
+      await station.templates.add(tx, 'jitp', templateBody, { templateType: 'JITP' });
+      await station.policies.create(tx, 'other-fleet-account', accountPolicy('other-fleet'));
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  const claimJob = (template: string, claimCertificateId: string): JobSpec => ({
+    label: 'claim line',
+    template: { name: template },
+    parameters: { constants: {}, identity: {} },
+    driver: 'jsonl',
+    keyMode: 'claim',
+    claimCertificateId,
+    quota: 1,
+  });
+
+  it('claim create --template refuses a bulk-registration or JITP template, and makes no claim or key', async () => {
+    for (const [template, why] of [
+      ['bulk', 'makes its certificate from a CSR'],
+      ['jitp', 'is a JITP template'],
+    ]) {
+      await expect(
+        createClaimIdentity(station, { name: `${template}-claim`, caName, templateName: template }, actor),
+      ).rejects.toMatchObject({
+        code: 'provisioning.template-not-fleet',
+        message: expect.stringContaining(`Template ${template} ${why}`),
+      });
+      expect(await new ClaimTable(station.registry.reader).byName(`${template}-claim`)).toBeUndefined();
+      const keyStore = await station.keyStore();
+      expect(await keyStore.findKey({ label: claimKeyLabel(`${template}-claim`) })).toBeUndefined();
+    }
+  });
+
+  it("refuses a claim job whose template the claim's policy does not let a device register with", async () => {
+    const made = await createClaimIdentity(
+      station,
+      { name: 'sensor-claim', caName, templateName: 'sensor' },
+      actor,
+    );
+    const before = (await station.jobs.list()).length;
+    await expect(
+      createJob(station, claimJob('other-fleet', made.certificate.id), actor),
+    ).rejects.toMatchObject({
+      code: 'provisioning.claim-template-mismatch',
+      message: expect.stringContaining(
+        "Claim sensor-claim's policy claim-sensor does not let a device publish to $aws/provisioning-templates/other-fleet/provision/json",
+      ),
+    });
+    await expect(createJob(station, claimJob('bulk', made.certificate.id), actor)).rejects.toMatchObject({
+      code: 'provisioning.template-not-fleet',
+    });
+    expect(await station.jobs.list()).toHaveLength(before);
+    await expect(createJob(station, claimJob('sensor', made.certificate.id), actor)).resolves.toMatchObject({
+      status: 'active',
+    });
+  });
+
+  it('reads the account and region a hand-written claim policy names', async () => {
+    const made = await createClaimIdentity(
+      station,
+      { name: 'account-claim', caName, policyName: 'other-fleet-account' },
+      actor,
+    );
+    await expect(
+      createJob(station, claimJob('other-fleet', made.certificate.id), actor),
+    ).resolves.toMatchObject({
+      status: 'active',
+    });
+    await expect(createJob(station, claimJob('sensor', made.certificate.id), actor)).rejects.toMatchObject({
+      code: 'provisioning.claim-template-mismatch',
+    });
+  });
+});
