@@ -32,6 +32,7 @@ export interface AuditEntry {
 
 export interface AuditQuery {
   readonly subject?: string;
+  /** One action (`thing.create`), or every action of an area (`record.*`). */
   readonly action?: string;
   /** Rows after this seq, oldest first; without it the newest `limit` rows. */
   readonly afterSeq?: number;
@@ -139,7 +140,12 @@ export class AuditLog {
       where.push('subject = ?');
       params.push(query.subject);
     }
-    if (query.action !== undefined) {
+    if (query.action?.endsWith('.*')) {
+      // Every action of an area ('record.*'): the range from 'record.' up to 'record/', the next character.
+      const area = query.action.slice(0, -1);
+      where.push('action >= ? AND action < ?');
+      params.push(area, `${area.slice(0, -1)}/`);
+    } else if (query.action !== undefined) {
       where.push('action = ?');
       params.push(query.action);
     }

@@ -19,8 +19,11 @@ export const auditCommands: CommandModule = {
     audit
       .command('list')
       .description('show audit rows (the newest, or those after --after)')
-      .option('--subject <subject>', 'only rows about this thing, certificate, ...')
-      .option('--action <action>', 'only this action, e.g. thing.create')
+      .option(
+        '--subject <subject>',
+        'only rows about this thing, certificate, policy, ... (jobs and records are numbered apart: add --action job.* or record.*)',
+      )
+      .option('--action <action>', 'only this action, e.g. thing.create, or an area: record.*')
       .option('--after <seq>', 'rows after this sequence number, oldest first')
       .option('--limit <n>', 'at most this many rows (default 50)')
       .action(async (options: ListOptions) => {

@@ -125,6 +125,11 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
       'thing.update',
     ]);
     expect(list.json[0]?.actor).toMatch(/^cli:/);
+    const area = await runCliJson<{ action: string }[]>(
+      ['audit', 'list', '--subject', 'SN-1', '--action', 'thing.*'],
+      { dataDir },
+    );
+    expect(area.json.map((entry) => entry.action)).toEqual(['thing.create', 'thing.update']);
     const verify = await runCliJson<{ ok: boolean; rows: number }>(['audit', 'verify'], { dataDir });
     expect(verify).toMatchObject({ code: 0, json: { ok: true, rows: 7 } });
   });
