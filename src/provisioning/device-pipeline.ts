@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
-import { StationError, toErrorBody } from '../api/errors.js';
+import { isStationError, StationError, toErrorBody } from '../api/errors.js';
 import type {
   AttemptMode,
   KeyMode,
@@ -414,6 +414,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const identity = await attempt.session!.identify({ signal });
         attempt.identity = identity;
         await decideAttemptMode(runtime, attempt, identity);
+        if (attempt.mode === 'reissue' && !runtime.reprovision) await settleLostKey(runtime, attempt, signal);
         log(attempt, describeIdentity(attempt.port.driver.name, identity));
         const plan = describeMode(runtime, attempt);
         if (plan) log(attempt, plan.message, plan.level);
@@ -807,6 +808,52 @@ async function decideAttemptMode(
     }
     attempt.liveCertificate = priorCertificate;
     attempt.mode = 'reissue';
+  }
+}
+
+/**
+ * inject mode: the station stopped (a crash, a power loss, Ctrl+C) after issuing the identity, and its key
+ * died with the process. If the write had finished, the device holds certificate and key: where it can
+ * prove the key (a signed challenge, in the verify step) it is verified, and nothing is issued. A key
+ * slot that only says it is filled may hold half a key (a write torn by the crash). Otherwise the
+ * certificate is dead, and a new one replaces it, which takes one more of the job's quota; with none
+ * left, the dead certificate is revoked now, not left ACTIVE, and the device is sent to a new job.
+ */
+async function settleLostKey(
+  runtime: JobRuntime,
+  attempt: DeviceAttempt,
+  signal: AbortSignal,
+): Promise<void> {
+  const session = attempt.session!;
+  const dead = attempt.liveCertificate!;
+  const capabilities = session.capabilities();
+  if (capabilities.proofOfPossession && capabilities.readBack !== 'none') {
+    const certificate = await session.readCredential('certificate', { signal });
+    const found = certificate.bytes ? sha256Hex(certificate.bytes) : certificate.sha256?.toLowerCase();
+    if (certificate.present && found === sha256Hex(Buffer.from(dead.pem))) {
+      try {
+        // Proven here, not only in the verify step: a half-written key fails every time, and the device
+        // would otherwise be sent back to verification on every plug.
+        await proveKey(attempt, signal);
+        attempt.mode = 'reverify';
+        return;
+      } catch (error) {
+        // The device refused or signed wrongly: no usable key. A lost connection ends the attempt.
+        if (!isStationError(error) || !error.code.startsWith('device.')) throw error;
+      }
+    }
+  }
+  try {
+    await runtime.station.jobs.requireQuotaLeft(runtime.job.id);
+  } catch (refusal) {
+    await runtime.station.registry.transaction(runtime.actor, (tx) =>
+      runtime.pki.certificates.revoke(tx, dead.id, 'superseded: key lost before write'),
+    );
+    throw new StationError(
+      'provisioning.key-lost',
+      `The key of certificate ${shortId(dead.id)} was lost when the station stopped before writing it to the device, so that certificate is now revoked. ${(refusal as Error).message}`,
+      { port: attempt.port.name, cause: refusal },
+    );
   }
 }
 

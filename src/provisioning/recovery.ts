@@ -26,16 +26,24 @@ export async function recoverInterruptedAttempts(
 ): Promise<InterruptedAttempt[]> {
   const unfinished = await station.records.unfinished();
   const report: InterruptedAttempt[] = [];
+  const keyModes = new Map<number, string>();
   for (const record of unfinished) {
     const issued = record.state === 'ISSUED';
     const where = record.stepReached ? `after ${record.stepReached}` : 'before its first step';
+    if (!keyModes.has(record.jobId))
+      keyModes.set(record.jobId, (await station.jobs.require(record.jobId)).keyMode);
+    // An injected key lives only in the station's memory until the device has it.
+    const finish =
+      keyModes.get(record.jobId) === 'inject'
+        ? 'plug the device in again: if its write had finished it is verified, otherwise its key died with the station and a new certificate replaces this one (one more of the quota)'
+        : 'plug the device in again to finish it';
     await station.registry.transaction(actor, (tx) =>
       station.records.finish(tx, record.id, {
         state: issued ? 'FAILED' : 'ABANDONED',
         step: record.stepReached,
         code: 'provisioning.interrupted',
         message: issued
-          ? `The station stopped ${where}, once the identity was issued; plug the device in again to finish it.`
+          ? `The station stopped ${where}, once the identity was issued; ${finish}.`
           : `The station stopped ${where}, before anything was issued; plug the device in again to start over.`,
       }),
     );
