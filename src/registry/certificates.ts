@@ -1,5 +1,6 @@
 import { StationError } from '../api/errors.js';
 import { isConstraintError, type SqlReader, type SqlValue } from './database.js';
+import { OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 /**
@@ -350,6 +351,11 @@ export class CertificateTable {
       [at.toISOString(), reason, id],
     );
     await tx.audit('certificate.revoke', id, { reason, previousStatus: current.status });
+    // An upload must not register the certificate ACTIVE, nor leave it ACTIVE in the cloud once sent.
+    await new OutboxTable(this.reader).restate(tx, 'certificate', id, {
+      status: 'REVOKED',
+      revocationReason: reason,
+    });
     return { ...current, status: 'REVOKED', revokedAt: at.toISOString(), revocationReason: reason };
   }
 

@@ -3,9 +3,14 @@ import type { Transaction } from './transaction.js';
 
 /**
  * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
- * carry. (kind, subject) is unique, so a replayed change never queues twice.
+ * carry. (kind, subject) is unique, so a replayed change never queues twice. A thing, certificate or
+ * policy row carries its subject's latest state: a change to it (a re-provisioned thing's new plan, a
+ * revocation) replaces the payload and makes the row pending again, even once sent.
  */
 export type OutboxKind = 'thing' | 'certificate' | 'policy' | 'policy-attachment' | 'thing-principal';
+
+/** Kinds whose row is the subject's latest state, replaced when it changes (the others are facts). */
+const stateKinds: readonly OutboxKind[] = ['thing', 'certificate', 'policy'];
 
 export interface OutboxRequest {
   kind: OutboxKind;
@@ -37,19 +42,48 @@ export class OutboxTable {
     return (await this.enqueueMany(tx, [{ kind, subject, payload }])) === 1;
   }
 
-  /** Queues several uploads in one statement; returns how many were new (the others were queued already). */
+  /**
+   * Queues several uploads in one statement; returns how many were new or changed (the others were queued
+   * already, as they are).
+   */
   async enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): Promise<number> {
     if (entries.length === 0) return 0;
     const now = new Date().toISOString();
     const queued = await tx.all<{ kind: OutboxKind; subject: string }>(
       `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (kind, subject) DO NOTHING RETURNING kind, subject`,
-      entries.flatMap((entry) => [entry.kind, entry.subject, JSON.stringify(entry.payload), now]),
+       ON CONFLICT (kind, subject) DO UPDATE
+         SET payload = excluded.payload, sent_at = NULL, attempts = 0, last_error = NULL, next_attempt_at = NULL
+         WHERE outbox.kind IN (${stateKinds.map(() => '?').join(', ')}) AND outbox.payload IS NOT excluded.payload
+       RETURNING kind, subject`,
+      [
+        ...entries.flatMap((entry) => [entry.kind, entry.subject, JSON.stringify(entry.payload), now]),
+        ...stateKinds,
+      ],
     );
     await tx.auditMany(
       queued.map((row) => ({ action: 'outbox.enqueue', subject: `${row.kind}:${row.subject}` })),
     );
     return queued.length;
+  }
+
+  /**
+   * Changes fields of a state row already queued (sent or not) and makes it pending again; a subject
+   * never queued stays so. Returns whether there was a row.
+   */
+  async restate(
+    tx: Transaction,
+    kind: OutboxKind,
+    subject: string,
+    changes: Record<string, unknown>,
+  ): Promise<boolean> {
+    const row = await tx.get<{ payload: string }>(
+      'SELECT payload FROM outbox WHERE kind = ? AND subject = ?',
+      [kind, subject],
+    );
+    if (!row) return false;
+    const payload = { ...(JSON.parse(row.payload) as Record<string, unknown>), ...changes };
+    await this.enqueueMany(tx, [{ kind, subject, payload }]);
+    return true;
   }
 
   async pending(limit = 100): Promise<OutboxEntry[]> {

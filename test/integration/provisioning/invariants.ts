@@ -112,6 +112,21 @@ export async function expectInvariants(station: Station, devices: readonly Devic
     "SELECT count(*) AS n FROM outbox WHERE kind = 'certificate'",
   );
   expect(queued!.n, 'one outbox row per certificate').toBe(certificates!.n);
+  // What an upload would send matches the registry: a revoked certificate is not sent ACTIVE.
+  const stale = await reader.all(
+    `SELECT o.subject, json_extract(o.payload, '$.status') AS queued, c.status FROM outbox o
+       JOIN certificates c ON c.id = o.subject
+      WHERE o.kind = 'certificate' AND json_extract(o.payload, '$.status') IS NOT c.status`,
+  );
+  expect(stale, 'outbox certificate rows carry the registry status').toEqual([]);
+  // A policy a template's document made (named by its hash) is queued before it is attached.
+  const unqueuedPolicies = await reader.all(
+    `SELECT DISTINCT json_extract(a.payload, '$.policyName') AS name FROM outbox a
+      WHERE a.kind = 'policy-attachment' AND length(json_extract(a.payload, '$.policyName')) = 40
+        AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.kind = 'policy'
+                         AND p.subject = json_extract(a.payload, '$.policyName') AND p.id < a.id)`,
+  );
+  expect(unqueuedPolicies, 'template-made policies queued before their attachments').toEqual([]);
   const unfinished = await station.records.unfinished();
   expect(unfinished, 'no attempt left unfinished').toEqual([]);
   const audit = await station.registry.audit.verify();
