@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { StationError } from '../../api/errors.js';
@@ -180,6 +180,51 @@ export async function rereadKeyFile(file: string, fileKey: SoftKeyFileKey): Prom
     );
   }
   return decryptEnvelope(file, envelope, fileKey);
+}
+
+/** How long a write waits for another process's; a write holds the lock for milliseconds. */
+const lockWaitMs = 10_000;
+/** A lock this old was left by a process killed while writing. */
+const staleLockMs = 30_000;
+
+/**
+ * Runs `work` (read the file, merge, write it back) while no other process does the same: an exclusive
+ * lock file beside the key file. Without it two station processes (ca create beside claim create) each
+ * write back what they read, and one drops the other's new keys.
+ */
+export async function withKeyFileLock<T>(file: string, work: () => Promise<T>): Promise<T> {
+  const lock = `${file}.lock`;
+  const deadline = Date.now() + lockWaitMs;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      const handle = await open(lock, 'wx', 0o600);
+      await handle.writeFile(String(process.pid)).finally(() => handle.close());
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = await stat(lock).then(
+        (held) => Date.now() - held.mtimeMs,
+        () => 0,
+      );
+      if (age > staleLockMs) {
+        await rm(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new StationError(
+          'keys.soft-file-locked',
+          `The software key file ${path.basename(file)} stays locked by another station process (${path.basename(lock)}); try again, or delete the lock file if no station runs.`,
+          { subject: file },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { force: true });
+  }
 }
 
 /**

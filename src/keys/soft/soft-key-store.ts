@@ -15,7 +15,7 @@ import {
   type KeyStore,
 } from '../key-store.js';
 import { newKeyId } from '../key-id.js';
-import { newFileKey, readKeyFile, rereadKeyFile, writeKeyFile } from './soft-key-file.js';
+import { newFileKey, readKeyFile, rereadKeyFile, withKeyFileLock, writeKeyFile } from './soft-key-file.js';
 import type { SoftKeyFileKey, StoredKey } from './soft-key-file.js';
 
 export interface SoftKeyStoreOptions {
@@ -111,6 +111,8 @@ export class SoftKeyStore implements KeyStore {
   private readonly keys = new Map<string, HeldKey>();
   /** Persistent keys destroyed here, so merging in another process's writes does not bring them back. */
   private readonly destroyed = new Set<string>();
+  /** Persistent keys made here and not yet written: the only ones this store adds to the file. */
+  private readonly unsaved = new Set<string>();
   private fileKey: SoftKeyFileKey | undefined;
   /** File writes run one after another, each writing the whole current set of persistent keys. */
   private writing: Promise<void> = Promise.resolve();
@@ -175,10 +177,12 @@ export class SoftKeyStore implements KeyStore {
     };
     this.keys.set(handle.id, { handle, pkcs8: material.pkcs8 });
     if (persistent) {
+      this.unsaved.add(handle.id);
       try {
         await this.persist();
       } catch (error) {
         this.keys.delete(handle.id);
+        this.unsaved.delete(handle.id);
         throw error;
       }
     }
@@ -290,26 +294,41 @@ export class SoftKeyStore implements KeyStore {
   }
 
   /**
-   * Writes every CA and claim key (device keys stay in memory), after any write already under way, merging
-   * in what other stores wrote to the file meanwhile so their keys are not lost.
+   * Writes every CA and claim key (device keys stay in memory), after any write already under way. Under
+   * the file's lock, the file as other stores left it is the base: their new keys are merged in, and a
+   * key this store had read that is no longer there was destroyed by another, so it is not written back.
    */
   private persist(): Promise<void> {
     const fileKey = this.fileKeyOrThrow();
-    const write = async () => {
-      await this.mergeFromFile();
-      const keys: StoredKey[] = [...this.keys.values()]
-        .filter(({ handle }) => handle.purpose !== 'device')
-        .map(({ handle, pkcs8 }) => ({
-          id: handle.id,
-          label: handle.label,
-          algorithm: handle.algorithm,
-          purpose: handle.purpose === 'claim' ? ('claim' as const) : ('ca' as const),
-          pkcs8: pkcs8.toString('base64'),
-        }));
-      await writeKeyFile(this.file, fileKey, keys);
-    };
+    const write = () =>
+      withKeyFileLock(this.file, async () => {
+        const onFile = await rereadKeyFile(this.file, fileKey);
+        const present = new Set(onFile.map((stored) => stored.id));
+        for (const [id, held] of this.keys) {
+          if (held.handle.purpose !== 'device' && !present.has(id) && !this.unsaved.has(id))
+            this.keys.delete(id);
+        }
+        for (const stored of onFile) {
+          if (!this.keys.has(stored.id) && !this.destroyed.has(stored.id)) this.load(stored);
+        }
+        const saving = [...this.unsaved];
+        await writeKeyFile(this.file, fileKey, this.storedKeys());
+        for (const id of saving) this.unsaved.delete(id);
+      });
     const next = this.writing.then(write, write);
     this.writing = next.catch(() => undefined);
     return next;
+  }
+
+  private storedKeys(): StoredKey[] {
+    return [...this.keys.values()]
+      .filter(({ handle }) => handle.purpose !== 'device')
+      .map(({ handle, pkcs8 }) => ({
+        id: handle.id,
+        label: handle.label,
+        algorithm: handle.algorithm,
+        purpose: handle.purpose === 'claim' ? ('claim' as const) : ('ca' as const),
+        pkcs8: pkcs8.toString('base64'),
+      }));
   }
 }

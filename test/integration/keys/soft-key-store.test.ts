@@ -1,12 +1,17 @@
+import { execFile } from 'node:child_process';
 import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StationError } from '../../../src/api/errors.js';
 import { keyAlgorithms } from '../../../src/keys/key-store.js';
 import type { KeyHandle } from '../../../src/keys/key-store.js';
 import { SoftKeyStore } from '../../../src/keys/soft/soft-key-store.js';
+import { repoRoot } from '../../helpers/repo-root.js';
+
+const execFileAsync = promisify(execFile);
 
 const passphrase = 'correct horse battery staple';
 let dir: string;
@@ -180,6 +185,62 @@ describe('SoftKeyStore', () => {
     const reopened = await openStore();
     expect(await reopened.findKey({ id: fromStation.id })).toEqual(fromStation);
     expect(await reopened.findKey({ id: fromCli.id })).toBeUndefined();
+  });
+
+  it('loses no key when two processes write the file at the same moment', async () => {
+    // station ca create beside station claim create: each write reads the file and writes it back, so
+    // without a lock between the processes one drops the other's new keys.
+    await (await openStore()).close();
+    const startAt = Date.now() + 1_500;
+    const script = (tag: string) => `
+      const { SoftKeyStore } = await import(${JSON.stringify(path.join(repoRoot, 'src/keys/soft/soft-key-store.ts'))});
+      const store = await SoftKeyStore.open({ file: ${JSON.stringify(file)}, passphrase: ${JSON.stringify(passphrase)}, env: {} });
+      await new Promise((resolve) => setTimeout(resolve, ${startAt} - Date.now()));
+      for (let index = 0; index < 15; index++)
+        await store.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:${tag}-' + index, purpose: 'claim' });
+      await store.close();`;
+    await Promise.all(
+      ['a', 'b'].map((tag) =>
+        execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(tag)], {
+          cwd: repoRoot,
+        }),
+      ),
+    );
+    const reopened = await openStore();
+    for (const tag of ['a', 'b'])
+      for (let index = 0; index < 15; index++)
+        expect(
+          await reopened.findKey({ label: `claim:${tag}-${index}` }),
+          `claim:${tag}-${index}`,
+        ).toBeDefined();
+    expect(await readdir(dir)).toEqual(['soft-keys.json']);
+  }, 60_000);
+
+  it('does not bring back a key another store destroyed', async () => {
+    const [first, second] = [await openStore(), await openStore()];
+    const key = await first.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:gone', purpose: 'claim' });
+    expect(await second.findKey({ id: key.id })).toEqual(key);
+    await first.destroyKey(key);
+    await second.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:new', purpose: 'claim' });
+    const reopened = await openStore();
+    expect(await reopened.findKey({ id: key.id })).toBeUndefined();
+    expect(await reopened.findKey({ label: 'claim:new' })).toBeDefined();
+  });
+
+  it('waits for a lock another process holds, and takes over one a killed process left', async () => {
+    const store = await openStore();
+    const lock = `${file}.lock`;
+    await writeFile(lock, '99999');
+    const waiting = store.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:waits', purpose: 'claim' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await rm(lock);
+    await waiting;
+    // A lock as old as a killed holder leaves it: the store does not wait for it.
+    await writeFile(lock, '99999');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    await store.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:stale', purpose: 'claim' });
+    expect(await readdir(dir)).toEqual(['soft-keys.json']);
   });
 
   it('refuses to overwrite a key file that was replaced while it was open', async () => {
