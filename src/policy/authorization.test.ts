@@ -132,7 +132,7 @@ describe('authorization', () => {
       Resource: '*',
       Condition: {
         'ForAnyValue:StringLike': {
-          'iot:Certificate.SubjectAlternativeName.DNSName.List': '*.factory.example',
+          'iot:Certificate.Subject.AlternativeName.DNSName.List': '*.factory.example',
         },
       },
     });

@@ -27,6 +27,11 @@ describe('policy document validation', () => {
     ).toEqual([]);
   });
 
+  it("accepts the jobs data plane's iotjobsdata: actions, as AWS's basic job policy has them", () => {
+    const jobs = ['iotjobsdata:DescribeJobExecution', 'iotjobsdata:GetPendingJobExecutions', 'iotjobsdata:*'];
+    expect(pathsOf({ Version: '2012-10-17', Statement: { ...allowPublish, Action: jobs } })).toEqual([]);
+  });
+
   it('reports every fault, not only the first, each with its path', () => {
     expect(
       pathsOf({

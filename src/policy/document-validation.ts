@@ -21,8 +21,11 @@ const statementElements = new Set([
   'NotResource',
   'Condition',
 ]);
-/** IoT policies carry iot: actions, and greengrass: ones for Greengrass cores (DG:iot-policy-actions). */
-const actionPattern = /^(?:\*|(?:iot|greengrass):[A-Za-z0-9*?]+)$/i;
+/**
+ * IoT policies carry iot: actions, greengrass: ones for Greengrass cores (DG:iot-policy-actions), and
+ * iotjobsdata: ones for the jobs data plane, as the DG's basic job policy example writes them.
+ */
+const actionPattern = /^(?:\*|(?:iot|greengrass|iotjobsdata):[A-Za-z0-9*?]+)$/i;
 const conditionKeyPattern = /^[A-Za-z0-9-]+:\S+$/;
 
 /**

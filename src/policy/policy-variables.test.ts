@@ -48,20 +48,25 @@ describe('policy variables', () => {
         subject: { CommonName: 'sensor-7', OrganizationalUnit: ['a', 'b', 'c', 'd', 'e', 'f'] },
         issuer: { Organization: 'Factory CA' },
         subjectAlternativeName: { DNSName: ['one.example', 'two.example'] },
+        issuerAlternativeName: { UniformResourceIdentifier: 'https://ca.example' },
         serialNumber: '7f3a',
       },
     };
 
-    it('gives the first value by plain name, the Nth by .N (1-based) and all by .List', () => {
+    it('gives the first value by plain name, the one after the first N by .N (.1: the second) and all by .List', () => {
       expect(resolveContextKey('iot:Certificate.Subject.CommonName', context)).toBe('sensor-7');
-      expect(resolveContextKey('iot:Certificate.SubjectAlternativeName.DNSName.2', context)).toBe(
+      expect(resolveContextKey('iot:Certificate.Subject.OrganizationalUnit.1', context)).toBe('b');
+      expect(resolveContextKey('iot:Certificate.Subject.AlternativeName.DNSName.1', context)).toBe(
         'two.example',
       );
-      expect(resolveContextKey('iot:Certificate.SubjectAlternativeName.DNSName.List', context)).toEqual([
+      expect(resolveContextKey('iot:Certificate.Subject.AlternativeName.DNSName.List', context)).toEqual([
         'one.example',
         'two.example',
       ]);
       expect(resolveContextKey('iot:Certificate.Issuer.Organization', context)).toBe('Factory CA');
+      expect(
+        resolveContextKey('iot:Certificate.Issuer.AlternativeName.UniformResourceIdentifier', context),
+      ).toBe('https://ca.example');
       expect(resolveContextKey('iot:Certificate.SerialNumber', context)).toBe('7f3a');
     });
 
@@ -73,11 +78,14 @@ describe('policy variables', () => {
         'd',
         'e',
       ]);
-      expect(resolveContextKey('iot:Certificate.Subject.OrganizationalUnit.6', context)).toBeUndefined();
+      expect(resolveContextKey('iot:Certificate.Subject.OrganizationalUnit.4', context)).toBe('e');
+      expect(resolveContextKey('iot:Certificate.Subject.OrganizationalUnit.5', context)).toBeUndefined();
     });
 
     it('has no value for an index beyond the list or a field the certificate lacks', () => {
-      expect(resolveContextKey('iot:Certificate.SubjectAlternativeName.DNSName.3', context)).toBeUndefined();
+      expect(resolveContextKey('iot:Certificate.Subject.AlternativeName.DNSName.2', context)).toBeUndefined();
+      // Not AWS's spelling: no value, as AWS would find none.
+      expect(resolveContextKey('iot:Certificate.SubjectAlternativeName.DNSName', context)).toBeUndefined();
       expect(resolveContextKey('iot:Certificate.Subject.Country', context)).toBeUndefined();
     });
 

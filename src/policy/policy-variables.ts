@@ -13,15 +13,16 @@ const certificateValueMaxLength = 1024;
 /** DG:cert-policy-variables: multi-valued attributes are cut to five items. */
 const certificateListMaxItems = 5;
 
+/** `Subject.X`, `Issuer.X`, and the alternative names as DG:cert-policy-variables spells them. */
 const certificateGroups = {
   Subject: 'subject',
   Issuer: 'issuer',
-  SubjectAlternativeName: 'subjectAlternativeName',
-  IssuerAlternativeName: 'issuerAlternativeName',
+  'Subject.AlternativeName': 'subjectAlternativeName',
+  'Issuer.AlternativeName': 'issuerAlternativeName',
 } as const;
 
 const certificateVariable =
-  /^(Subject|Issuer|SubjectAlternativeName|IssuerAlternativeName)\.([A-Za-z0-9]+)(?:\.(List|[1-9][0-9]*))?$/;
+  /^(Subject|Issuer|Subject\.AlternativeName|Issuer\.AlternativeName)\.([A-Za-z0-9]+)(?:\.(List|[0-9]+))?$/;
 const thingAttributeVariable = /^Attributes\[(.+)\]$/;
 
 export function resolveContextKey(name: string, context: AuthorizationContext): ContextValue {
@@ -66,7 +67,11 @@ function resolveThingVariable(field: string, context: AuthorizationContext): Con
   return attributes[attribute];
 }
 
-/** `Subject.Organization` = first value, `.2` = second (1-based), `.List` = all of them. */
+/**
+ * `Subject.Organization` = the first value, `.List` = all of them, `.N` = the value after the first N:
+ * DG:cert-policy-variables says "a one-based index" and gives `iot:Certificate.Subject.Country.1` as the
+ * second country name; its example decides.
+ */
 function resolveCertificateVariable(path: string, context: AuthorizationContext): ContextValue {
   const match = certificateVariable.exec(path);
   if (match === null) return undefined;
@@ -81,7 +86,7 @@ function resolveCertificateVariable(path: string, context: AuthorizationContext)
   const values = safeCertificateValues(fields[field]);
   if (values === undefined) return undefined;
   if (selector === 'List') return values;
-  return values[selector === undefined ? 0 : Number(selector) - 1];
+  return values[selector === undefined ? 0 : Number(selector)];
 }
 
 function safeCertificateValues(raw: string | readonly string[] | undefined): readonly string[] | undefined {
