@@ -50,6 +50,7 @@ async function applyThing(
   const stored = await tables.things.describe(name, tx);
   const existing = stored && {
     ...(stored.thingTypeName !== null && { thingTypeName: stored.thingTypeName }),
+    ...(stored.billingGroupName !== null && { billingGroup: stored.billingGroupName }),
     attributes: stored.attributes,
     thingGroups: stored.thingGroups,
   };
@@ -58,12 +59,14 @@ async function applyThing(
     await tables.things.create(tx, {
       name,
       ...(change.thing.thingTypeName !== undefined && { thingTypeName: change.thing.thingTypeName }),
+      ...(change.thing.billingGroup !== undefined && { billingGroupName: change.thing.billingGroup }),
       attributes: change.thing.attributes,
     });
     for (const group of change.thing.thingGroups) await tables.thingGroups.addThing(tx, group, name);
   } else if (change.action === 'update') {
     await tables.things.update(tx, name, {
       thingTypeName: change.thing.thingTypeName ?? null,
+      billingGroupName: change.thing.billingGroup ?? null,
       attributes: change.thing.attributes,
       merge: false,
     });

@@ -8,11 +8,14 @@ export interface ThingInput {
   readonly name: string;
   readonly thingTypeName?: string;
   readonly attributes?: Readonly<Attributes>;
+  /** A template's BillingGroup; kept with the thing and uploaded with it. */
+  readonly billingGroupName?: string;
 }
 
 export interface Thing {
   readonly name: string;
   readonly thingTypeName: string | null;
+  readonly billingGroupName: string | null;
   readonly attributes: Attributes;
   /** Starts at 1, increments on every update (UpdateThing's expectedVersion). */
   readonly version: number;
@@ -35,6 +38,8 @@ export interface ThingCreated {
 export interface ThingUpdate {
   /** A type name sets the type; null removes it. */
   readonly thingTypeName?: string | null;
+  /** A billing group name sets it; null removes it. */
+  readonly billingGroupName?: string | null;
   readonly attributes?: Readonly<Attributes>;
   /**
    * UpdateThing's attributePayload.merge: true adds to the stored attributes (an empty value removes
@@ -53,6 +58,7 @@ export interface ThingPage {
 interface ThingRow {
   name: string;
   thing_type_name: string | null;
+  billing_group_name: string | null;
   version: number;
   created_at: string;
   updated_at: string;
@@ -93,6 +99,7 @@ export class ThingRegistry {
           thing: {
             name: input.name,
             thingTypeName: input.thingTypeName ?? null,
+            billingGroupName: input.billingGroupName ?? null,
             attributes,
             version: 1,
             createdAt: now,
@@ -105,7 +112,7 @@ export class ThingRegistry {
       if (!sameConfiguration(found, input)) {
         throw new StationError(
           'registry.conflict',
-          `Thing ${input.name} already exists with another thing type or attributes; use station thing update.`,
+          `Thing ${input.name} already exists with another thing type, billing group or attributes; use station thing update.`,
           {
             field: 'thingName',
             subject: input.name,
@@ -116,9 +123,16 @@ export class ThingRegistry {
     }
     await insertRows(
       tx,
-      'things (name, thing_type_name, version, created_at, updated_at)',
-      5,
-      fresh.flatMap((input) => [input.name, input.thingTypeName ?? null, 1, now, now]),
+      'things (name, thing_type_name, billing_group_name, version, created_at, updated_at)',
+      6,
+      fresh.flatMap((input) => [
+        input.name,
+        input.thingTypeName ?? null,
+        input.billingGroupName ?? null,
+        1,
+        now,
+        now,
+      ]),
     );
     await insertRows(
       tx,
@@ -132,7 +146,11 @@ export class ThingRegistry {
       fresh.map((input) => ({
         action: 'thing.create',
         subject: input.name,
-        details: { thingTypeName: input.thingTypeName, attributes: input.attributes ?? {} },
+        details: {
+          thingTypeName: input.thingTypeName,
+          billingGroupName: input.billingGroupName,
+          attributes: input.attributes ?? {},
+        },
       })),
     );
     return results;
@@ -175,12 +193,14 @@ export class ThingRegistry {
       checkThingTypeName(thingTypeName);
       await checkTypesTakeNewThings(tx, [thingTypeName]);
     }
+    const billingGroupName =
+      change.billingGroupName === undefined ? current.billingGroupName : change.billingGroupName;
     const attributes = nextAttributes(current.attributes, change);
     checkAttributes(attributes, thingTypeName !== null);
     const now = new Date().toISOString();
     await tx.run(
-      'UPDATE things SET thing_type_name = ?, version = version + 1, updated_at = ? WHERE name = ?',
-      [thingTypeName, now, name],
+      'UPDATE things SET thing_type_name = ?, billing_group_name = ?, version = version + 1, updated_at = ? WHERE name = ?',
+      [thingTypeName, billingGroupName, now, name],
     );
     await tx.run('DELETE FROM thing_attributes WHERE thing_name = ?', [name]);
     await insertRows(
@@ -194,11 +214,16 @@ export class ThingRegistry {
         thingTypeName === current.thingTypeName
           ? undefined
           : { from: current.thingTypeName, to: thingTypeName },
+      billingGroupName:
+        billingGroupName === current.billingGroupName
+          ? undefined
+          : { from: current.billingGroupName, to: billingGroupName },
       attributes: attributeChanges(current.attributes, attributes),
     });
     return {
       name,
       thingTypeName,
+      billingGroupName,
       attributes,
       version: current.version + 1,
       createdAt: current.createdAt,
@@ -325,6 +350,7 @@ function sameConfiguration(thing: Thing, input: ThingInput): boolean {
   const names = Object.keys(wanted);
   return (
     thing.thingTypeName === (input.thingTypeName ?? null) &&
+    thing.billingGroupName === (input.billingGroupName ?? null) &&
     names.length === Object.keys(thing.attributes).length &&
     names.every((name) => thing.attributes[name] === wanted[name])
   );
@@ -369,6 +395,7 @@ function toThing(row: ThingRow, attributes: Attributes): Thing {
   return {
     name: row.name,
     thingTypeName: row.thing_type_name,
+    billingGroupName: row.billing_group_name,
     attributes,
     version: row.version,
     createdAt: row.created_at,

@@ -166,6 +166,7 @@ function describeThing(thing: ThingDescription): string {
   return [
     `name:         ${thing.name}`,
     `thing type:   ${thing.thingTypeName ?? '(none)'}`,
+    ...(thing.billingGroupName !== null ? [`billing group: ${thing.billingGroupName}`] : []),
     `version:      ${thing.version}`,
     `attributes:   ${formatAttributes(thing.attributes) || '(none)'}`,
     `groups:       ${thing.thingGroups.join(', ') || '(none)'}`,

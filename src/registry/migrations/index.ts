@@ -3,6 +3,7 @@ import { initialSchema } from './001-initial-schema.js';
 import { thingSearchIndexes } from './002-thing-search-indexes.js';
 import { claimsAndKeyOptions } from './003-claims-and-key-options.js';
 import { templateUndeclaredParameters } from './004-template-undeclared-parameters.js';
+import { thingBillingGroup } from './005-thing-billing-group.js';
 
 export type { Migration } from './migration.js';
 
@@ -12,4 +13,5 @@ export const migrations: readonly Migration[] = [
   thingSearchIndexes,
   claimsAndKeyOptions,
   templateUndeclaredParameters,
+  thingBillingGroup,
 ];

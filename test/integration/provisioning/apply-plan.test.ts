@@ -153,6 +153,23 @@ describe('applyResourcePlan', () => {
     expect((await registry.things.describe('lamp-1'))?.attributes).toEqual({ color: 'green' });
   });
 
+  it("keeps a template's billing group, so the same plan applies again; another one is a conflict", async () => {
+    const billed = plan({ billingGroup: 'BillingGroup', overrideSettings: { AttributePayload: 'REPLACE' } });
+    await apply(billed, await certificate('d'.repeat(64)));
+    expect((await registry.things.describe('lamp-1'))?.billingGroupName).toBe('BillingGroup');
+    // A second certificate for the thing (a rotation, a re-provision): the same plan, no conflict.
+    await expect(apply(billed, await certificate('e'.repeat(64)))).resolves.toMatchObject({
+      thingAction: 'unchanged',
+    });
+    await expect(
+      apply(plan({ billingGroup: 'OtherGroup' }), await certificate('f'.repeat(64))),
+    ).rejects.toMatchObject({
+      code: 'template.override_conflict',
+      details: { properties: ['BillingGroup'] },
+    });
+    expect((await registry.things.describe('lamp-1'))?.billingGroupName).toBe('BillingGroup');
+  });
+
   it('refuses to attach a named policy that does not exist', async () => {
     const id = await certificate('a'.repeat(64));
     const resources = plan(

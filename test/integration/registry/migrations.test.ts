@@ -23,9 +23,15 @@ async function sql(query: string): Promise<string> {
 describe('registry migrations', () => {
   it('upgrades a version-1 registry and keeps its data', async () => {
     const old = await Registry.open(temp.file, { migrations: migrations.slice(0, 1) });
-    await old.transaction('test:v1', (tx) =>
-      old.things.create(tx, { name: 'SN-old', attributes: { color: 'red' } }),
-    );
+    // Written as the version-1 schema has it (today's code writes columns added since).
+    await old.transaction('test:v1', async (tx) => {
+      await tx.run(
+        "INSERT INTO things (name, version, created_at, updated_at) VALUES ('SN-old', 1, '2026-01-01', '2026-01-01')",
+      );
+      await tx.run(
+        "INSERT INTO thing_attributes (thing_name, name, value) VALUES ('SN-old', 'color', 'red')",
+      );
+    });
     await old.close();
     expect(await sql('SELECT max(version) FROM schema_migrations')).toBe('1');
     expect(await sql("SELECT count(*) FROM sqlite_master WHERE name = 'thing_attributes_by_value'")).toBe(
