@@ -95,6 +95,12 @@ export async function createClaimIdentity(
   else await station.policies.require(options.policyName!);
 
   const pki = await station.pki();
+  // No claim of this name exists, so a key with its label was left by a claim create that died between
+  // making the key and recording the claim (a crash, a power loss): it belongs to nothing, and would
+  // block the name for good. It is destroyed before the claim's key is made.
+  const keyStore = await station.keyStore();
+  const orphan = await keyStore.findKey({ label: claimKeyLabel(options.name) });
+  if (orphan) await keyStore.destroyKey(orphan);
   const { prepared, key } = await pki.issuer.prepareClaim({
     caName: options.caName,
     commonName: options.name,
@@ -131,7 +137,6 @@ export async function createClaimIdentity(
       return { claim, certificate, policyName: policyName! };
     });
   } catch (error) {
-    const keyStore = await station.keyStore();
     await keyStore.destroyKey(key).catch(() => undefined);
     throw error;
   }

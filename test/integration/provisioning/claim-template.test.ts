@@ -120,4 +120,23 @@ describe('claims and their fleet-provisioning template', () => {
       code: 'provisioning.claim-template-mismatch',
     });
   });
+
+  it('destroys the key a claim create left when it died before recording the claim, and makes the claim', async () => {
+    const keyStore = await station.keyStore();
+    // What a crash between making the key and committing the claim leaves: a key no claim owns.
+    const orphan = await keyStore.generateKeyPair({
+      algorithm: 'EC-P256',
+      label: claimKeyLabel('after-crash'),
+      purpose: 'claim',
+    });
+    const made = await createClaimIdentity(
+      station,
+      { name: 'after-crash', caName, templateName: 'sensor' },
+      actor,
+    );
+    const held = await keyStore.findKey({ label: claimKeyLabel('after-crash') });
+    expect(held?.id).toBe(made.claim.keyId);
+    expect(held?.id).not.toBe(orphan.id);
+    expect(await keyStore.findKey({ id: orphan.id })).toBeUndefined();
+  });
 });
