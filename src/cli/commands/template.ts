@@ -23,7 +23,7 @@ import {
   formatIssue,
   loadTemplate,
   parseTemplate,
-  planResources,
+  templateError,
   readBulkInput,
   type BulkInputLine,
   type ParsedTemplate,
@@ -87,7 +87,13 @@ function registerEval(template: Command, context: ContextFactory): void {
       const parsed = loadTemplate(readText(file, 'file'), parseOptions(options));
       const parameters = readParameters(options.params);
       const certificate = options.cert === undefined ? undefined : readCertificateFacts(options.cert);
-      const plan = planResources(parsed, { parameters, certificate });
+      const outcome = evaluateTemplate(parsed, { parameters, certificate });
+      if (!outcome.ok) {
+        // The error names the first fault; a technician reads them all (--json has them in details).
+        if (!cli.json) for (const issue of outcome.errors) process.stderr.write(`${formatIssue(issue)}\n`);
+        throw templateError('template.evaluation_failed', outcome.errors);
+      }
+      const plan = outcome.value;
       // Tools read the plan with or without --json, so it is JSON either way.
       cli.print(plan, (result) => JSON.stringify(result, null, 2));
     });

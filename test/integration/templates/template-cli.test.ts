@@ -147,6 +147,13 @@ describe('station template eval', () => {
     ]);
   });
 
+  it('lists every fault on stderr without --json', async () => {
+    const run = await station('template', 'eval', t01, '--params', '{"CSR":"x"}');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('Resources.thing.Properties.ThingName: parameter "ThingName" has no value');
+    expect(run.stderr).toContain('parameter "SerialNumber" has no value');
+  });
+
   it('refuses --params that are not a JSON object', async () => {
     const run = await station('template', 'eval', t01, '--params', '[1]');
     expect(run.status).toBe(1);
