@@ -121,7 +121,6 @@ export async function createClaimIdentity(
         if (!(await station.policies.describe(policyName, tx))) {
           const document = JSON.stringify(claimPolicyDocument(options.templateName));
           await station.policies.create(tx, policyName, document);
-          await station.outbox.enqueue(tx, 'policy', policyName, { policyName, document });
         }
       }
       await station.policies.attach(tx, policyName!, certificate.id);

@@ -969,19 +969,6 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
       subject: certificate.id,
       payload: { certificatePem: certificate.pem, caId: certificate.caId, status: certificate.status },
     },
-    // A policy the template's document made here goes up before anything is attached to it.
-    ...plan.policies.flatMap((policy) =>
-      policy.kind === 'new' &&
-      applied.policies.some((made) => made.created && made.policyName === policy.policyName)
-        ? [
-            {
-              kind: 'policy' as const,
-              subject: policy.policyName,
-              payload: { policyName: policy.policyName, document: policy.document },
-            },
-          ]
-        : [],
-    ),
     ...applied.policies.map(({ policyName }) => ({
       kind: 'policy-attachment' as const,
       subject: `${policyName}|${certificate.id}`,

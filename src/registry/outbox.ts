@@ -7,10 +7,11 @@ import type { Transaction } from './transaction.js';
  * policy row carries its subject's latest state: a change to it (a re-provisioned thing's new plan, a
  * revocation) replaces the payload and makes the row pending again, even once sent.
  */
-export type OutboxKind = 'thing' | 'certificate' | 'policy' | 'policy-attachment' | 'thing-principal';
+export type OutboxKind =
+  'thing-type' | 'thing-group' | 'policy' | 'thing' | 'certificate' | 'policy-attachment' | 'thing-principal';
 
 /** Kinds whose row is the subject's latest state, replaced when it changes (the others are facts). */
-const stateKinds: readonly OutboxKind[] = ['thing', 'certificate', 'policy'];
+const stateKinds: readonly OutboxKind[] = ['thing-type', 'thing-group', 'policy', 'thing', 'certificate'];
 
 export interface OutboxRequest {
   kind: OutboxKind;

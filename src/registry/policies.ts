@@ -1,6 +1,7 @@
 import { invalidInput, StationError } from '../api/errors.js';
 import { policyNameSchema } from '../api/policies.js';
 import { isConstraintError, type SqlReader } from './database.js';
+import { OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 /**
@@ -96,6 +97,7 @@ export class PolicyRegistry {
       [name, document, now],
     );
     await tx.audit('policy.create', name, { version: 1, document });
+    await this.queueUpload(tx, name, { version: 1, document });
     return { name, version: 1, isDefault: true, created: true };
   }
 
@@ -132,6 +134,7 @@ export class PolicyRegistry {
       setAsDefault ? [now, version, name] : [now, name],
     );
     await tx.audit('policy.version.create', name, { version, setAsDefault, document });
+    if (setAsDefault) await this.queueUpload(tx, name, { version, document });
     return { name, version, isDefault: setAsDefault, created: false };
   }
 
@@ -156,6 +159,11 @@ export class PolicyRegistry {
       name,
     ]);
     await tx.audit('policy.version.default', name, { version, previous: summary.defaultVersion });
+    const chosen = await tx.get<{ document: string }>(
+      'SELECT document FROM policy_versions WHERE policy_name = ? AND version = ?',
+      [name, version],
+    );
+    await this.queueUpload(tx, name, { version, document: chosen!.document });
   }
 
   /** DeletePolicyVersion: never the default version (DeleteConflictException). */
@@ -185,6 +193,18 @@ export class PolicyRegistry {
     }
     await tx.run('DELETE FROM policies WHERE name = ?', [name]);
     await tx.audit('policy.delete', name, { defaultVersion: summary.defaultVersion });
+    await this.queueUpload(tx, name, { deleted: true });
+  }
+
+  /**
+   * The policy's state for a later upload, in the change's transaction: its default document (AWS
+   * CreatePolicy / CreatePolicyVersion as default), or that it was deleted. Queued before any attachment
+   * that names it.
+   */
+  private queueUpload(tx: Transaction, name: string, state: Record<string, unknown>): Promise<number> {
+    return new OutboxTable(this.reader).enqueueMany(tx, [
+      { kind: 'policy', subject: name, payload: { policyName: name, ...state } },
+    ]);
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   maxGroupDepth,
   maxGroupsPerThing,
 } from './thing-rules.js';
+import { OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 export interface ThingGroupInput {
@@ -95,6 +96,12 @@ export class ThingGroupRegistry {
     await tx.audit('thing-group.create', name, {
       parentGroupName: parent?.name,
       description: input.description,
+    });
+    // For a later upload (CreateThingGroup), after its parent's and before any thing in it.
+    await new OutboxTable(this.reader).enqueue(tx, 'thing-group', name, {
+      thingGroupName: name,
+      parentGroupName: parent?.name ?? null,
+      description: input.description ?? null,
     });
     return { thingGroup: (await this.describe(name, tx)) as ThingGroup, created: true };
   }

@@ -2,6 +2,7 @@ import { StationError } from '../api/errors.js';
 import { canonicalJson } from './audit-chain.js';
 import type { SqlReader } from './database.js';
 import { checkDescription, checkSearchableAttributes, checkThingTypeName } from './thing-rules.js';
+import { OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 export interface ThingTypeInput {
@@ -66,6 +67,13 @@ export class ThingTypeRegistry {
       description: input.description,
       searchableAttributes: searchable,
     });
+    // For a later upload (CreateThingType), before any thing of the type.
+    await new OutboxTable(this.reader).enqueue(tx, 'thing-type', name, {
+      thingTypeName: name,
+      description: input.description ?? null,
+      searchableAttributes: searchable,
+      deprecated: false,
+    });
     return { thingType: (await this.describe(name, tx)) as ThingType, created: true };
   }
 
@@ -79,6 +87,7 @@ export class ThingTypeRegistry {
         name,
       ]);
       await tx.audit(undo ? 'thing-type.undeprecate' : 'thing-type.deprecate', name);
+      await new OutboxTable(this.reader).restate(tx, 'thing-type', name, { deprecated: !undo });
     }
     return (await this.describe(name, tx)) as ThingType;
   }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutboxTable } from '../../../src/registry/outbox.js';
+import { PolicyRegistry } from '../../../src/registry/policies.js';
 import { openTempRegistry, type TempRegistry } from './temp-registry.js';
 
 let temp: TempRegistry;
@@ -64,6 +65,47 @@ describe('outbox', () => {
       ['certificate', 'abc', { pem: 'P', status: 'REVOKED' }, 0],
     ]);
     expect(await outbox.count()).toBe(2);
+  });
+
+  it('queues what things depend on, as it is made: thing types, groups, and policies with their default document', async () => {
+    const policies = new PolicyRegistry(temp.registry.reader);
+    const document = (action: string) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: action, Resource: '*' }],
+      });
+    await temp.registry.transaction('test:a', async (tx) => {
+      await temp.registry.thingTypes.create(tx, { name: 'lamp' });
+      await temp.registry.thingGroups.create(tx, { name: 'floor-1' });
+      await temp.registry.thingGroups.create(tx, { name: 'room-1', parentName: 'floor-1' });
+      await policies.create(tx, 'connect', document('iot:Connect'));
+      await policies.createVersion(tx, 'connect', document('iot:Publish'), false);
+    });
+    const state = async () =>
+      Object.fromEntries(
+        (await outbox.pending()).map((entry) => [`${entry.kind}:${entry.subject}`, entry.payload]),
+      );
+    expect(await state()).toEqual({
+      'thing-type:lamp': {
+        thingTypeName: 'lamp',
+        description: null,
+        searchableAttributes: [],
+        deprecated: false,
+      },
+      'thing-group:floor-1': { thingGroupName: 'floor-1', parentGroupName: null, description: null },
+      'thing-group:room-1': { thingGroupName: 'room-1', parentGroupName: 'floor-1', description: null },
+      'policy:connect': { policyName: 'connect', version: 1, document: document('iot:Connect') },
+    });
+    await temp.registry.transaction('test:a', async (tx) => {
+      await temp.registry.thingTypes.deprecate(tx, 'lamp');
+      await policies.setDefaultVersion(tx, 'connect', 2);
+    });
+    expect(await state()).toMatchObject({
+      'thing-type:lamp': { deprecated: true },
+      'policy:connect': { version: 2, document: document('iot:Publish') },
+    });
+    await temp.registry.transaction('test:a', (tx) => policies.delete(tx, 'connect'));
+    expect((await state())['policy:connect']).toEqual({ policyName: 'connect', deleted: true });
   });
 
   it('queues nothing when the transaction fails', async () => {
