@@ -5,6 +5,7 @@
 // ACTIVE, and the technician is told why nothing more can be issued.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import { provisionDevice } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
@@ -29,6 +30,22 @@ describe('an injected key lost with the station', () => {
     await station?.close();
     await fixture?.cleanup();
   });
+
+  /** Restarted on the crashed folder, the device gets a new certificate and the dead one is revoked. */
+  async function expectReplacedAfterRestart(device: DeviceSimulator, dead: string, crashedDir: string) {
+    await restartFrom(crashedDir, { passphrase }, async (restarted) => {
+      const runtime = await openJobRuntime(restarted, fixture.jobs.inject, { actor, emit: () => undefined });
+      const again = await provisionDevice(runtime, plug(device));
+      expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+      expect(again.mode).toBe('reissue');
+      expect(again.certificateId).not.toBe(dead);
+      expect(await restarted.readOnlyPki().certificates.byId(dead)).toMatchObject({
+        status: 'REVOKED',
+        revocationReason: 'superseded: key lost before write',
+      });
+      await expectInvariants(restarted, [device]);
+    });
+  }
 
   it('verifies a device whose write had finished and that proves its key: no quota spent again', async () => {
     const device = createSimulator('jsonl', { seed: seed++ });
@@ -56,14 +73,7 @@ describe('an injected key lost with the station', () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const otherKey = privateKey.export({ format: 'pem', type: 'pkcs8' });
     await withSession(device, (session) => session.writeCredential('key', Buffer.from(otherKey)));
-    await restartFrom(crashedDir, { passphrase }, async (restarted) => {
-      const runtime = await openJobRuntime(restarted, fixture.jobs.inject, { actor, emit: () => undefined });
-      const again = await provisionDevice(runtime, plug(device));
-      expect(again.error?.message ?? again.state).toBe('PROVISIONED');
-      expect(again).toMatchObject({ mode: 'reissue' });
-      expect(again.certificateId).not.toBe(cut.certificateId);
-      await expectInvariants(restarted, [device]);
-    });
+    await expectReplacedAfterRestart(device, cut.certificateId!, crashedDir);
   }, 60_000);
 
   it('replaces the certificate of a device that cannot prove its key, though the write had finished', async () => {
@@ -71,32 +81,14 @@ describe('an injected key lost with the station', () => {
     const device = createSimulator('esp-at', { seed: seed++ });
     const { cut, crashedDir } = await provisionUntilCrash(station, fixture.jobs.inject, device, 'verify');
     expect(device.storedCredentials().get('key')).toBeDefined();
-    await restartFrom(crashedDir, { passphrase }, async (restarted) => {
-      const runtime = await openJobRuntime(restarted, fixture.jobs.inject, { actor, emit: () => undefined });
-      const again = await provisionDevice(runtime, plug(device));
-      expect(again.error?.message ?? again.state).toBe('PROVISIONED');
-      expect(again).toMatchObject({ mode: 'reissue' });
-      expect(again.certificateId).not.toBe(cut.certificateId);
-      await expectInvariants(restarted, [device]);
-    });
+    await expectReplacedAfterRestart(device, cut.certificateId!, crashedDir);
   }, 60_000);
 
   it('replaces the certificate of a device the write had not reached, revoking the dead one', async () => {
     const device = createSimulator('quectel', { seed: seed++ });
     const { cut, crashedDir } = await provisionUntilCrash(station, fixture.jobs.inject, device, 'write');
     expect(device.storedCredentials().get('key')).toBeUndefined();
-    await restartFrom(crashedDir, { passphrase }, async (restarted) => {
-      const runtime = await openJobRuntime(restarted, fixture.jobs.inject, { actor, emit: () => undefined });
-      const again = await provisionDevice(runtime, plug(device));
-      expect(again.error?.message ?? again.state).toBe('PROVISIONED');
-      expect(again.mode).toBe('reissue');
-      expect(again.certificateId).not.toBe(cut.certificateId);
-      expect(await restarted.readOnlyPki().certificates.byId(cut.certificateId!)).toMatchObject({
-        status: 'REVOKED',
-        revocationReason: 'superseded: key lost before write',
-      });
-      await expectInvariants(restarted, [device]);
-    });
+    await expectReplacedAfterRestart(device, cut.certificateId!, crashedDir);
   }, 60_000);
 
   it('with the quota spent, revokes the dead certificate and says why nothing more is issued', async () => {
