@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StationError } from '../../api/errors.js';
@@ -302,10 +302,15 @@ export class SoftKeyStore implements KeyStore {
     const fileKey = this.fileKeyOrThrow();
     const write = () =>
       withKeyFileLock(this.file, async () => {
+        // A file that is gone (moved or deleted while the station ran) is written again whole, from memory.
+        const exists = await stat(this.file).then(
+          () => true,
+          () => false,
+        );
         const onFile = await rereadKeyFile(this.file, fileKey);
         const present = new Set(onFile.map((stored) => stored.id));
         for (const [id, held] of this.keys) {
-          if (held.handle.purpose !== 'device' && !present.has(id) && !this.unsaved.has(id))
+          if (exists && held.handle.purpose !== 'device' && !present.has(id) && !this.unsaved.has(id))
             this.keys.delete(id);
         }
         for (const stored of onFile) {

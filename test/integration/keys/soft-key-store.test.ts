@@ -227,6 +227,16 @@ describe('SoftKeyStore', () => {
     expect(await reopened.findKey({ label: 'claim:new' })).toBeDefined();
   });
 
+  it('writes every key again when its file was deleted while the store was open', async () => {
+    const store = await openStore();
+    const ca = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca', purpose: 'ca' });
+    await rm(file);
+    await store.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:after', purpose: 'claim' });
+    const reopened = await openStore();
+    expect(await reopened.findKey({ id: ca.id })).toEqual(ca);
+    expect(await reopened.findKey({ label: 'claim:after' })).toBeDefined();
+  });
+
   it('waits for a lock another process holds, and takes over one a killed process left', async () => {
     const store = await openStore();
     const lock = `${file}.lock`;
