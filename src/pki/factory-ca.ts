@@ -206,6 +206,32 @@ export class FactoryCa {
     return this.get(name);
   }
 
+  /**
+   * Destroys the key of a CA that was never recorded: an intermediate whose chain will not come, or the
+   * key a `ca create` left when it died between making the key and recording the CA. Such a key blocks
+   * the name for good otherwise. A recorded CA's key is refused: disable the CA instead.
+   */
+  async discardUnrecordedKey(name: string, actor: string): Promise<void> {
+    checkCaName(name);
+    if (await this.cas.byName(name)) {
+      throw new StationError(
+        'pki.ca-exists',
+        `CA '${name}' is recorded, so its key is in use; stop it signing with station ca disable ${name}.`,
+        { subject: name },
+      );
+    }
+    const key = await this.keyStore.findKey({ label: caKeyLabel(name) });
+    if (!key) {
+      throw new StationError('registry.not_found', `The key store holds no key for a CA named '${name}'.`, {
+        subject: name,
+      });
+    }
+    await this.registry.transaction(actor, async (tx) => {
+      await tx.audit('ca.key.discard', name, { keyId: key.id, algorithm: key.algorithm });
+      await this.keyStore.destroyKey(key);
+    });
+  }
+
   /** The CA ready to sign: active, within validity, and with its key in the key store. */
   async signingCa(name: string, now: Date = new Date()): Promise<SigningCa> {
     const cached = this.signing.get(name);
@@ -278,7 +304,7 @@ export class FactoryCa {
     if (await this.keyStore.findKey({ label: caKeyLabel(options.name) })) {
       throw new StationError(
         'pki.ca-key-exists',
-        `The key store already holds a key for CA '${options.name}' (a pending intermediate?): import its chain or choose another name.`,
+        `The key store already holds a key for CA '${options.name}', which no CA records (a pending intermediate, or a ca create that was interrupted): import its chain, discard the key with station ca discard-key ${options.name}, or choose another name.`,
         { subject: options.name },
       );
     }

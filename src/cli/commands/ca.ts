@@ -165,6 +165,16 @@ export const caCommands: CommandModule = {
         const record = await withPki(cli, false, (pki) => pki.factoryCa.disable(name, cliActor()));
         cli.print(caSummary(record), (ca) => `CA ${ca.name} disabled`);
       });
+    ca.command('discard-key')
+      .description(
+        'destroy the key of a CA no registry row records (an intermediate whose chain will not come, an interrupted ca create)',
+      )
+      .argument('<name>')
+      .action(async (name: string) => {
+        const cli = context();
+        await withPki(cli, true, (pki) => pki.factoryCa.discardUnrecordedKey(name, cliActor()));
+        cli.print({ name, discarded: true }, () => `the key of CA ${name} is destroyed; the name is free`);
+      });
     registerCrl(ca, context);
   },
 };

@@ -160,6 +160,24 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('CA lifecycle with the %s key store
     );
   });
 
+  it('discards the key of a CA no row records (line-3 above), freeing the name; never a recorded CA key', async () => {
+    const blocked = () => fixture.pki.factoryCa.createRoot({ name: 'line-3' }, actor);
+    await expect(blocked()).rejects.toMatchObject({
+      code: 'pki.ca-key-exists',
+      message: expect.stringContaining('station ca discard-key line-3'),
+    });
+    await fixture.pki.factoryCa.discardUnrecordedKey('line-3', actor);
+    expect(await fixture.keyStore.findKey({ label: 'ca:line-3' })).toBeUndefined();
+    await expect(blocked()).resolves.toMatchObject({ name: 'line-3' });
+    expect(await codeOf(() => fixture.pki.factoryCa.discardUnrecordedKey('line-3', actor))).toBe(
+      'pki.ca-exists',
+    );
+    expect(await fixture.keyStore.findKey({ label: 'ca:line-3' })).toBeDefined();
+    expect(await codeOf(() => fixture.pki.factoryCa.discardUnrecordedKey('line-8', actor))).toBe(
+      'registry.not_found',
+    );
+  });
+
   it('registers an external CA for verification only', async () => {
     const record = await fixture.pki.factoryCa.registerExternal('corp-root', root.pem, actor);
     expect(record).toMatchObject({ external: true, status: 'ACTIVE' });
@@ -211,6 +229,6 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('CA lifecycle with the %s key store
       ),
     ).toBe('pki.ca-disabled');
     const names = (await fixture.pki.factoryCa.list()).map((entry) => `${entry.name}:${entry.status}`);
-    expect(names).toEqual(['corp-root:ACTIVE', 'fenced:DISABLED', 'line-2:ACTIVE']);
+    expect(names).toEqual(['corp-root:ACTIVE', 'fenced:DISABLED', 'line-2:ACTIVE', 'line-3:ACTIVE']);
   });
 });
