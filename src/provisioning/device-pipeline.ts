@@ -838,8 +838,9 @@ async function settleLostKey(
         attempt.mode = 'reverify';
         return;
       } catch (error) {
-        // The device refused or signed wrongly: no usable key. A lost connection ends the attempt.
-        if (!isStationError(error) || !error.code.startsWith('device.')) throw error;
+        // Only a signature that does not verify shows the key is not the certificate's. Anything else (a
+        // busy or refusing device, a lost connection) ends the attempt, and the next plug asks again.
+        if (!isStationError(error) || error.code !== 'device.proof-of-possession-failed') throw error;
       }
     }
   }

@@ -31,6 +31,26 @@ describe('an injected key lost with the station', () => {
     await fixture?.cleanup();
   });
 
+  /** An inject job with a quota of one certificate. */
+  const oneDeviceJob = (prefix: string) =>
+    createJob(
+      station,
+      {
+        label: 'one device',
+        template: { name: 'sensor' },
+        parameters: {
+          constants: {},
+          identity: { SerialNumber: 'deviceId' },
+          sequence: { parameter: 'ThingName', pattern: `${prefix}-{00000}`, start: 1 },
+        },
+        driver: 'auto',
+        ca: caName,
+        keyMode: 'inject',
+        quota: 1,
+      },
+      actor,
+    );
+
   /** Restarted on the crashed folder, the device gets a new certificate and the dead one is revoked. */
   async function expectReplacedAfterRestart(device: DeviceSimulator, dead: string, crashedDir: string) {
     await restartFrom(crashedDir, { passphrase }, async (restarted) => {
@@ -92,23 +112,7 @@ describe('an injected key lost with the station', () => {
   }, 60_000);
 
   it('with the quota spent, revokes the dead certificate and says why nothing more is issued', async () => {
-    const job = await createJob(
-      station,
-      {
-        label: 'one device',
-        template: { name: 'sensor' },
-        parameters: {
-          constants: {},
-          identity: { SerialNumber: 'deviceId' },
-          sequence: { parameter: 'ThingName', pattern: 'one-{00000}', start: 1 },
-        },
-        driver: 'auto',
-        ca: caName,
-        keyMode: 'inject',
-        quota: 1,
-      },
-      actor,
-    );
+    const job = await oneDeviceJob('one');
     const device = createSimulator('jsonl', { seed: seed++ });
     const { cut, crashedDir } = await provisionUntilCrash(station, job.id, device, 'write');
     await restartFrom(crashedDir, { passphrase }, async (restarted) => {
@@ -120,6 +124,25 @@ describe('an injected key lost with the station', () => {
         `Device on ${refused.port} failed during identification: The key of certificate ${cut.certificateId!.slice(0, 12)}… was lost when the station stopped before writing it to the device, so that certificate is now revoked. Job ${job.id} (one device) has issued all 1 certificates of its quota; open a new job (station job create) for more devices.`,
       );
       expect((await restarted.readOnlyPki().certificates.byId(cut.certificateId!))?.status).toBe('REVOKED');
+      expect((await restarted.jobs.require(job.id)).issuedCount).toBe(1);
+    });
+  }, 60_000);
+
+  it('keeps the certificate when the device only refuses to sign once: the next plug proves the key', async () => {
+    const job = await oneDeviceJob('busy');
+    const device = createSimulator('jsonl', {
+      seed: seed++,
+      faults: [{ kind: 'refuse', match: 'sign', nth: 1 }],
+    });
+    const { cut, crashedDir } = await provisionUntilCrash(station, job.id, device, 'verify');
+    await restartFrom(crashedDir, { passphrase }, async (restarted) => {
+      const runtime = await openJobRuntime(restarted, job.id, { actor, emit: () => undefined });
+      const refused = await provisionDevice(runtime, plug(device));
+      expect(refused.state).toBe('FAILED');
+      expect((await restarted.readOnlyPki().certificates.byId(cut.certificateId!))?.status).toBe('ACTIVE');
+      const again = await provisionDevice(runtime, plug(device));
+      expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+      expect(again).toMatchObject({ mode: 'reverify', certificateId: cut.certificateId });
       expect((await restarted.jobs.require(job.id)).issuedCount).toBe(1);
     });
   }, 60_000);
