@@ -248,8 +248,13 @@ export function refuseClaimPolicyMismatch(
   }
   const accounts = new Map([[JSON.stringify(placeholderAccount), placeholderAccount]]);
   for (const policy of policies) {
-    for (const match of policy.document.matchAll(/arn:(aws[a-z-]*):iot:([a-z0-9-]+):(\d{12}):/g)) {
-      const account = { partition: match[1]!, region: match[2]!, account: match[3]! };
+    // A region or account left open (`*`, a variable) takes the placeholder's.
+    for (const match of policy.document.matchAll(/arn:(aws[a-z-]*):iot:([^:"]*):([^:"]*):/g)) {
+      const account = {
+        partition: match[1]!,
+        region: /^[a-z0-9-]+$/.test(match[2]!) ? match[2]! : placeholderAccount.region,
+        account: /^\d{12}$/.test(match[3]!) ? match[3]! : placeholderAccount.account,
+      };
       accounts.set(JSON.stringify(account), account);
     }
   }

@@ -105,6 +105,33 @@ describe('claims and their fleet-provisioning template', () => {
     });
   });
 
+  it('accepts a claim policy that pins only the region or only the account', async () => {
+    const pinned = (resource: string) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 'iot:Publish', Resource: resource }],
+      });
+    const topic = 'topic/$aws/provisioning-templates/other-fleet/provision/*';
+    for (const [name, resource] of [
+      ['region-pinned', `arn:aws:iot:eu-west-1:*:${topic}`],
+      ['account-pinned', `arn:aws:iot:*:111122223333:${topic}`],
+    ]) {
+      await station.registry.transaction(actor, (tx) =>
+        station.policies.create(tx, name!, pinned(resource!)),
+      );
+      const made = await createClaimIdentity(
+        station,
+        { name: `${name}-claim`, caName, policyName: name },
+        actor,
+      );
+      await expect(
+        createJob(station, claimJob('other-fleet', made.certificate.id), actor),
+      ).resolves.toMatchObject({
+        status: 'active',
+      });
+    }
+  });
+
   it('reads the account and region a hand-written claim policy names', async () => {
     const made = await createClaimIdentity(
       station,
