@@ -86,7 +86,12 @@ export function reconcileThing(plan: ThingPlan, existing: ExistingThing | undefi
     Object.is,
   );
   if (thingTypeName !== undefined) thing.thingTypeName = thingTypeName;
-  const billingGroup = decide('BillingGroup', undefined, existing.billingGroup, plan.billingGroup, Object.is);
+  // A thing without one takes the plan's: things recorded before the registry kept billing groups
+  // (migration 5) have none, though a template may have named one.
+  const billingGroup =
+    existing.billingGroup === undefined
+      ? plan.billingGroup
+      : decide('BillingGroup', undefined, existing.billingGroup, plan.billingGroup, Object.is);
   if (billingGroup !== undefined) thing.billingGroup = billingGroup;
   if (conflicts.length > 0) {
     throw new StationError(

@@ -168,6 +168,12 @@ describe('applyResourcePlan', () => {
       details: { properties: ['BillingGroup'] },
     });
     expect((await registry.things.describe('lamp-1'))?.billingGroupName).toBe('BillingGroup');
+    // A thing recorded before the registry kept billing groups has none: it takes the plan's.
+    await registry.transaction(actor, (tx) => tx.run('UPDATE things SET billing_group_name = NULL'));
+    await expect(apply(billed, await certificate('c'.repeat(64)))).resolves.toMatchObject({
+      thingAction: 'update',
+    });
+    expect((await registry.things.describe('lamp-1'))?.billingGroupName).toBe('BillingGroup');
   });
 
   it('refuses to attach a named policy that does not exist', async () => {
