@@ -13,10 +13,12 @@ export class BenchLock {
 
   static async acquire(dataDir: string): Promise<BenchLock> {
     const file = path.join(dataDir, 'bench.lock');
+    // Known before the file exists, so that it is written at once: an empty lock looks abandoned.
+    const content = `${process.pid}\n${(await processIdentity(process.pid)) ?? ''}\n`;
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const handle = await open(file, 'wx');
-        await handle.writeFile(`${process.pid}\n${(await processIdentity(process.pid)) ?? ''}\n`);
+        await handle.writeFile(content);
         await handle.close();
         return new BenchLock(file);
       } catch (error) {
