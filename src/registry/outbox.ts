@@ -3,9 +3,9 @@ import type { Transaction } from './transaction.js';
 
 /**
  * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
- * carry. (kind, subject) is unique, so a replayed change never queues twice. A thing, certificate or
- * policy row carries its subject's latest state: a change to it (a re-provisioned thing's new plan, a
- * revocation) replaces the payload and makes the row pending again, even once sent.
+ * carry. (kind, subject) is unique, so a replayed change never queues twice. A thing type, thing group,
+ * policy, thing or certificate row carries its subject's latest state: a change to it (a re-provisioned
+ * thing's new plan, a revocation) replaces the row with one at the end of the queue, even once sent.
  */
 export type OutboxKind =
   'thing-type' | 'thing-group' | 'policy' | 'thing' | 'certificate' | 'policy-attachment' | 'thing-principal';
@@ -50,16 +50,20 @@ export class OutboxTable {
   async enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): Promise<number> {
     if (entries.length === 0) return 0;
     const now = new Date().toISOString();
+    const rows = entries.map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
+    // A changed state row goes to the end of the queue, as a new row: an upload reads in queue order, and
+    // the change may name what was queued since (a thing moved into a group made after it).
+    const changed = rows.filter((row) => stateKinds.includes(row.kind));
+    if (changed.length > 0) {
+      await tx.run(
+        `DELETE FROM outbox WHERE ${changed.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
+        changed.flatMap((row) => [row.kind, row.subject, row.payload]),
+      );
+    }
     const queued = await tx.all<{ kind: OutboxKind; subject: string }>(
-      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${entries.map(() => '(?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (kind, subject) DO UPDATE
-         SET payload = excluded.payload, sent_at = NULL, attempts = 0, last_error = NULL, next_attempt_at = NULL
-         WHERE outbox.kind IN (${stateKinds.map(() => '?').join(', ')}) AND outbox.payload IS NOT excluded.payload
-       RETURNING kind, subject`,
-      [
-        ...entries.flatMap((entry) => [entry.kind, entry.subject, JSON.stringify(entry.payload), now]),
-        ...stateKinds,
-      ],
+      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (kind, subject) DO NOTHING RETURNING kind, subject`,
+      rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
     );
     await tx.auditMany(
       queued.map((row) => ({ action: 'outbox.enqueue', subject: `${row.kind}:${row.subject}` })),

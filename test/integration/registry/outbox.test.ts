@@ -108,6 +108,24 @@ describe('outbox', () => {
     expect((await state())['policy:connect']).toEqual({ policyName: 'connect', deleted: true });
   });
 
+  it('moves a changed row to the end of the queue, after what it may now name', async () => {
+    await temp.registry.transaction('test:a', async (tx) => {
+      await outbox.enqueue(tx, 'thing', 'lamp-1', { groups: [] });
+      await outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
+    });
+    await temp.registry.transaction('test:a', async (tx) => {
+      expect(await outbox.enqueue(tx, 'thing', 'lamp-1', { groups: ['v2'] })).toBe(true);
+      // The same state again changes nothing, and keeps its place.
+      expect(await outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' })).toBe(false);
+    });
+    const pending = await outbox.pending();
+    expect(pending.map((entry) => `${entry.kind}:${entry.subject}`)).toEqual([
+      'thing-group:v2',
+      'thing:lamp-1',
+    ]);
+    expect(pending[1]!.payload).toEqual({ groups: ['v2'] });
+  });
+
   it('queues nothing when the transaction fails', async () => {
     await expect(
       temp.registry.transaction('test:a', async (tx) => {
