@@ -45,7 +45,13 @@ const storedKeySchema = z.object({
 });
 export type StoredKey = z.output<typeof storedKeySchema>;
 
-const contentsSchema = z.object({ keys: z.array(storedKeySchema) });
+// destroyed: ids of keys destroyed here, so a store that read one before does not write it back, while a
+// key merely missing (a file put back from a backup) is written again.
+const contentsSchema = z.object({
+  keys: z.array(storedKeySchema),
+  destroyed: z.array(z.string()).default([]),
+});
+export type KeyFileContents = z.output<typeof contentsSchema>;
 
 /** The derived file key and the header it belongs with; the passphrase itself is not kept. */
 export interface SoftKeyFileKey {
@@ -118,7 +124,7 @@ async function readEnvelope(file: string): Promise<Envelope | undefined> {
   return parsed.data;
 }
 
-function decryptEnvelope(file: string, envelope: Envelope, fileKey: SoftKeyFileKey): StoredKey[] {
+function decryptEnvelope(file: string, envelope: Envelope, fileKey: SoftKeyFileKey): KeyFileContents {
   let plaintext: Buffer;
   try {
     const decipher = createDecipheriv('aes-256-gcm', fileKey.key, Buffer.from(envelope.iv, 'base64'));
@@ -139,7 +145,7 @@ function decryptEnvelope(file: string, envelope: Envelope, fileKey: SoftKeyFileK
   try {
     const contents = contentsSchema.safeParse(JSON.parse(plaintext.toString('utf8')));
     if (!contents.success) throw corrupt(file, 'unknown contents');
-    return contents.data.keys;
+    return contents.data;
   } catch (error) {
     if (error instanceof StationError) throw error;
     throw corrupt(file, 'unreadable contents');
@@ -152,13 +158,13 @@ function decryptEnvelope(file: string, envelope: Envelope, fileKey: SoftKeyFileK
 export async function readKeyFile(
   file: string,
   passphrase: string,
-): Promise<{ fileKey: SoftKeyFileKey; keys: StoredKey[] } | undefined> {
+): Promise<({ fileKey: SoftKeyFileKey } & KeyFileContents) | undefined> {
   const envelope = await readEnvelope(file);
   if (!envelope) return undefined;
   const header: Header = headerSchema.parse(envelope);
   const fileKey = { header, key: await deriveKey(passphrase, header.kdf) };
   try {
-    return { fileKey, keys: decryptEnvelope(file, envelope, fileKey) };
+    return { fileKey, ...decryptEnvelope(file, envelope, fileKey) };
   } catch (error) {
     fileKey.key.fill(0);
     throw error;
@@ -169,9 +175,9 @@ export async function readKeyFile(
  * Reads the file again with the key already derived, to pick up what another store (another process) wrote
  * since. A file re-created under another passphrase is refused rather than overwritten.
  */
-export async function rereadKeyFile(file: string, fileKey: SoftKeyFileKey): Promise<StoredKey[]> {
+export async function rereadKeyFile(file: string, fileKey: SoftKeyFileKey): Promise<KeyFileContents> {
   const envelope = await readEnvelope(file);
-  if (!envelope) return [];
+  if (!envelope) return { keys: [], destroyed: [] };
   if (!headerBytes(headerSchema.parse(envelope)).equals(headerBytes(fileKey.header))) {
     throw new StationError(
       'keys.soft-file-replaced',
@@ -231,8 +237,12 @@ export async function withKeyFileLock<T>(file: string, work: () => Promise<T>): 
  * Encrypts and writes the keys atomically: a temp file beside the target (holding only ciphertext, like
  * the target) is synced and renamed over it, so a crash leaves the old file or the new one, never half.
  */
-export async function writeKeyFile(file: string, fileKey: SoftKeyFileKey, keys: StoredKey[]): Promise<void> {
-  const plaintext = Buffer.from(JSON.stringify({ keys }), 'utf8');
+export async function writeKeyFile(
+  file: string,
+  fileKey: SoftKeyFileKey,
+  contents: KeyFileContents,
+): Promise<void> {
+  const plaintext = Buffer.from(JSON.stringify(contents), 'utf8');
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', fileKey.key, iv);
   cipher.setAAD(headerBytes(fileKey.header));

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StationError } from '../../api/errors.js';
@@ -109,10 +109,11 @@ export class SoftKeyStore implements KeyStore {
   readonly file: string;
 
   private readonly keys = new Map<string, HeldKey>();
-  /** Persistent keys destroyed here, so merging in another process's writes does not bring them back. */
+  /**
+   * Persistent keys destroyed, here or by another store (the file lists them): merging in another
+   * process's writes does not bring them back, nor does this store write them back.
+   */
   private readonly destroyed = new Set<string>();
-  /** Persistent keys made here and not yet written: the only ones this store adds to the file. */
-  private readonly unsaved = new Set<string>();
   private fileKey: SoftKeyFileKey | undefined;
   /** File writes run one after another, each writing the whole current set of persistent keys. */
   private writing: Promise<void> = Promise.resolve();
@@ -139,6 +140,7 @@ export class SoftKeyStore implements KeyStore {
     const existing = await readKeyFile(options.file, passphrase);
     if (existing) {
       const store = new SoftKeyStore(options.file, existing.fileKey);
+      for (const id of existing.destroyed) store.destroyed.add(id);
       for (const stored of existing.keys) store.load(stored);
       return store;
     }
@@ -177,12 +179,10 @@ export class SoftKeyStore implements KeyStore {
     };
     this.keys.set(handle.id, { handle, pkcs8: material.pkcs8 });
     if (persistent) {
-      this.unsaved.add(handle.id);
       try {
         await this.persist();
       } catch (error) {
         this.keys.delete(handle.id);
-        this.unsaved.delete(handle.id);
         throw error;
       }
     }
@@ -215,7 +215,13 @@ export class SoftKeyStore implements KeyStore {
   }
 
   private async mergeFromFile(): Promise<void> {
-    for (const stored of await rereadKeyFile(this.file, this.fileKeyOrThrow())) {
+    const onFile = await rereadKeyFile(this.file, this.fileKeyOrThrow());
+    for (const id of onFile.destroyed) {
+      this.destroyed.add(id);
+      const held = this.keys.get(id);
+      if (held && held.handle.purpose !== 'device') this.keys.delete(id); // destroyed by another store
+    }
+    for (const stored of onFile.keys) {
       if (!this.keys.has(stored.id) && !this.destroyed.has(stored.id)) this.load(stored);
     }
   }
@@ -295,30 +301,16 @@ export class SoftKeyStore implements KeyStore {
 
   /**
    * Writes every CA and claim key (device keys stay in memory), after any write already under way. Under
-   * the file's lock, the file as other stores left it is the base: their new keys are merged in, and a
-   * key this store had read that is no longer there was destroyed by another, so it is not written back.
+   * the file's lock, what other stores wrote meanwhile is merged in first: their new keys are kept, and
+   * keys they destroyed stay destroyed. A key merely missing from the file (a file put back from a
+   * backup, or deleted) is written again.
    */
   private persist(): Promise<void> {
     const fileKey = this.fileKeyOrThrow();
     const write = () =>
       withKeyFileLock(this.file, async () => {
-        // A file that is gone (moved or deleted while the station ran) is written again whole, from memory.
-        const exists = await stat(this.file).then(
-          () => true,
-          () => false,
-        );
-        const onFile = await rereadKeyFile(this.file, fileKey);
-        const present = new Set(onFile.map((stored) => stored.id));
-        for (const [id, held] of this.keys) {
-          if (exists && held.handle.purpose !== 'device' && !present.has(id) && !this.unsaved.has(id))
-            this.keys.delete(id);
-        }
-        for (const stored of onFile) {
-          if (!this.keys.has(stored.id) && !this.destroyed.has(stored.id)) this.load(stored);
-        }
-        const saving = [...this.unsaved];
-        await writeKeyFile(this.file, fileKey, this.storedKeys());
-        for (const id of saving) this.unsaved.delete(id);
+        await this.mergeFromFile();
+        await writeKeyFile(this.file, fileKey, { keys: this.storedKeys(), destroyed: [...this.destroyed] });
       });
     const next = this.writing.then(write, write);
     this.writing = next.catch(() => undefined);

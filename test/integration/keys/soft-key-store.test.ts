@@ -237,6 +237,18 @@ describe('SoftKeyStore', () => {
     expect(await reopened.findKey({ label: 'claim:after' })).toBeDefined();
   });
 
+  it('keeps a newer CA key when an older copy of the file is put back while the store is open', async () => {
+    const store = await openStore();
+    const older = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca-old', purpose: 'ca' });
+    const backup = await readFile(file);
+    const newer = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca-new', purpose: 'ca' });
+    await writeFile(file, backup); // restored from a backup, as the corrupt-file message advises
+    await store.generateKeyPair({ algorithm: 'EC-P256', label: 'claim:after', purpose: 'claim' });
+    const reopened = await openStore();
+    expect(await reopened.findKey({ id: older.id })).toEqual(older);
+    expect(await reopened.findKey({ id: newer.id })).toEqual(newer);
+  });
+
   it('waits for a lock another process holds, and takes over one a killed process left', async () => {
     const store = await openStore();
     const lock = `${file}.lock`;
