@@ -2,7 +2,11 @@ import { StationError } from '../api/errors.js';
 import { claimKeyLabel } from '../pki/issuance.js';
 import { evaluateAuthorization, validatePolicyDocument, type NamedPolicy } from '../policy/index.js';
 import type { Pki } from '../pki/pki.js';
-import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
+import {
+  certificateUpload,
+  type CaCertificateRecord,
+  type CertificateRecord,
+} from '../registry/certificates.js';
 import { ClaimTable, type Claim, type ClaimCarrier } from '../registry/claims.js';
 import type { SqlReader } from '../registry/database.js';
 import type { StoredPolicy } from '../registry/policies.js';
@@ -109,6 +113,8 @@ export async function createClaimIdentity(
   try {
     return await station.registry.transaction(actor, async (tx) => {
       const certificate = await pki.certificates.insert(tx, prepared.record);
+      // Queued for upload before the policy attached to it (PolicyRegistry queues the attachment).
+      tx.queueUploads([certificateUpload(certificate)]);
       const claim = await claims.insert(tx, {
         certificateId: certificate.id,
         name: options.name,
@@ -124,15 +130,6 @@ export async function createClaimIdentity(
         }
       }
       await station.policies.attach(tx, policyName!, certificate.id);
-      await station.outbox.enqueue(tx, 'certificate', certificate.id, {
-        certificatePem: certificate.pem,
-        caId: certificate.caId,
-        status: certificate.status,
-      });
-      await station.outbox.enqueue(tx, 'policy-attachment', `${policyName}|${certificate.id}`, {
-        policyName,
-        certificateId: certificate.id,
-      });
       return { claim, certificate, policyName: policyName! };
     });
   } catch (error) {

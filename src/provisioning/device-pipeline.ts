@@ -8,7 +8,11 @@ import type {
   RecordState,
 } from '../api/provisioning.js';
 import type { ResourcePlan } from '../api/templates.js';
-import type { CaCertificateRecord, CertificateRecord } from '../registry/certificates.js';
+import {
+  certificateUpload,
+  type CaCertificateRecord,
+  type CertificateRecord,
+} from '../registry/certificates.js';
 import { ClaimTable } from '../registry/claims.js';
 import type { Job } from '../registry/jobs.js';
 import type { ProvisioningRecord, RecordStep } from '../registry/records.js';
@@ -955,6 +959,9 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
       ? runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, reason)
       : undefined,
   ]);
+  // Queued for upload before what attaches to it; the tables queue the thing, its groups and the
+  // attachments as they make them.
+  tx.queueUploads([certificateUpload(certificate)]);
   const tables = { things: registry.things, thingGroups: registry.thingGroups, policies: station.policies };
   const applied = await applyResourcePlan(tx, tables, plan, certificate.id);
   const binding = station.devices.bind(tx, attempt.port.driver.name, attempt.identity!.deviceId, thingName);
@@ -963,25 +970,7 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
     certificateId: certificate.id,
     resources: { plan, applied },
   });
-  const queued = station.outbox.enqueueMany(tx, [
-    { kind: 'thing', subject: thingName, payload: { plan: plan.thing } },
-    {
-      kind: 'certificate',
-      subject: certificate.id,
-      payload: { certificatePem: certificate.pem, caId: certificate.caId, status: certificate.status },
-    },
-    ...applied.policies.map(({ policyName }) => ({
-      kind: 'policy-attachment' as const,
-      subject: `${policyName}|${certificate.id}`,
-      payload: { policyName, certificateId: certificate.id },
-    })),
-    {
-      kind: 'thing-principal',
-      subject: `${thingName}|${certificate.id}`,
-      payload: { thingName, certificateId: certificate.id },
-    },
-  ]);
-  await Promise.all([binding, issued, queued]);
+  await Promise.all([binding, issued]);
   attempt.plan = plan;
   attempt.certificateId = certificate.id;
   attempt.certificatePem = certificate.pem;

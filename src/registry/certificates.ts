@@ -1,6 +1,6 @@
 import { StationError } from '../api/errors.js';
 import { isConstraintError, type SqlReader, type SqlValue } from './database.js';
-import { OutboxTable } from './outbox.js';
+import { OutboxTable, type OutboxRequest } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 /**
@@ -128,6 +128,15 @@ function toCertificate(row: CertificateRow): CertificateRecord {
     ...(row.revocation_reason !== null && { revocationReason: row.revocation_reason }),
     ...(row.job_id !== null && { jobId: row.job_id }),
     createdAt: row.created_at,
+  };
+}
+
+/** A device certificate's state for a later upload (RegisterCertificate); revocation restates it. */
+export function certificateUpload(certificate: CertificateRecord): OutboxRequest {
+  return {
+    kind: 'certificate',
+    subject: certificate.id,
+    payload: { certificatePem: certificate.pem, caId: certificate.caId, status: certificate.status },
   };
 }
 

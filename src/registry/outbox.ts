@@ -3,15 +3,20 @@ import type { Transaction } from './transaction.js';
 
 /**
  * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
- * carry. (kind, subject) is unique, so a replayed change never queues twice. A thing type, thing group,
- * policy, thing or certificate row carries its subject's latest state: a change to it (a re-provisioned
- * thing's new plan, a revocation) replaces the row with one at the end of the queue, even once sent.
+ * carry. Each row is the latest state of one subject: a thing type, thing group, policy, thing or
+ * certificate, or a link between two of them (a thing in a group, a policy on a certificate, a
+ * certificate on a thing) that says whether it holds. (kind, subject) is unique: a change replaces the
+ * row with one at the end of the queue, even once sent, and the same state again changes nothing.
  */
 export type OutboxKind =
-  'thing-type' | 'thing-group' | 'policy' | 'thing' | 'certificate' | 'policy-attachment' | 'thing-principal';
-
-/** Kinds whose row is the subject's latest state, replaced when it changes (the others are facts). */
-const stateKinds: readonly OutboxKind[] = ['thing-type', 'thing-group', 'policy', 'thing', 'certificate'];
+  | 'thing-type'
+  | 'thing-group'
+  | 'policy'
+  | 'thing'
+  | 'certificate'
+  | 'thing-group-member'
+  | 'policy-attachment'
+  | 'thing-principal';
 
 export interface OutboxRequest {
   kind: OutboxKind;
@@ -30,50 +35,46 @@ export interface OutboxEntry {
   sentAt: string | null;
 }
 
+/** The subject of a link row: both ends, as AWS names them in the call that makes the link. */
+export function linkSubject(first: string, second: string): string {
+  return `${first}|${second}`;
+}
+
+/**
+ * Writes a transaction's queued uploads in two statements. A changed row goes to the end of the queue, as
+ * a new row: an upload reads in queue order, and the change may name what was queued since (a thing
+ * moved into a group made after it). A row whose state is unchanged keeps its place. The rows are not
+ * audited themselves: the change that queued them is, in the same transaction.
+ */
+export async function writeUploads(tx: Transaction, entries: readonly OutboxRequest[]): Promise<void> {
+  const now = new Date().toISOString();
+  const rows = entries.map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
+  await tx.run(
+    `DELETE FROM outbox WHERE ${rows.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
+    rows.flatMap((row) => [row.kind, row.subject, row.payload]),
+  );
+  await tx.run(
+    `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
+     ON CONFLICT (kind, subject) DO NOTHING`,
+    rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
+  );
+}
+
 export class OutboxTable {
   constructor(private readonly reader: SqlReader) {}
 
-  /** Queues an upload; returns false when the same (kind, subject) is already queued. */
-  async enqueue(
-    tx: Transaction,
-    kind: OutboxKind,
-    subject: string,
-    payload: Record<string, unknown>,
-  ): Promise<boolean> {
-    return (await this.enqueueMany(tx, [{ kind, subject, payload }])) === 1;
+  /** Queues a subject's new state for upload, written with the transaction's other changes. */
+  enqueue(tx: Transaction, kind: OutboxKind, subject: string, payload: Record<string, unknown>): void {
+    tx.queueUploads([{ kind, subject, payload }]);
+  }
+
+  enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): void {
+    tx.queueUploads(entries);
   }
 
   /**
-   * Queues several uploads in one statement; returns how many were new or changed (the others were queued
-   * already, as they are).
-   */
-  async enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): Promise<number> {
-    if (entries.length === 0) return 0;
-    const now = new Date().toISOString();
-    const rows = entries.map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
-    // A changed state row goes to the end of the queue, as a new row: an upload reads in queue order, and
-    // the change may name what was queued since (a thing moved into a group made after it).
-    const changed = rows.filter((row) => stateKinds.includes(row.kind));
-    if (changed.length > 0) {
-      await tx.run(
-        `DELETE FROM outbox WHERE ${changed.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
-        changed.flatMap((row) => [row.kind, row.subject, row.payload]),
-      );
-    }
-    const queued = await tx.all<{ kind: OutboxKind; subject: string }>(
-      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (kind, subject) DO NOTHING RETURNING kind, subject`,
-      rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
-    );
-    await tx.auditMany(
-      queued.map((row) => ({ action: 'outbox.enqueue', subject: `${row.kind}:${row.subject}` })),
-    );
-    return queued.length;
-  }
-
-  /**
-   * Changes fields of a state row already queued (sent or not) and makes it pending again; a subject
-   * never queued stays so. Returns whether there was a row.
+   * Changes fields of a subject's queued state (sent or not, or queued earlier in this transaction) and
+   * makes it pending again; a subject never queued stays so. Returns whether there was a state to change.
    */
   async restate(
     tx: Transaction,
@@ -81,13 +82,16 @@ export class OutboxTable {
     subject: string,
     changes: Record<string, unknown>,
   ): Promise<boolean> {
-    const row = await tx.get<{ payload: string }>(
-      'SELECT payload FROM outbox WHERE kind = ? AND subject = ?',
-      [kind, subject],
-    );
-    if (!row) return false;
-    const payload = { ...(JSON.parse(row.payload) as Record<string, unknown>), ...changes };
-    await this.enqueueMany(tx, [{ kind, subject, payload }]);
+    let payload = tx.queuedUpload(kind, subject);
+    if (!payload) {
+      const row = await tx.get<{ payload: string }>(
+        'SELECT payload FROM outbox WHERE kind = ? AND subject = ?',
+        [kind, subject],
+      );
+      if (!row) return false;
+      payload = JSON.parse(row.payload) as Record<string, unknown>;
+    }
+    tx.queueUploads([{ kind, subject, payload: { ...payload, ...changes } }]);
     return true;
   }
 

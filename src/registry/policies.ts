@@ -1,7 +1,7 @@
 import { invalidInput, StationError } from '../api/errors.js';
 import { policyNameSchema } from '../api/policies.js';
 import { isConstraintError, type SqlReader } from './database.js';
-import { OutboxTable } from './outbox.js';
+import { linkSubject, OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 /**
@@ -97,7 +97,7 @@ export class PolicyRegistry {
       [name, document, now],
     );
     await tx.audit('policy.create', name, { version: 1, document });
-    await this.queueUpload(tx, name, { version: 1, document });
+    this.queueUpload(tx, name, { version: 1, document });
     return { name, version: 1, isDefault: true, created: true };
   }
 
@@ -134,7 +134,7 @@ export class PolicyRegistry {
       setAsDefault ? [now, version, name] : [now, name],
     );
     await tx.audit('policy.version.create', name, { version, setAsDefault, document });
-    if (setAsDefault) await this.queueUpload(tx, name, { version, document });
+    if (setAsDefault) this.queueUpload(tx, name, { version, document });
     return { name, version, isDefault: setAsDefault, created: false };
   }
 
@@ -163,7 +163,7 @@ export class PolicyRegistry {
       'SELECT document FROM policy_versions WHERE policy_name = ? AND version = ?',
       [name, version],
     );
-    await this.queueUpload(tx, name, { version, document: chosen!.document });
+    this.queueUpload(tx, name, { version, document: chosen!.document });
   }
 
   /** DeletePolicyVersion: never the default version (DeleteConflictException). */
@@ -193,7 +193,7 @@ export class PolicyRegistry {
     }
     await tx.run('DELETE FROM policies WHERE name = ?', [name]);
     await tx.audit('policy.delete', name, { defaultVersion: summary.defaultVersion });
-    await this.queueUpload(tx, name, { deleted: true });
+    this.queueUpload(tx, name, { deleted: true });
   }
 
   /**
@@ -201,10 +201,17 @@ export class PolicyRegistry {
    * CreatePolicy / CreatePolicyVersion as default), or that it was deleted. Queued before any attachment
    * that names it.
    */
-  private queueUpload(tx: Transaction, name: string, state: Record<string, unknown>): Promise<number> {
-    return new OutboxTable(this.reader).enqueueMany(tx, [
-      { kind: 'policy', subject: name, payload: { policyName: name, ...state } },
-    ]);
+  private queueUpload(tx: Transaction, name: string, state: Record<string, unknown>): void {
+    new OutboxTable(this.reader).enqueue(tx, 'policy', name, { policyName: name, ...state });
+  }
+
+  /** Whether the policy is on the certificate, for a later upload (AttachPolicy / DetachPolicy). */
+  private queueAttachment(tx: Transaction, name: string, certificateId: string, attached: boolean): void {
+    new OutboxTable(this.reader).enqueue(tx, 'policy-attachment', linkSubject(name, certificateId), {
+      policyName: name,
+      certificateId,
+      attached,
+    });
   }
 
   /**
@@ -231,6 +238,7 @@ export class PolicyRegistry {
     }
     if (inserted) {
       await tx.audit('policy.attach', name, { certificateId });
+      this.queueAttachment(tx, name, certificateId, true);
       return { attached: true };
     }
     await this.requireSummary(name, tx);
@@ -256,6 +264,7 @@ export class PolicyRegistry {
     );
     if (result.changes === 0) return { detached: false };
     await tx.audit('policy.detach', name, { certificateId });
+    this.queueAttachment(tx, name, certificateId, false);
     return { detached: true };
   }
 

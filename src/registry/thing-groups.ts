@@ -7,7 +7,7 @@ import {
   maxGroupDepth,
   maxGroupsPerThing,
 } from './thing-rules.js';
-import { OutboxTable } from './outbox.js';
+import { linkSubject, OutboxTable } from './outbox.js';
 import type { Transaction } from './transaction.js';
 
 export interface ThingGroupInput {
@@ -98,7 +98,7 @@ export class ThingGroupRegistry {
       description: input.description,
     });
     // For a later upload (CreateThingGroup), after its parent's and before any thing in it.
-    await new OutboxTable(this.reader).enqueue(tx, 'thing-group', name, {
+    new OutboxTable(this.reader).enqueue(tx, 'thing-group', name, {
       thingGroupName: name,
       parentGroupName: parent?.name ?? null,
       description: input.description ?? null,
@@ -140,6 +140,7 @@ export class ThingGroupRegistry {
       new Date().toISOString(),
     ]);
     await tx.audit('thing-group.add-thing', thingName, { thingGroupName: groupName });
+    queueMembership(tx, groupName, thingName, true);
     return { thingGroupName: groupName, thingName, added: true };
   }
 
@@ -149,7 +150,10 @@ export class ThingGroupRegistry {
       'DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?',
       [groupName, thingName],
     );
-    if (changes === 1) await tx.audit('thing-group.remove-thing', thingName, { thingGroupName: groupName });
+    if (changes === 1) {
+      await tx.audit('thing-group.remove-thing', thingName, { thingGroupName: groupName });
+      queueMembership(tx, groupName, thingName, false);
+    }
     return { removed: changes === 1 };
   }
 
@@ -198,4 +202,20 @@ function toThingGroup(row: ThingGroupRow): ThingGroup {
     description: row.description,
     createdAt: row.created_at,
   };
+}
+
+/** Whether the thing is in the group, for a later upload (AddThingToThingGroup / RemoveThingFromThingGroup). */
+export function queueMembership(
+  tx: Transaction,
+  groupName: string,
+  thingName: string,
+  member: boolean,
+): void {
+  tx.queueUploads([
+    {
+      kind: 'thing-group-member',
+      subject: linkSubject(groupName, thingName),
+      payload: { thingGroupName: groupName, thingName, member },
+    },
+  ]);
 }

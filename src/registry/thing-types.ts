@@ -68,7 +68,7 @@ export class ThingTypeRegistry {
       searchableAttributes: searchable,
     });
     // For a later upload (CreateThingType), before any thing of the type.
-    await new OutboxTable(this.reader).enqueue(tx, 'thing-type', name, {
+    new OutboxTable(this.reader).enqueue(tx, 'thing-type', name, {
       thingTypeName: name,
       description: input.description ?? null,
       searchableAttributes: searchable,

@@ -1,5 +1,7 @@
 import { StationError, invalidInput } from '../api/errors.js';
 import type { SqlReader, SqlValue } from './database.js';
+import { linkSubject, type OutboxRequest } from './outbox.js';
+import { queueMembership } from './thing-groups.js';
 import { type Attributes, checkAttributes, checkThingName, checkThingTypeName } from './thing-rules.js';
 import { buildThingSearch, encodeNextToken, type ThingSearch } from './thing-search.js';
 import type { Transaction } from './transaction.js';
@@ -65,6 +67,22 @@ interface ThingRow {
 }
 
 const rowsPerStatement = 500;
+
+/** A thing's state for a later upload (CreateThing / UpdateThing); groups and certificates are links. */
+function thingUpload(
+  thing: Pick<Thing, 'name' | 'thingTypeName' | 'billingGroupName' | 'attributes'>,
+): OutboxRequest {
+  return {
+    kind: 'thing',
+    subject: thing.name,
+    payload: {
+      thingName: thing.name,
+      thingTypeName: thing.thingTypeName,
+      billingGroupName: thing.billingGroupName,
+      attributes: thing.attributes,
+    },
+  };
+}
 
 /** Things and their attributes (AWS IoT rules: thing-rules.ts). Groups live in ThingGroupRegistry. */
 export class ThingRegistry {
@@ -140,6 +158,16 @@ export class ThingRegistry {
       3,
       fresh.flatMap((input) =>
         Object.entries(input.attributes ?? {}).flatMap(([name, value]) => [input.name, name, value]),
+      ),
+    );
+    tx.queueUploads(
+      fresh.map((input) =>
+        thingUpload({
+          name: input.name,
+          thingTypeName: input.thingTypeName ?? null,
+          billingGroupName: input.billingGroupName ?? null,
+          attributes: input.attributes ?? {},
+        }),
       ),
     );
     await tx.auditMany(
@@ -220,6 +248,7 @@ export class ThingRegistry {
           : { from: current.billingGroupName, to: billingGroupName },
       attributes: attributeChanges(current.attributes, attributes),
     });
+    tx.queueUploads([thingUpload({ name, thingTypeName, billingGroupName, attributes })]);
     return {
       name,
       thingTypeName,
@@ -242,7 +271,16 @@ export class ThingRegistry {
        ON CONFLICT (thing_name, certificate_id) DO NOTHING`,
       [thingName, certificateId, new Date().toISOString()],
     );
-    if (changes === 1) await tx.audit('thing.attach-principal', thingName, { certificateId });
+    if (changes === 1) {
+      await tx.audit('thing.attach-principal', thingName, { certificateId });
+      tx.queueUploads([
+        {
+          kind: 'thing-principal',
+          subject: linkSubject(thingName, certificateId),
+          payload: { thingName, certificateId, attached: true },
+        },
+      ]);
+    }
     return { attached: changes === 1 };
   }
 
@@ -263,6 +301,9 @@ export class ThingRegistry {
       attributes: current.attributes,
       thingGroups: current.thingGroups,
     });
+    // Its memberships went with it; a thing made later under the name starts in no group.
+    for (const group of current.thingGroups) queueMembership(tx, group, name, false);
+    tx.queueUploads([{ kind: 'thing', subject: name, payload: { thingName: name, deleted: true } }]);
   }
 
   /** Search by name prefix, attribute equality, thing type and group, combined; pages in name order. */

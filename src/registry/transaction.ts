@@ -3,6 +3,7 @@ import { StationError } from '../api/errors.js';
 import type { AuditHead } from './audit-anchor.js';
 import { assertAuditRecord, type ActorRecord, type AuditLog, type AuditRecord } from './audit.js';
 import type { RunResult, SqlParams, SqlWriter, SqliteConnection } from './database.js';
+import { writeUploads, type OutboxKind, type OutboxRequest } from './outbox.js';
 
 /** What a transaction's work gets: statements inside BEGIN ... COMMIT, and the audit log of the change. */
 export interface Transaction extends SqlWriter {
@@ -12,6 +13,13 @@ export interface Transaction extends SqlWriter {
   audit(action: string, subject: string, details?: Record<string, unknown>): Promise<void>;
   /** Appends several rows at once (bulk changes). */
   auditMany(records: readonly AuditRecord[]): Promise<void>;
+  /**
+   * Queues the new state of subjects for a later upload (outbox rows). They are written once the work is
+   * done, in one go, in the order queued; a subject queued twice keeps its last state, at its last place.
+   */
+  queueUploads(entries: readonly OutboxRequest[]): void;
+  /** The state this transaction has queued for the subject so far, if any. */
+  queuedUpload(kind: OutboxKind, subject: string): Record<string, unknown> | undefined;
 }
 
 interface Queued {
@@ -94,6 +102,7 @@ export class TransactionRunner {
         if (savepoint) await this.connection.exec('SAVEPOINT member');
         const result = await this.runWork(member, tx);
         await tx.settle();
+        await tx.writeUploads();
         committed.push({ member, result });
         auditRows.push(...tx.auditRows());
       } catch (error) {
@@ -168,6 +177,7 @@ export class TransactionRunner {
 class OpenTransaction implements Transaction {
   private open = true;
   private readonly pendingAudit: AuditRecord[] = [];
+  private readonly pendingUploads = new Map<string, OutboxRequest>();
   private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(
@@ -207,6 +217,27 @@ class OpenTransaction implements Transaction {
     return Promise.resolve();
   }
 
+  queueUploads(entries: readonly OutboxRequest[]): void {
+    if (!this.open) throw closedTransaction();
+    for (const entry of entries) {
+      const key = uploadKey(entry.kind, entry.subject);
+      this.pendingUploads.delete(key); // to the end: the last change goes after what it may name
+      this.pendingUploads.set(key, entry);
+    }
+  }
+
+  queuedUpload(kind: OutboxKind, subject: string): Record<string, unknown> | undefined {
+    return this.pendingUploads.get(uploadKey(kind, subject))?.payload;
+  }
+
+  /** Writes the queued uploads (the runner calls it once the work has settled, before COMMIT). */
+  async writeUploads(): Promise<void> {
+    if (this.pendingUploads.size === 0) return;
+    const entries = [...this.pendingUploads.values()];
+    this.pendingUploads.clear();
+    await writeUploads(this, entries);
+  }
+
   auditRows(): ActorRecord[] {
     return this.pendingAudit.map((record) => ({ actor: this.actor, record }));
   }
@@ -227,6 +258,10 @@ class OpenTransaction implements Transaction {
     void pending.finally(() => this.inFlight.delete(pending)).catch(() => undefined);
     return pending;
   }
+}
+
+function uploadKey(kind: OutboxKind, subject: string): string {
+  return `${kind}\u0000${subject}`;
 }
 
 function closedTransaction(): StationError {

@@ -14,57 +14,40 @@ beforeEach(async () => {
 afterEach(() => temp.dispose());
 
 describe('outbox', () => {
-  it('queues several uploads in one call, each (kind, subject) once, and audits only the new ones', async () => {
-    const first = await temp.registry.transaction('test:a', (tx) =>
+  it('writes each (kind, subject) once and keeps an unchanged state where it is', async () => {
+    await temp.registry.transaction('test:a', async (tx) =>
       outbox.enqueueMany(tx, [
         { kind: 'thing', subject: 'sensor-1', payload: { n: 1 } },
         { kind: 'policy-attachment', subject: 'p|abc', payload: { n: 2 } },
       ]),
     );
-    const second = await temp.registry.transaction('test:a', (tx) =>
+    await temp.registry.transaction('test:a', async (tx) =>
       outbox.enqueueMany(tx, [
         { kind: 'thing', subject: 'sensor-1', payload: { n: 1 } },
-        { kind: 'policy-attachment', subject: 'p|abc', payload: { n: 3 } },
         { kind: 'thing', subject: 'sensor-2', payload: { n: 4 } },
       ]),
     );
-    expect([first, second]).toEqual([2, 1]);
     const pending = await outbox.pending();
     expect(pending.map((entry) => [entry.kind, entry.subject, entry.payload])).toEqual([
       ['thing', 'sensor-1', { n: 1 }],
       ['policy-attachment', 'p|abc', { n: 2 }],
       ['thing', 'sensor-2', { n: 4 }],
     ]);
-    const audited = (await temp.registry.audit.list()).map((entry) => entry.subject);
-    expect(audited).toEqual(['thing:sensor-1', 'policy-attachment:p|abc', 'thing:sensor-2']);
-    expect(
-      await temp.registry.transaction('test:a', (tx) => outbox.enqueue(tx, 'thing', 'sensor-2', { n: 4 })),
-    ).toBe(false);
+    expect(await outbox.count()).toBe(3);
   });
 
-  it("keeps a thing's, certificate's or policy's latest state: a change replaces the row and makes it pending again", async () => {
-    await temp.registry.transaction('test:a', (tx) =>
-      outbox.enqueueMany(tx, [
-        { kind: 'thing', subject: 'sensor-1', payload: { plan: 'first' } },
-        { kind: 'certificate', subject: 'abc', payload: { pem: 'P', status: 'ACTIVE' } },
-      ]),
-    );
-    // As an upload would once done with them.
-    await temp.registry.transaction('test:upload', (tx) =>
-      tx.run("UPDATE outbox SET sent_at = '2026-01-01T00:00:00Z', attempts = 1"),
-    );
-    expect(await outbox.pending()).toEqual([]);
+  it('writes a subject queued twice in one transaction once, with its last state, at its last place', async () => {
     await temp.registry.transaction('test:a', async (tx) => {
-      expect(await outbox.enqueue(tx, 'thing', 'sensor-1', { plan: 'second' })).toBe(true);
-      expect(await outbox.restate(tx, 'certificate', 'abc', { status: 'REVOKED' })).toBe(true);
-      expect(await outbox.restate(tx, 'certificate', 'never-queued', { status: 'REVOKED' })).toBe(false);
+      outbox.enqueue(tx, 'thing', 'sensor-1', { n: 1 });
+      outbox.enqueue(tx, 'thing-group', 'floor-1', { n: 2 });
+      outbox.enqueue(tx, 'thing', 'sensor-1', { n: 3 });
+      expect(await outbox.restate(tx, 'thing', 'sensor-1', { m: 4 })).toBe(true);
     });
     const pending = await outbox.pending();
-    expect(pending.map((entry) => [entry.kind, entry.subject, entry.payload, entry.attempts])).toEqual([
-      ['thing', 'sensor-1', { plan: 'second' }, 0],
-      ['certificate', 'abc', { pem: 'P', status: 'REVOKED' }, 0],
+    expect(pending.map((entry) => [entry.kind, entry.subject, entry.payload])).toEqual([
+      ['thing-group', 'floor-1', { n: 2 }],
+      ['thing', 'sensor-1', { n: 3, m: 4 }],
     ]);
-    expect(await outbox.count()).toBe(2);
   });
 
   it('queues what things depend on, as it is made: thing types, groups, and policies with their default document', async () => {
@@ -108,15 +91,83 @@ describe('outbox', () => {
     expect((await state())['policy:connect']).toEqual({ policyName: 'connect', deleted: true });
   });
 
+  it("queues every change an upload needs to follow: a thing's state, its groups, and what is attached", async () => {
+    const { registry } = temp;
+    const policies = new PolicyRegistry(registry.reader);
+    const certificateId = 'ab'.repeat(32);
+    const now = new Date().toISOString();
+    await registry.transaction('test:a', async (tx) => {
+      await registry.thingGroups.create(tx, { name: 'line-3' });
+      await registry.things.create(tx, { name: 'SN-1', attributes: { a: '1' } });
+      await registry.thingGroups.addThing(tx, 'line-3', 'SN-1');
+      await tx.run(
+        `INSERT INTO certificates (id, pem, subject, serial_hex, not_before, not_after, status, key_origin, created_at)
+         VALUES (?, 'pem', 'CN=SN-1', '01', ?, ?, 'ACTIVE', 'device', ?)`,
+        [certificateId, now, now, now],
+      );
+      await policies.create(tx, 'connect', JSON.stringify({ Version: '2012-10-17', Statement: [] }));
+      await policies.attach(tx, 'connect', certificateId);
+      await registry.things.attachPrincipal(tx, 'SN-1', certificateId);
+    });
+    const state = async () =>
+      (await outbox.pending()).map((entry) => [`${entry.kind}:${entry.subject}`, entry.payload]);
+    expect(await state()).toEqual([
+      ['thing-group:line-3', { thingGroupName: 'line-3', parentGroupName: null, description: null }],
+      [
+        'thing:SN-1',
+        { thingName: 'SN-1', thingTypeName: null, billingGroupName: null, attributes: { a: '1' } },
+      ],
+      ['thing-group-member:line-3|SN-1', { thingGroupName: 'line-3', thingName: 'SN-1', member: true }],
+      ['policy:connect', expect.objectContaining({ policyName: 'connect', version: 1 })],
+      [
+        `policy-attachment:connect|${certificateId}`,
+        { policyName: 'connect', certificateId, attached: true },
+      ],
+      [`thing-principal:SN-1|${certificateId}`, { thingName: 'SN-1', certificateId, attached: true }],
+    ]);
+
+    // The CLI's thing update, group removal and policy detach each move their subject to the end.
+    await registry.transaction('test:a', async (tx) => {
+      await registry.things.update(tx, 'SN-1', { attributes: { a: '2' } });
+      await registry.thingGroups.removeThing(tx, 'line-3', 'SN-1');
+      await policies.detach(tx, 'connect', certificateId);
+    });
+    expect((await state()).slice(-3)).toEqual([
+      [
+        'thing:SN-1',
+        { thingName: 'SN-1', thingTypeName: null, billingGroupName: null, attributes: { a: '2' } },
+      ],
+      ['thing-group-member:line-3|SN-1', { thingGroupName: 'line-3', thingName: 'SN-1', member: false }],
+      [
+        `policy-attachment:connect|${certificateId}`,
+        { policyName: 'connect', certificateId, attached: false },
+      ],
+    ]);
+
+    // A deleted thing leaves its groups with it.
+    await registry.transaction('test:a', async (tx) => {
+      await registry.thingGroups.addThing(tx, 'line-3', 'SN-1');
+    });
+    await registry.transaction('test:a', async (tx) => {
+      await tx.run('DELETE FROM thing_principals');
+      await registry.things.delete(tx, 'SN-1');
+    });
+    expect((await state()).slice(-2)).toEqual([
+      ['thing-group-member:line-3|SN-1', { thingGroupName: 'line-3', thingName: 'SN-1', member: false }],
+      ['thing:SN-1', { thingName: 'SN-1', deleted: true }],
+    ]);
+  });
+
   it('moves a changed row to the end of the queue, after what it may now name', async () => {
     await temp.registry.transaction('test:a', async (tx) => {
-      await outbox.enqueue(tx, 'thing', 'lamp-1', { groups: [] });
-      await outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
+      outbox.enqueue(tx, 'thing', 'lamp-1', { groups: [] });
+      outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
+      return Promise.resolve();
     });
     await temp.registry.transaction('test:a', async (tx) => {
-      expect(await outbox.enqueue(tx, 'thing', 'lamp-1', { groups: ['v2'] })).toBe(true);
+      outbox.enqueue(tx, 'thing', 'lamp-1', { groups: ['v2'] });
       // The same state again changes nothing, and keeps its place.
-      expect(await outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' })).toBe(false);
+      outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
     });
     const pending = await outbox.pending();
     expect(pending.map((entry) => `${entry.kind}:${entry.subject}`)).toEqual([
@@ -129,8 +180,8 @@ describe('outbox', () => {
   it('queues nothing when the transaction fails', async () => {
     await expect(
       temp.registry.transaction('test:a', async (tx) => {
-        await outbox.enqueue(tx, 'thing', 'sensor-1', {});
-        throw new Error('boom');
+        outbox.enqueue(tx, 'thing', 'sensor-1', {});
+        return Promise.reject(new Error('boom'));
       }),
     ).rejects.toThrow('boom');
     expect(await outbox.count()).toBe(0);
