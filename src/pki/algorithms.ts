@@ -40,15 +40,22 @@ export type PublicKeyDescription =
   | { kind: 'RSA'; modulusBits: number; algorithm?: KeyAlgorithm }
   | { kind: 'other'; algorithmOid: string };
 
-/** Parses a SubjectPublicKeyInfo far enough to apply key rules; throws DerError when it is not one. */
+/**
+ * Parses a SubjectPublicKeyInfo far enough to apply key rules; throws (DerError or Error) when it is not
+ * exactly one. Strict, because a certificate copies the SPKI byte for byte: an element too many, which
+ * a lenient reader skips, makes a certificate that OpenSSL and AWS cannot load.
+ */
 export function describePublicKey(spki: Uint8Array): PublicKeyDescription {
   const outer = expectElement(spki, 0, Tag.sequence, 'SubjectPublicKeyInfo');
-  const [algorithm, keyBits] = childrenOf(spki, outer);
-  if (!algorithm || !keyBits || algorithm.tag !== Tag.sequence || keyBits.tag !== Tag.bitString) {
+  if (outer.end !== spki.length) throw new Error('bytes follow the SubjectPublicKeyInfo');
+  const [algorithm, keyBits, ...extra] = childrenOf(spki, outer);
+  if (!algorithm || !keyBits || extra.length > 0) throw new Error('not a SubjectPublicKeyInfo');
+  if (algorithm.tag !== Tag.sequence || keyBits.tag !== Tag.bitString) {
     throw new Error('not a SubjectPublicKeyInfo');
   }
-  const [algorithmOid, parameters] = childrenOf(spki, algorithm);
+  const [algorithmOid, parameters, ...moreParameters] = childrenOf(spki, algorithm);
   if (!algorithmOid || algorithmOid.tag !== Tag.oid) throw new Error('public key algorithm missing');
+  if (moreParameters.length > 0) throw new Error('the key algorithm has more than one parameter');
   const oid = decodeObjectIdentifier(contentOf(spki, algorithmOid));
   if (oid === oids.ecPublicKey) {
     if (!parameters || parameters.tag !== Tag.oid) {
@@ -61,8 +68,15 @@ export function describePublicKey(spki: Uint8Array): PublicKeyDescription {
     return { kind: 'EC', curve, curveOid, ...(algorithm && { algorithm }) };
   }
   if (oid === oids.rsaEncryption) {
+    // RFC 3279 2.3.1: the parameters are NULL.
+    if (!parameters || parameters.tag !== Tag.null || parameters.end !== parameters.contentStart) {
+      throw new Error('rsaEncryption parameters must be NULL');
+    }
     const key = bitStringBytes(spki, keyBits);
     const rsaKey = expectElement(key, 0, Tag.sequence, 'RSAPublicKey');
+    if (rsaKey.end !== key.length || childrenOf(key, rsaKey).length !== 2) {
+      throw new Error('RSAPublicKey is not a modulus and an exponent');
+    }
     const modulus = readElement(key, rsaKey.contentStart, rsaKey.end);
     let content = contentOf(key, modulus);
     while (content.length > 0 && content[0] === 0) content = content.subarray(1);

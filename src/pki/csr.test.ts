@@ -5,7 +5,7 @@ import type { KeyAlgorithm } from '../keys/key-store.js';
 import { oids, signatureAlgorithmFor, type SignatureAlgorithm } from './algorithms.js';
 import { checkCsr } from './csr.js';
 import { encodeCsr, encodeCsrInfo } from './csr-writer.js';
-import { bitString, derNull, objectIdentifier, sequence } from './der.js';
+import { Tag, bitString, derNull, objectIdentifier, sequence, tlv } from './der.js';
 import { encodeName } from './names.js';
 import { toPem } from './pem.js';
 
@@ -147,5 +147,39 @@ describe('checkCsr', () => {
   it('refuses a signature algorithm that does not fit the key', () => {
     const der = makeCsr({ algorithm: signatureAlgorithmFor('RSA-2048') });
     expect(codeOf(() => checkCsr(der, { allowedKeys }))).toBe('pki.csr-signature-algorithm-not-allowed');
+  });
+
+  it('refuses a public key field that is not exactly one SubjectPublicKeyInfo, which a certificate would copy', () => {
+    const keys = keyPair('ec', 'P-256');
+    const jwk = keys.publicKey.export({ format: 'jwk' });
+    const point = Buffer.concat([
+      Buffer.of(4),
+      Buffer.from(jwk.x!, 'base64url'),
+      Buffer.from(jwk.y!, 'base64url'),
+    ]);
+    const p256 = objectIdentifier(oids.p256);
+    const algorithm = sequence(objectIdentifier(oids.ecPublicKey), p256);
+    const withSpki = (spki: Uint8Array) => {
+      const info = encodeCsrInfo(encodeName({ commonName: 'thing-1' }), spki);
+      return encodeCsr(info, signatureAlgorithmFor('EC-P256'), sign('sha256', info, keys.privateKey));
+    };
+    // The well-formed field of the same key passes.
+    expect(checkCsr(withSpki(sequence(algorithm, bitString(point))), { allowedKeys }).key.algorithm).toBe(
+      'EC-P256',
+    );
+    const damaged = [
+      // The curve's OID with an unfinished last arc: read leniently, it is P-256.
+      sequence(
+        sequence(
+          objectIdentifier(oids.ecPublicKey),
+          tlv(Tag.oid, Uint8Array.from([...p256.subarray(2), 0x81])),
+        ),
+        bitString(point),
+      ),
+      sequence(algorithm, bitString(point), derNull),
+      sequence(sequence(objectIdentifier(oids.ecPublicKey), p256, derNull), bitString(point)),
+    ];
+    for (const spki of damaged)
+      expect(codeOf(() => checkCsr(withSpki(spki), { allowedKeys }))).toBe('pki.csr-malformed');
   });
 });

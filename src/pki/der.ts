@@ -209,13 +209,20 @@ export function decodeObjectIdentifier(content: Uint8Array): string {
   if (content.length === 0) throw new DerError('empty object identifier', 0);
   const arcs: number[] = [];
   let value = 0;
+  let arcStart = true;
   for (const byte of content) {
+    // X.690 8.19.2: an arc starting with 0x80 is padded, so the same OID would have two encodings.
+    if (arcStart && byte === 0x80) throw new DerError('object identifier arc is not minimally encoded', 0);
     value = value * 128 + (byte & 0x7f);
-    if ((byte & 0x80) === 0) {
+    arcStart = (byte & 0x80) === 0;
+    if (arcStart) {
       arcs.push(value);
       value = 0;
     }
   }
+  // A last byte with its high bit set leaves an arc unfinished: read as the OID without it, a damaged
+  // curve identifier would pass for P-256.
+  if (!arcStart) throw new DerError('object identifier ends inside an arc', 0);
   const first = arcs.shift()!;
   const head = first < 80 ? [Math.floor(first / 40), first % 40] : [2, first - 80];
   return [...head, ...arcs].join('.');
