@@ -232,11 +232,15 @@ export class FactoryCa {
     });
   }
 
-  /** The CA ready to sign: active, within validity, and with its key in the key store. */
-  async signingCa(name: string, now: Date = new Date()): Promise<SigningCa> {
+  /**
+   * The CA ready to sign: active, within validity, and with its key in the key store. A disabled CA
+   * issues nothing, but still signs its CRL (`use` 'crl'): revocations made after it was disabled must
+   * reach the relying parties.
+   */
+  async signingCa(name: string, now: Date = new Date(), use: 'issue' | 'crl' = 'issue'): Promise<SigningCa> {
     const cached = this.signing.get(name);
     if (cached && performance.now() - cached.checkedAt < statusRecheckMs) {
-      checkUsable(cached.signing.record, cached.signing.certificate, now);
+      checkUsable(cached.signing.record, cached.signing.certificate, now, use);
       return cached.signing;
     }
     if (cached) {
@@ -245,14 +249,14 @@ export class FactoryCa {
       if (current.id === cached.signing.record.id) {
         cached.signing.record = current;
         cached.checkedAt = performance.now();
-        checkUsable(current, cached.signing.certificate, now);
+        checkUsable(current, cached.signing.certificate, now, use);
         return cached.signing;
       }
       this.signing.delete(name);
     }
     const record = await this.get(name);
     const certificate = certificatesInPem(record.pem, 'ca')[0]!;
-    checkUsable(record, certificate, now);
+    checkUsable(record, certificate, now, use);
     if (record.external || record.keyId === undefined) {
       throw new StationError(
         'pki.ca-external',
@@ -334,8 +338,13 @@ function checkCaCertificate(certificate: ParsedCertificate): void {
   }
 }
 
-function checkUsable(record: CaCertificateRecord, certificate: ParsedCertificate, now: Date): void {
-  if (record.status !== 'ACTIVE') {
+function checkUsable(
+  record: CaCertificateRecord,
+  certificate: ParsedCertificate,
+  now: Date,
+  use: 'issue' | 'crl',
+): void {
+  if (record.status !== 'ACTIVE' && use === 'issue') {
     throw new StationError('pki.ca-disabled', `CA '${record.name}' is disabled; it signs nothing.`, {
       subject: record.name,
     });

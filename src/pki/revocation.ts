@@ -75,7 +75,7 @@ export class Revocation {
     if (!Number.isInteger(days) || days < 1 || days > 366) {
       throw new StationError('input.invalid', 'days: a CRL is valid for 1 to 366 days.', { field: 'days' });
     }
-    const ca = await this.factoryCa.signingCa(caName, now);
+    const ca = await this.factoryCa.signingCa(caName, now, 'crl');
     const revoked = await this.certificates.revokedBy(ca.record.id);
     const thisUpdate = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + days * dayMs);

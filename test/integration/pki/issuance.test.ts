@@ -211,6 +211,30 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(checked).toContain('certificate revoked');
   });
 
+  it('still signs the CRL of a disabled CA, which issues nothing more', async () => {
+    const root = await fixture.pki.factoryCa.createRoot({ name: 'retired' }, actor);
+    const rootFile = await writeScratch(fixture, 'retired.pem', root.pem);
+    const issued = await fixture.pki.issuer.issueFromCsr(
+      deviceCsr('thing-4').der,
+      { caName: 'retired' },
+      actor,
+    );
+    await fixture.pki.factoryCa.disable('retired', actor);
+    expect(
+      (
+        await rejection(() =>
+          fixture.pki.issuer.issueFromCsr(deviceCsr('thing-5').der, { caName: 'retired' }, actor),
+        )
+      ).code,
+    ).toBe('pki.ca-disabled');
+    await fixture.pki.revocation.revoke(issued.certificate.id, 'keyCompromise', actor);
+    const crl = await fixture.pki.revocation.crl('retired');
+    expect(crl.revoked).toBe(1);
+    const crlFile = await writeScratch(fixture, 'retired.crl.pem', crl.pem);
+    const { stderr } = await run('openssl', ['crl', '-in', crlFile, '-CAfile', rootFile, '-noout']);
+    expect(stderr).toContain('verify OK');
+  });
+
   it('verifies a certificate against the station CAs and reports its registry status', async () => {
     const issued = await fixture.pki.issuer.issueFromCsr(
       deviceCsr('thing-verify').der,
