@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { StationError } from '../api/errors.js';
 import {
   Tag,
   bitString,
@@ -93,6 +95,35 @@ export function hasAltNames(names: SubjectAltNames | undefined): names is Subjec
   return (names?.dns?.length ?? 0) + (names?.uri?.length ?? 0) + (names?.ip?.length ?? 0) > 0;
 }
 
+/** A DNS name as RFC 5280 4.2.1.6 wants it: LDH labels, an optional `*.` in front. */
+const dnsNamePattern = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/**
+ * The names as a certificate carries them (IA5String: ASCII only), or a refusal naming the one at fault.
+ * An internationalised DNS name is written in its ASCII (xn--) form, as RFC 5280 7.2 requires.
+ */
+export function checkedAltNames(names: SubjectAltNames): SubjectAltNames {
+  const refuse = (what: string, value: string, why: string) =>
+    new StationError('pki.san-invalid', `Subject alternative name ${what} '${value}' ${why}.`, {
+      field: 'subjectAltNames',
+      details: { [what]: value },
+    });
+  const dns = (names.dns ?? []).map((name) => {
+    const ascii = name.startsWith('*.') ? `*.${domainToASCII(name.slice(2))}` : domainToASCII(name);
+    if (ascii === '' || ascii === '*.' || ascii.length > 253 || !dnsNamePattern.test(ascii)) {
+      throw refuse('dns', name, 'is not a DNS name (letters, digits and hyphens in dot-separated labels)');
+    }
+    return ascii;
+  });
+  for (const uri of names.uri ?? []) {
+    if (!/^[\x21-\x7e]+$/.test(uri) || !URL.canParse(uri)) {
+      throw refuse('uri', uri, 'is not an ASCII URI (percent-encode anything else)');
+    }
+  }
+  for (const ip of names.ip ?? []) if (isIP(ip) === 0) throw refuse('ip', ip, 'is not an IP address');
+  return { ...names, ...(names.dns && { dns }) };
+}
+
 /** SAN as GeneralNames: dNSName [2], uniformResourceIdentifier [6], iPAddress [7]. */
 export function subjectAltNameExtension(names: SubjectAltNames): Uint8Array {
   const general: Uint8Array[] = [];
@@ -103,12 +134,18 @@ export function subjectAltNameExtension(names: SubjectAltNames): Uint8Array {
   return extension(extensionOids.subjectAltName, false, sequence(...general));
 }
 
-function ipAddressBytes(ip: string): Uint8Array {
+export function ipAddressBytes(ip: string): Uint8Array {
   const version = isIP(ip);
   if (version === 4) return Uint8Array.from(ip.split('.').map(Number));
   if (version !== 6) throw new Error(`'${ip}' is not an IP address`);
   const [head = '', tail = ''] = ip.split('::');
-  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  // A dotted IPv4 tail (::ffff:192.0.2.1) stands for the last two groups.
+  const group = (text: string): number[] => {
+    if (!text.includes('.')) return [parseInt(text, 16)];
+    const [a = 0, b = 0, c = 0, d = 0] = text.split('.').map(Number);
+    return [(a << 8) | b, (c << 8) | d];
+  };
+  const groups = (part: string): number[] => (part === '' ? [] : part.split(':').flatMap(group));
   const left = groups(head);
   const right = ip.includes('::') ? groups(tail) : [];
   const middle = new Array<number>(8 - left.length - right.length).fill(0);

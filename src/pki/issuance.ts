@@ -13,7 +13,7 @@ import { assembleSigned, randomSerial } from './certificate-builder.js';
 import { certificateId } from './certificate-reader.js';
 import { checkCsr } from './csr.js';
 import { requestForKey } from './csr-writer.js';
-import type { SubjectAltNames } from './extensions.js';
+import { checkedAltNames, type SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
 import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
 import { toPem } from './pem.js';
@@ -235,7 +235,7 @@ export class CertificateIssuer {
       subjectName: encodeName(subject),
       spki,
       keyKind,
-      ...(options.subjectAltNames && { subjectAltNames: options.subjectAltNames }),
+      ...(options.subjectAltNames && { subjectAltNames: checkedAltNames(options.subjectAltNames) }),
     });
     const signature = await this.keyStore.sign(ca.key, tbs, ca.signatureAlgorithm.hash);
     const der = assembleSigned(tbs, ca.signatureAlgorithm, signature);

@@ -211,6 +211,20 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(checked).toContain('certificate revoked');
   });
 
+  it('writes an internationalised SAN DNS name in its xn-- form, which openssl verifies', async () => {
+    const issued = await fixture.pki.issuer.issueFromCsr(
+      deviceCsr('thing-idn').der,
+      { caName: 'factory', subjectAltNames: { dns: ['bücher.devices.acme.com'], ip: ['::ffff:192.0.2.1'] } },
+      actor,
+    );
+    const certificate = new X509Certificate(issued.certificate.pem);
+    expect(certificate.subjectAltName).toBe(
+      'DNS:xn--bcher-kva.devices.acme.com, IP Address:0:0:0:0:0:FFFF:C000:201',
+    );
+    const certificateFile = await writeScratch(fixture, 'idn.pem', issued.certificate.pem);
+    expect(await opensslVerify(['-x509_strict', '-CAfile', caPemFile, certificateFile])).toContain('OK');
+  });
+
   it('still signs the CRL of a disabled CA, which issues nothing more', async () => {
     const root = await fixture.pki.factoryCa.createRoot({ name: 'retired' }, actor);
     const rootFile = await writeScratch(fixture, 'retired.pem', root.pem);
