@@ -1,4 +1,5 @@
 import { StationError } from '../api/errors.js';
+import type { OpenKeyStoreOptions } from '../keys/open-key-store.js';
 import { Station } from '../station.js';
 import type { CliContext } from './context.js';
 
@@ -8,20 +9,21 @@ import type { CliContext } from './context.js';
  * from a file and never written down.
  */
 export async function withStation<T>(cli: CliContext, work: (station: Station) => Promise<T>): Promise<T> {
-  const station = await Station.open({
-    dataDir: cli.dataDir,
-    keyStore: {
-      ...(process.stdin.isTTY && {
-        promptPin: () => promptSecret('HSM PIN: '),
-        promptPassphrase: () => promptSecret('Soft key store passphrase: '),
-      }),
-    },
-  });
+  const station = await Station.open({ dataDir: cli.dataDir, keyStore: secretPrompts() });
   try {
     return await work(station);
   } finally {
     await station.close();
   }
+}
+
+/** Asks for the key store's PIN or passphrase at a terminal, when the environment does not give it. */
+export function secretPrompts(): Pick<OpenKeyStoreOptions, 'promptPin' | 'promptPassphrase'> {
+  if (!process.stdin.isTTY) return {};
+  return {
+    promptPin: () => promptSecret('HSM PIN: '),
+    promptPassphrase: () => promptSecret('Soft key store passphrase: '),
+  };
 }
 
 /** Reads one line from the terminal without echoing it. */

@@ -43,3 +43,35 @@ export async function runCliJson<T = unknown>(
   const run = await runCli(['--json', ...args], options);
   return { ...run, json: JSON.parse(run.stdout) as T };
 }
+
+/**
+ * Runs `station ARGS` on a pseudo-terminal (util-linux `script`), as a technician at a terminal would, and
+ * types `answer` and Enter once `prompt` appears. Resolves with everything the terminal showed.
+ */
+export function runCliOnTerminal(
+  args: readonly string[],
+  options: CliRunOptions & { prompt: string; answer: string },
+): Promise<{ code: number; output: string }> {
+  const argv = [...(options.dataDir === undefined ? [] : ['--data', options.dataDir]), ...args];
+  const command = [process.execPath, '--import', 'tsx', 'src/cli/main.ts', ...argv]
+    .map((part) => `'${part.replaceAll("'", `'\\''`)}'`)
+    .join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let output = '';
+    let answered = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (!answered && output.includes(options.prompt)) {
+        answered = true;
+        child.stdin.write(`${options.answer}\r`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 2, output }));
+  });
+}

@@ -1,4 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { invalidInput } from '../../api/errors.js';
 import { requireSettings } from '../../config/settings.js';
@@ -12,6 +14,7 @@ import { Pki } from '../../pki/pki.js';
 import type { CaCertificateRecord } from '../../registry/certificates.js';
 import type { CliContext } from '../context.js';
 import { cliActor, withRegistry } from '../open-registry.js';
+import { secretPrompts } from '../open-station.js';
 import { collect, wholeNumber } from '../option-values.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
@@ -27,7 +30,7 @@ export async function withPki<T>(
   const settings = await requireSettings(cli.dataDir);
   let keyStore: KeyStore | undefined;
   if (needsKeys) {
-    keyStore = await openKeyStore(settings.keyStore, { dataDir: cli.dataDir });
+    keyStore = await openKeyStore(settings.keyStore, { dataDir: cli.dataDir, ...secretPrompts() });
     if (!keyStore.isHardware) {
       process.stderr.write(`warning: keys are in ${keyStore.description}; use an HSM for production CAs.\n`);
     }
@@ -60,6 +63,18 @@ export async function writeOutputFile(file: string, content: string | Uint8Array
     );
   }
 }
+
+/** Whether `file` can be written, without writing it: its folder exists and takes files, and it is no folder. */
+async function checkWritable(file: string): Promise<void> {
+  const refuse = (why: string) => invalidInput('out', `cannot write ${file} (${why}).`);
+  await access(path.dirname(path.resolve(file)), constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    throw refuse(error.code ?? String(error));
+  });
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw refuse('it is a folder');
+}
+
+const kebab = (option: string): string => option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 
 function keyAlgorithm(text: string | undefined): KeyAlgorithm | undefined {
   if (text === undefined) return undefined;
@@ -185,7 +200,7 @@ function registerCreate(ca: Command, context: ContextFactory): void {
     .requiredOption('--name <name>', 'the CA name (letters, digits, . _ -)')
     .option('--subject <dn>', 'subject, e.g. "CN=Acme Factory CA, O=Acme, C=DE" (default CN=<name>)')
     .option('--algorithm <alg>', `key algorithm: ${keyAlgorithms.join(', ')}`, 'EC-P256')
-    .option('--days <n>', 'validity of a root CA in days', '3650')
+    .option('--days <n>', 'validity of a root CA in days (default 3650)')
     .option('--path-length <n>', 'BasicConstraints path length (default: no limit)')
     .option('--permitted-dns <domain>', 'name constraint: permitted DNS subtree (repeatable)', collect)
     .option('--intermediate', 'make the key and a CSR for a parent CA to sign (then: ca import-chain)')
@@ -205,23 +220,45 @@ function registerCreate(ca: Command, context: ContextFactory): void {
         const algorithm = keyAlgorithm(options.algorithm);
         const subject = subjectOption(options.subject);
         if (options.intermediate) {
-          const csr = await withPki(cli, true, (pki) =>
-            pki.factoryCa.createIntermediateCsr({
+          // The parent CA sets these when it signs the CSR; taking them here would promise what it may not do.
+          const parentsChoice = (['days', 'pathLength', 'permittedDns'] as const).filter(
+            (option) => options[option] !== undefined,
+          );
+          if (parentsChoice.length > 0) {
+            throw invalidInput(
+              parentsChoice[0]!,
+              `--${parentsChoice.map(kebab).join(', --')}: the CA that signs the intermediate's CSR sets ${parentsChoice.length > 1 ? 'them' : 'it'}, not ca create --intermediate.`,
+            );
+          }
+          const out = options.out;
+          // Checked before the key exists: a CSR that cannot be written would leave a key no row records.
+          if (out !== undefined) await checkWritable(out);
+          const csr = await withPki(cli, true, async (pki) => {
+            const request = await pki.factoryCa.createIntermediateCsr({
               name: options.name,
               ...(subject && { subject }),
               ...(algorithm && { algorithm }),
-            }),
-          );
-          if (options.out) await writeOutputFile(options.out, csr);
-          cli.print({ name: options.name, csr, ...(options.out && { csrFile: options.out }) }, (result) =>
+            });
+            if (out !== undefined) {
+              await writeOutputFile(out, request).catch(async (error: unknown) => {
+                await pki.factoryCa.discardUnrecordedKey(options.name, cliActor()).catch(() => undefined);
+                throw error;
+              });
+            }
+            return request;
+          });
+          cli.print({ name: options.name, csr, ...(out && { csrFile: out }) }, (result) =>
             result.csrFile
               ? `CSR of intermediate CA ${result.name} written to ${result.csrFile}; have it signed, then: station ca import-chain --name ${result.name} FILE`
               : result.csr,
           );
           return;
         }
+        if (options.out !== undefined) {
+          throw invalidInput('out', 'a root CA has no CSR to write; --out goes with --intermediate.');
+        }
         const pathLength = wholeNumber('path-length', options.pathLength, 0);
-        const days = wholeNumber('days', options.days, 1);
+        const days = wholeNumber('days', options.days ?? '3650', 1);
         const record = await withPki(cli, true, (pki) =>
           pki.factoryCa.createRoot(
             {

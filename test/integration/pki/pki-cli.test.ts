@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPem } from '../../../src/pki/pem.js';
-import { runCli } from '../../helpers/cli.js';
+import { runCli, runCliOnTerminal } from '../../helpers/cli.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../../helpers/softhsm.js';
 import { deviceCsr, opensslVerify, softPassphrase } from './pki-fixture.js';
 
@@ -138,6 +138,59 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain('FAIL status: revoked');
     expect((await station('cert', 'revoke', certificate!.id, '--reason', 'whatever')).code).toBe(1);
+  });
+
+  it('ca create --intermediate with an --out it cannot write makes no key, so the name stays free', async () => {
+    const keyFile = () => readFile(path.join(dataDir, 'soft-keys.json')).catch(() => undefined);
+    const keysBefore = await keyFile();
+    const refused = await station(
+      'ca',
+      'create',
+      '--name',
+      'line-int',
+      '--intermediate',
+      '--out',
+      path.join(dir, 'no-such-folder', 'line-int.csr'),
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: out: cannot write .*ENOENT/m);
+    expect(await keyFile()).toEqual(keysBefore);
+    const retried = await station(
+      'ca',
+      'create',
+      '--name',
+      'line-int',
+      '--intermediate',
+      '--out',
+      path.join(dir, 'line-int.csr'),
+    );
+    expect(retried.code, retried.stderr).toBe(0);
+  });
+
+  it('ca create refuses options that do not apply instead of ignoring them', async () => {
+    const rootWithOut = await station('ca', 'create', '--name', 'root-out', '--out', path.join(dir, 'x.csr'));
+    expect(rootWithOut.stderr).toMatch(/^error: out: a root CA has no CSR/m);
+    // prettier-ignore
+    const intermediate = await station('ca', 'create', '--name', 'int-opts', '--intermediate', '--days', '30',
+      '--path-length', '0', '--permitted-dns', 'example.com');
+    expect(intermediate.code).toBe(1);
+    expect(intermediate.stderr).toContain('--days, --path-length, --permitted-dns: the CA that signs');
+    const listed = await station('ca', 'list');
+    expect(listed.stdout).not.toMatch(/root-out|int-opts/);
+  });
+
+  it('ca create asks for the passphrase at a terminal when the environment does not give it', async () => {
+    const env = { ...process.env };
+    delete env.STATION_SOFT_PASSPHRASE;
+    const created = await runCliOnTerminal(['ca', 'create', '--name', 'typed'], {
+      dataDir,
+      env,
+      prompt: 'Soft key store passphrase: ',
+      answer: softPassphrase,
+    });
+    expect(created.output).toContain('created root CA typed');
+    expect(created.output).not.toContain(softPassphrase); // typed without echo
+    expect(created.code).toBe(0);
   });
 
   it('writes an intermediate CSR to a file and refuses an unknown CA name', async () => {
