@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { invalidInput } from '../../api/errors.js';
 import type { Attributes } from '../../registry/thing-rules.js';
 import type { ThingSearch } from '../../registry/thing-search.js';
 import type { Thing, ThingCreated, ThingDescription, ThingPage, ThingUpdate } from '../../registry/things.js';
@@ -145,7 +146,21 @@ function pageOf(options: PageOptions): ThingSearch {
 }
 
 function updateOf(options: UpdateOptions): ThingUpdate {
+  // Options that contradict each other are refused, not settled by a rule the technician cannot see.
+  if (options.type !== undefined && options.removeType) {
+    throw invalidInput('thingTypeName', '--type and --remove-type contradict each other; give one.');
+  }
+  if (options.replaceAttributes && options.removeAttr !== undefined) {
+    throw invalidInput(
+      'attributes',
+      '--replace-attributes already removes every attribute not given with --attr; drop --remove-attr.',
+    );
+  }
   const set = parseAttributeOptions(options.attr);
+  const both = (options.removeAttr ?? []).filter((key) => Object.hasOwn(set, key));
+  if (both.length > 0) {
+    throw invalidInput('attributes', `--attr and --remove-attr both name ${both.join(', ')}; give one.`);
+  }
   const removed = Object.fromEntries((options.removeAttr ?? []).map((key) => [key, ''])); // '' removes when merging
   const touchesAttributes =
     options.attr !== undefined || options.removeAttr !== undefined || options.replaceAttributes;

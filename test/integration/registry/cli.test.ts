@@ -89,9 +89,20 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
       dataDir,
     });
     expect(updated).toMatchObject({ code: 0, json: { attributes: { color: 'red', fw: '1.1' }, version: 2 } });
+    // Options that contradict each other are refused, and the thing stays at version 2.
+    for (const [args, says] of [
+      [['--attr', 'fw=2', '--remove-attr', 'fw'], '--attr and --remove-attr both name fw'],
+      [['--type', 't', '--remove-type'], '--type and --remove-type contradict each other'],
+      [['--replace-attributes', '--remove-attr', 'color'], '--replace-attributes already removes'],
+    ] as const) {
+      const refused = await runCli(['thing', 'update', 'SN-1', ...args], { dataDir });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(says);
+    }
 
     const described = await runCli(['thing', 'describe', 'SN-1'], { dataDir });
     expect(described.stdout).toMatch(/groups:\s+line-1/);
+    expect(described.stdout).toMatch(/version:\s+2\n/);
 
     expect((await runCli(['thing', 'delete', 'SN-2'], { dataDir })).code).toBe(0);
     expect((await runCli(['thing', 'describe', 'SN-2'], { dataDir })).code).toBe(1);
