@@ -24,3 +24,12 @@ export function wholeNumber(field: string, text: string | undefined, min: number
     throw invalidInput(field, `give a whole number of at least ${min}, not "${text}".`);
   return value;
 }
+
+/** A certificate id as the registry keys it: 64 hex digits, lowercase (any case accepted). */
+export function certificateIdArgument(id: string, field = 'id'): string {
+  const normalised = id.toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(normalised)) {
+    throw invalidInput(field, 'a certificate id is 64 hex digits (the SHA-256 of the certificate).');
+  }
+  return normalised;
+}

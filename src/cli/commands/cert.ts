@@ -7,19 +7,9 @@ import {
   type CertificateStatus,
 } from '../../registry/certificates.js';
 import { cliActor } from '../open-registry.js';
-import { collect, wholeNumber } from '../option-values.js';
+import { certificateIdArgument, collect, wholeNumber } from '../option-values.js';
 import type { CommandModule } from '../program.js';
 import { readInputFile, withPki, writeOutputFile } from './ca.js';
-
-const certificateIdPattern = /^[0-9a-f]{64}$/;
-
-function certificateIdArgument(id: string): string {
-  const normalised = id.toLowerCase();
-  if (!certificateIdPattern.test(normalised)) {
-    throw invalidInput('id', 'a certificate id is 64 hex digits (the SHA-256 of the certificate).');
-  }
-  return normalised;
-}
 
 const describeText = (certificate: CertificateRecord): string =>
   [

@@ -22,6 +22,7 @@ import {
 } from '../../registry/policies.js';
 import type { Registry } from '../../registry/registry.js';
 import { cliActor, withRegistry } from '../open-registry.js';
+import { certificateIdArgument } from '../option-values.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -127,13 +128,14 @@ function registerStore(policy: Command, context: ContextFactory): void {
     .requiredOption('--cert <id>', 'certificate ID (SHA-256 of the DER, hex)')
     .action(async (name: string, options: { cert: string }) => {
       const cli = context();
+      const certificateId = certificateIdArgument(options.cert, 'cert');
       const outcome = await withPolicies(cli, (registry, policies) =>
-        registry.transaction(cliActor(), (tx) => policies.attach(tx, name, options.cert)),
+        registry.transaction(cliActor(), (tx) => policies.attach(tx, name, certificateId)),
       );
-      cli.print({ policyName: name, certificateId: options.cert, ...outcome }, (result) =>
+      cli.print({ policyName: name, certificateId, ...outcome }, (result) =>
         result.attached
-          ? `attached policy ${name} to certificate ${options.cert}`
-          : `policy ${name} was already attached to certificate ${options.cert}`,
+          ? `attached policy ${name} to certificate ${certificateId}`
+          : `policy ${name} was already attached to certificate ${certificateId}`,
       );
     });
 
@@ -144,13 +146,14 @@ function registerStore(policy: Command, context: ContextFactory): void {
     .requiredOption('--cert <id>', 'certificate ID (SHA-256 of the DER, hex)')
     .action(async (name: string, options: { cert: string }) => {
       const cli = context();
+      const certificateId = certificateIdArgument(options.cert, 'cert');
       const outcome = await withPolicies(cli, (registry, policies) =>
-        registry.transaction(cliActor(), (tx) => policies.detach(tx, name, options.cert)),
+        registry.transaction(cliActor(), (tx) => policies.detach(tx, name, certificateId)),
       );
-      cli.print({ policyName: name, certificateId: options.cert, ...outcome }, (result) =>
+      cli.print({ policyName: name, certificateId, ...outcome }, (result) =>
         result.detached
-          ? `detached policy ${name} from certificate ${options.cert}`
-          : `policy ${name} was not attached to certificate ${options.cert}`,
+          ? `detached policy ${name} from certificate ${certificateId}`
+          : `policy ${name} was not attached to certificate ${certificateId}`,
       );
     });
 }

@@ -87,8 +87,11 @@ describe('station policy add|list|attach|detach', () => {
       certificateIds: string[];
     };
     expect(described.certificateIds).toEqual([certificateId]);
-    const detach = station('--json', 'policy', 'detach', 'claim', '--cert', certificateId);
-    expect(JSON.parse(detach.stdout)).toMatchObject({ detached: true });
+    // The id as another tool may print it, in capitals.
+    const detach = station('--json', 'policy', 'detach', 'claim', '--cert', certificateId.toUpperCase());
+    expect(JSON.parse(detach.stdout)).toEqual({ policyName: 'claim', certificateId, detached: true });
+    const notAnId = station('policy', 'attach', 'claim', '--cert', 'abc');
+    expect(notAnId.stderr).toContain('cert: a certificate id is 64 hex digits');
   });
 
   it('refuses to attach to a certificate the registry does not hold', () => {
