@@ -162,6 +162,17 @@ export class ThingGroupRegistry {
     return row && toThingGroup(row);
   }
 
+  async require(name: string, reader: SqlReader = this.reader): Promise<ThingGroup> {
+    const found = await this.describe(name, reader);
+    if (!found) {
+      throw new StationError('registry.not_found', `Thing group ${name} does not exist.`, {
+        field: 'thingGroupName',
+        subject: name,
+      });
+    }
+    return found;
+  }
+
   /** All groups, or the direct children of `parentName`, by name. */
   async list(options: { parentName?: string } = {}): Promise<ThingGroup[]> {
     const rows =

@@ -58,9 +58,10 @@ export const thingGroupCommands: CommandModule = {
       .option('--parent <group>', 'only the direct children of this group')
       .action(async (options: { parent?: string }) => {
         const cli = context();
-        const groups = await withRegistry(cli, (registry) =>
-          registry.thingGroups.list({ parentName: options.parent }),
-        );
+        const groups = await withRegistry(cli, async (registry) => {
+          if (options.parent !== undefined) await registry.thingGroups.require(options.parent);
+          return registry.thingGroups.list({ parentName: options.parent });
+        });
         cli.print(groups, options.parent === undefined ? formatTree : formatFlat);
       });
   },

@@ -95,7 +95,12 @@ export const thingCommands: CommandModule = {
         ...(options.type !== undefined && { thingTypeName: options.type }),
         ...(options.group !== undefined && { thingGroupName: options.group }),
       };
-      const page = await withRegistry(cli, (registry) => registry.things.search(search));
+      const page = await withRegistry(cli, async (registry) => {
+        // "No things match" about a misspelt name would send the technician looking in the wrong place.
+        if (options.type !== undefined) await registry.thingTypes.require(options.type);
+        if (options.group !== undefined) await registry.thingGroups.require(options.group);
+        return registry.things.search(search);
+      });
       cli.print(page, formatPage);
     });
 

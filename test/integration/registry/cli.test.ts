@@ -73,6 +73,16 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
       { dataDir },
     );
     expect(search.json.things.map((thing) => thing.name)).toEqual(['SN-1']);
+    // A misspelt group or type is named, not answered with an empty list.
+    for (const args of [
+      ['thing', 'search', '--group', 'line-9'],
+      ['thing', 'search', '--type', 'no-type'],
+      ['thing-group', 'list', '--parent', 'line-9'],
+    ]) {
+      const unknown = await runCli(args, { dataDir });
+      expect(unknown.code, args.join(' ')).toBe(1);
+      expect(unknown.stderr).toMatch(/^error: (Thing group line-9|Thing type no-type) does not exist/);
+    }
 
     const firstPage = await runCliJson<{ things: { name: string }[]; nextToken: string }>(
       ['thing', 'list', '--max', '1'],
