@@ -14,7 +14,7 @@ import {
   wholeOf,
   type DerElement,
 } from './der.js';
-import { extensionOids, keyIdentifierOf } from './extensions.js';
+import { extensionOids, keyIdentifierOf, keyUsageBits, type KeyUsageName } from './extensions.js';
 import { commonNameOf, decodeName, formatName, type NameAttribute } from './names.js';
 
 /** A certificate read back from DER: the parts the station checks, chains and records. */
@@ -38,9 +38,22 @@ export interface ParsedCertificate {
   /** The SKI extension, else the RFC 5280 method-1 identifier computed from the key. */
   subjectKeyIdentifier: Uint8Array;
   authorityKeyIdentifier?: Uint8Array;
+  /** Absent when the certificate has no KeyUsage: RFC 5280 4.2.1.3 then puts no limit on the key's use. */
+  keyUsage?: KeyUsage;
+}
+
+/** The KeyUsage extension as the certificate states it. */
+export interface KeyUsage {
+  critical: boolean;
+  /** The positions of the bits set (RFC 5280 4.2.1.3: 0 digitalSignature ... 5 keyCertSign, 6 cRLSign). */
+  bits: number[];
 }
 
 export const certificateId = (der: Uint8Array): string => createHash('sha256').update(der).digest('hex');
+
+/** True when the certificate's key may be used for `usage`: no KeyUsage, or one with that bit set. */
+export const allowsKeyUsage = (certificate: ParsedCertificate, usage: KeyUsageName): boolean =>
+  certificate.keyUsage === undefined || certificate.keyUsage.bits.includes(keyUsageBits[usage]);
 
 export const subjectText = (certificate: ParsedCertificate): string => formatName(certificate.subject);
 export const commonName = (certificate: ParsedCertificate): string | undefined =>
@@ -106,6 +119,13 @@ function readExtensions(der: Uint8Array, wrapper: DerElement, into: ParsedCertif
           into.pathLength = Number(`0x${Buffer.from(contentOf(der, pathLength)).toString('hex')}`);
         break;
       }
+      case extensionOids.keyUsage: {
+        // critical BOOLEAN DEFAULT FALSE: present (and TRUE, in DER) only between the OID and the value
+        const critical =
+          parts.length === 3 && parts[1]!.tag === Tag.boolean && der[parts[1]!.contentStart] !== 0;
+        into.keyUsage = { critical, bits: namedBitsSet(der, inner) };
+        break;
+      }
       case extensionOids.subjectKeyIdentifier:
         into.subjectKeyIdentifier = contentOf(der, inner);
         break;
@@ -118,6 +138,22 @@ function readExtensions(der: Uint8Array, wrapper: DerElement, into: ParsedCertif
         break;
     }
   }
+}
+
+/** The positions of the bits set in a named-bit BIT STRING, bit 0 being the first byte's most significant. */
+function namedBitsSet(der: Uint8Array, element: DerElement): number[] {
+  if (element.tag !== Tag.bitString) throw new Error('KeyUsage is not a BIT STRING');
+  const content = contentOf(der, element);
+  const unused = content[0];
+  if (unused === undefined || unused > 7 || (content.length === 1 && unused !== 0)) {
+    throw new Error('KeyUsage bit string is malformed');
+  }
+  const bits: number[] = [];
+  const length = (content.length - 1) * 8 - unused;
+  for (let position = 0; position < length; position++) {
+    if (content[1 + (position >> 3)]! & (0x80 >> (position & 7))) bits.push(position);
+  }
+  return bits;
 }
 
 /** node:crypto digest name for a certificate/CRL/CSR signature algorithm, or undefined when not supported. */

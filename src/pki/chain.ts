@@ -1,5 +1,10 @@
 import { createPublicKey, verify } from 'node:crypto';
-import { digestForSignature, type ParsedCertificate } from './certificate-reader.js';
+import {
+  allowsKeyUsage,
+  digestForSignature,
+  subjectText,
+  type ParsedCertificate,
+} from './certificate-reader.js';
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
@@ -22,6 +27,9 @@ export const namedIssuerOf = (child: ParsedCertificate, issuer: ParsedCertificat
 export const isSelfSigned = (certificate: ParsedCertificate): boolean =>
   namedIssuerOf(certificate, certificate) && signedBy(certificate, certificate.spki);
 
+/** Subject and issuer are the same name (RFC 5280 6.1): such a CA certificate does not count in path lengths. */
+const isSelfIssued = (certificate: ParsedCertificate): boolean => namedIssuerOf(certificate, certificate);
+
 export const sameKey = (a: Uint8Array, b: Uint8Array): boolean => sameBytes(a, b);
 
 /**
@@ -41,4 +49,57 @@ export function chainAbove(leaf: ParsedCertificate, pool: readonly ParsedCertifi
     current = issuer;
   }
   return chain;
+}
+
+/** The first RFC 5280 path rule a CA certificate of a chain breaks, worded to name the certificates. */
+export interface IssuerProblem {
+  certificate: ParsedCertificate;
+  rule: 'not-a-ca' | 'validity' | 'key-cert-sign' | 'path-length';
+  /** A clause for the caller's message, e.g. "CN=Root allows no CA certificate below it (...)". */
+  text: string;
+}
+
+/**
+ * Checks the CA certificates of a path, the one that signs the end entity first, up to the trust anchor,
+ * as RFC 5280 6.1.4 (k)-(n) does: each is a CA within its validity, its KeyUsage (when present) has
+ * keyCertSign, and its pathLenConstraint admits the CA certificates below it, self-issued ones not counted.
+ * The anchor's own constraints apply too, because OpenSSL applies them (openssl verify error 25).
+ */
+export function issuerProblem(issuers: readonly ParsedCertificate[], now: Date): IssuerProblem | undefined {
+  const below: ParsedCertificate[] = [];
+  for (const issuer of issuers) {
+    const name = subjectText(issuer);
+    if (!issuer.isCa) {
+      return {
+        certificate: issuer,
+        rule: 'not-a-ca',
+        text: `${name} is not a CA certificate (BasicConstraints CA:true missing)`,
+      };
+    }
+    if (now < issuer.notBefore || now > issuer.notAfter) {
+      return {
+        certificate: issuer,
+        rule: 'validity',
+        text: `${name} is valid only from ${issuer.notBefore.toISOString()} to ${issuer.notAfter.toISOString()}`,
+      };
+    }
+    if (!allowsKeyUsage(issuer, 'keyCertSign')) {
+      return {
+        certificate: issuer,
+        rule: 'key-cert-sign',
+        text: `the KeyUsage of ${name} lacks keyCertSign, so it may not sign certificates`,
+      };
+    }
+    if (issuer.pathLength !== undefined && below.length > issuer.pathLength) {
+      const allowed =
+        issuer.pathLength === 0 ? 'no CA certificate' : `at most ${issuer.pathLength} CA certificates`;
+      return {
+        certificate: issuer,
+        rule: 'path-length',
+        text: `${name} allows ${allowed} below it (pathLenConstraint ${issuer.pathLength}), but ${below.map(subjectText).join(', ')} ${below.length === 1 ? 'is one' : `are ${below.length}`}`,
+      };
+    }
+    if (!isSelfIssued(issuer)) below.push(issuer);
+  }
+  return undefined;
 }

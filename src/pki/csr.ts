@@ -123,37 +123,53 @@ function parseCsrStructure(der: Uint8Array): CsrStructure {
   }
 }
 
-function checkKeyRules(spki: Uint8Array, allowed: readonly KeyAlgorithm[]): CheckedCsr['key'] {
+/** Makes the error for a broken key rule; `reason` is what the pki.csr-* code of a CSR ends in. */
+export type KeyRuleError = (
+  reason: string,
+  message: string,
+  details?: Record<string, unknown>,
+) => StationError;
+
+/**
+ * The key rules of issue 3. A certificate a device already holds (key mode existing) must meet them too:
+ * `holder` names whose key it is in the messages, `fail` makes the error.
+ */
+export function checkKeyRules(
+  spki: Uint8Array,
+  allowed: readonly KeyAlgorithm[],
+  holder = 'The CSR',
+  fail: KeyRuleError = csrError,
+): CheckedCsr['key'] {
   let key: PublicKeyDescription;
   try {
     key = describePublicKey(spki);
   } catch (error) {
-    throw csrError('malformed', `The CSR's public key field is damaged (${messageOf(error)}).`);
+    throw fail('malformed', `${holder}'s public key field is damaged (${messageOf(error)}).`);
   }
   const allowedText = allowed.join(', ');
   if (key.kind === 'RSA' && (key.algorithm === undefined || !allowed.includes(key.algorithm))) {
     const tooSmall = key.modulusBits < 2048;
-    throw csrError(
+    throw fail(
       tooSmall ? 'key-too-small' : 'key-size-not-allowed',
       tooSmall
-        ? `The CSR has an RSA-${key.modulusBits} key, which is too weak; the station accepts ${allowedText}.`
-        : `The CSR has an RSA-${key.modulusBits} key; the station accepts ${allowedText}.`,
+        ? `${holder} has an RSA-${key.modulusBits} key, which is too weak; the station accepts ${allowedText}.`
+        : `${holder} has an RSA-${key.modulusBits} key; the station accepts ${allowedText}.`,
       { modulusBits: key.modulusBits },
     );
   }
   if (key.kind === 'EC' && (key.algorithm === undefined || !allowed.includes(key.algorithm))) {
-    throw csrError(
+    throw fail(
       'curve-not-allowed',
-      `The CSR's key is on curve ${key.curve}; the station accepts ${allowedText}.`,
+      `${holder}'s key is on curve ${key.curve}; the station accepts ${allowedText}.`,
       {
         curve: key.curve,
       },
     );
   }
   if (key.kind === 'other') {
-    throw csrError(
+    throw fail(
       'key-type-not-allowed',
-      `The CSR's key type (${key.algorithmOid}) is not accepted; the station accepts ${allowedText}.`,
+      `${holder}'s key type (${key.algorithmOid}) is not accepted; the station accepts ${allowedText}.`,
       { algorithmOid: key.algorithmOid },
     );
   }

@@ -1,15 +1,19 @@
 import { StationError } from '../api/errors.js';
+import { keyAlgorithms, type KeyAlgorithm } from '../keys/key-store.js';
 import type { CaCertificateRecord, NewCertificate } from '../registry/certificates.js';
-import { describePublicKey } from './algorithms.js';
+import { verifiableSignatureHashes } from './algorithms.js';
 import { certificatesInPem } from './ca-records.js';
-import { chainAbove } from './chain.js';
+import { chainAbove, issuerProblem } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
+import { checkKeyRules } from './csr.js';
 import { formatName } from './names.js';
 import { derBlocksFrom, toPem } from './pem.js';
 
 export interface ExistingCertificateCheck {
   /** The registered CA (external or the station's own) the certificate must chain to; absent: no CA. */
   ca?: CaCertificateRecord;
+  /** Key types and sizes the certificate may carry (default all the station supports, as for a CSR). */
+  allowedKeys?: readonly KeyAlgorithm[];
   jobId?: number;
   now?: Date;
 }
@@ -50,10 +54,11 @@ export function parseDeviceCertificate(content: Uint8Array): DeviceCertificate {
 
 /**
  * Checks a certificate read from a device for registration as it is (key mode `existing`): an end-entity
- * certificate with a key the station supports, within its validity, and issued by the given CA (directly,
- * or through intermediates the device stores after it or the CA's own chain holds). Without a CA it is
- * registered as AWS RegisterCertificateWithoutCA does (aws-iot-spec.md 5): then only the proof of
- * possession the pipeline asks for vouches for it.
+ * certificate with a key the CSR rules allow and a SHA-2 signature, within its validity, and issued by
+ * the given CA (directly, or through intermediates the device stores after it or the CA's own chain
+ * holds) along a chain whose CA constraints allow it. Without a CA it is registered as AWS
+ * RegisterCertificateWithoutCA does (aws-iot-spec.md 5): then only the proof of possession the pipeline
+ * asks for vouches for it.
  */
 export function acceptExistingCertificate(
   device: DeviceCertificate,
@@ -68,12 +73,8 @@ export function acceptExistingCertificate(
       `The device holds a CA certificate (${subject}), not its own certificate.`,
     );
   }
-  if (describePublicKey(certificate.spki).kind === 'other') {
-    throw new StationError(
-      'pki.key-unsupported',
-      `The device's certificate (${subject}) has a key type the station does not support (EC or RSA only).`,
-    );
-  }
+  checkDeviceKey(certificate, options.allowedKeys ?? keyAlgorithms);
+  checkSignatureAlgorithm(certificate);
   if (now < certificate.notBefore || now > certificate.notAfter) {
     throw new StationError(
       now < certificate.notBefore ? 'pki.certificate-not-yet-valid' : 'pki.certificate-expired',
@@ -126,13 +127,46 @@ function checkIssuedBy(
       },
     );
   }
-  for (const issuer of chain.slice(1, anchorAt + 1)) {
-    if (!issuer.isCa || now < issuer.notBefore || now > issuer.notAfter) {
-      throw new StationError(
-        'pki.chain-invalid',
-        `The issuer ${subjectText(issuer)} of the device's certificate is ${issuer.isCa ? 'outside its validity' : 'not a CA'}.`,
-        { subject: certificate.id },
-      );
-    }
+  const problem = issuerProblem(chain.slice(1, anchorAt + 1), now);
+  if (problem) {
+    throw new StationError(
+      'pki.chain-invalid',
+      `The device's certificate (${subjectText(certificate)}) does not chain validly to CA '${ca.name}': ${problem.text}. openssl verify refuses such a chain too; it cannot be registered.`,
+      {
+        subject: certificate.id,
+        details: { ca: ca.name, rule: problem.rule, certificate: subjectText(problem.certificate) },
+      },
+    );
   }
+}
+
+/**
+ * The key rules a CSR meets (csr.ts) hold for a certificate the device already has: AWS IoT refuses RSA
+ * keys under 2048 bits and curves such as secp256k1 at RegisterCertificate*, so they are not recorded.
+ */
+function checkDeviceKey(certificate: ParsedCertificate, allowed: readonly KeyAlgorithm[]): void {
+  checkKeyRules(
+    certificate.spki,
+    allowed,
+    "The device's certificate",
+    (rule, message, details) =>
+      new StationError(
+        rule === 'malformed' ? 'pki.certificate-unreadable' : 'pki.key-unsupported',
+        `${message} It cannot be registered.`,
+        { subject: certificate.id, details: { rule, subject: subjectText(certificate), ...details } },
+      ),
+  );
+}
+
+/**
+ * The signature algorithms a CSR may use, which are AWS IoT's list for client certificates less DSA:
+ * SHA-1 and MD5 signatures (collisions are practical) are not among them.
+ */
+function checkSignatureAlgorithm(certificate: ParsedCertificate): void {
+  if (verifiableSignatureHashes[certificate.signatureAlgorithmOid]) return;
+  throw new StationError(
+    'pki.signature-algorithm-not-allowed',
+    `The device's certificate (${subjectText(certificate)}) is signed with algorithm ${certificate.signatureAlgorithmOid}; the station accepts ECDSA or RSA PKCS#1 v1.5 with SHA-256, SHA-384 or SHA-512, and AWS IoT refuses SHA-1 and MD5 signatures. The maker must issue it again.`,
+    { subject: certificate.id, details: { signatureAlgorithm: certificate.signatureAlgorithmOid } },
+  );
 }

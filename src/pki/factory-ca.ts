@@ -4,15 +4,14 @@ import { CaCertificateTable, type CaCertificateRecord } from '../registry/certif
 import type { Registry } from '../registry/registry.js';
 import { describePublicKey, signatureAlgorithmFor, type SignatureAlgorithm } from './algorithms.js';
 import { caKeyLabel, caRecordFrom, certificatesInPem, checkCaName } from './ca-records.js';
-import { chainAbove, sameKey } from './chain.js';
+import { chainAbove, issuerProblem, sameKey } from './chain.js';
 import {
   assembleSigned,
   DeviceCertificateProfile,
   encodeTbsCertificate,
   randomSerial,
 } from './certificate-builder.js';
-import type { ParsedCertificate } from './certificate-reader.js';
-import { parseCertificate } from './certificate-reader.js';
+import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
 import { requestForKey } from './csr-writer.js';
 import {
   authorityKeyIdentifierExtension,
@@ -169,6 +168,11 @@ export class FactoryCa {
       leaf,
       certificates.filter((certificate) => certificate !== leaf),
     );
+    checkCaChain(
+      name,
+      chain,
+      'have the parent CA sign the CSR again with a certificate that allows it, then import that chain',
+    );
     return this.registry.transaction(actor, (tx) => this.cas.insert(tx, caRecordFrom(name, chain, key)));
   }
 
@@ -180,6 +184,7 @@ export class FactoryCa {
     const leaf = certificates[0]!;
     checkCaCertificate(leaf);
     const chain = chainAbove(leaf, certificates.slice(1));
+    checkCaChain(name, chain, 'register a CA certificate whose chain allows it');
     return this.registry.transaction(actor, (tx) =>
       this.cas.insert(tx, caRecordFrom(name, chain, undefined)),
     );
@@ -336,6 +341,20 @@ function checkCaCertificate(certificate: ParsedCertificate): void {
       `The CA's key type ${key.algorithmOid} is not supported.`,
     );
   }
+}
+
+/**
+ * The CA's certificate and its issuers must allow what the CA is for, signing device certificates
+ * (RFC 5280 6.1.4): otherwise every certificate under it fails openssl verify and AWS IoT's checks.
+ */
+function checkCaChain(name: string, chain: readonly ParsedCertificate[], remedy: string): void {
+  const problem = issuerProblem(chain, new Date());
+  if (!problem) return;
+  throw new StationError(
+    'pki.chain-invalid',
+    `The certificates of CA '${name}' do not allow it to sign device certificates: ${problem.text}; ${remedy}.`,
+    { subject: name, details: { rule: problem.rule, certificate: subjectText(problem.certificate) } },
+  );
 }
 
 function checkUsable(

@@ -1,0 +1,147 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { makeCa, makeDeviceCertificate, type TestCa } from '../../test/helpers/certificates.js';
+import { isStationError, type StationError } from '../api/errors.js';
+import type { CaCertificateRecord } from '../registry/certificates.js';
+import { oids, type SignatureAlgorithm } from './algorithms.js';
+import { caRecordFrom } from './ca-records.js';
+import { derNull, objectIdentifier, sequence } from './der.js';
+import { acceptExistingCertificate, type DeviceCertificate } from './existing-certificates.js';
+
+/** The registry row of an external CA, as `station ca register` writes it. */
+function registered(ca: TestCa): CaCertificateRecord {
+  return {
+    ...caRecordFrom('maker', [ca.certificate], undefined),
+    status: 'ACTIVE',
+    createdAt: new Date().toISOString(),
+  };
+}
+
+function refusal(device: DeviceCertificate, ca?: TestCa): StationError {
+  try {
+    acceptExistingCertificate(device, ca ? { ca: registered(ca) } : {});
+  } catch (error) {
+    if (isStationError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** An RSA PKCS#1 v1.5 AlgorithmIdentifier (parameters NULL) for the given OID; only its bytes are written. */
+const rsaAlgorithm = (oid: string): SignatureAlgorithm => ({
+  oid,
+  hash: 'SHA-256',
+  identifier: sequence(objectIdentifier(oid), derNull),
+});
+
+describe('acceptExistingCertificate: the CA constraints of the issuing chain', () => {
+  it('accepts a device certificate under a device-held intermediate the registered CA allows', () => {
+    const root = makeCa({ commonName: 'Maker Root', pathLength: 1 });
+    const intermediate = makeCa({ commonName: 'Maker Line CA', issuer: root });
+    const certificate = makeDeviceCertificate({ commonName: 'thing-1', issuer: intermediate });
+    const accepted = acceptExistingCertificate(
+      { certificate, extras: [intermediate.certificate] },
+      { ca: registered(root) },
+    );
+    expect(accepted.record).toMatchObject({ id: certificate.id, keyOrigin: 'external' });
+  });
+
+  it("refuses a device-held intermediate when the registered CA's pathLenConstraint is 0", () => {
+    const root = makeCa({ commonName: 'Maker Root', pathLength: 0 });
+    const intermediate = makeCa({ commonName: 'Maker Line CA', issuer: root });
+    const certificate = makeDeviceCertificate({ commonName: 'thing-2', issuer: intermediate });
+    const error = refusal({ certificate, extras: [intermediate.certificate] }, root);
+    expect(error.code).toBe('pki.chain-invalid');
+    expect(error.message).toContain(
+      'CN=Maker Root allows no CA certificate below it (pathLenConstraint 0), but CN=Maker Line CA is one',
+    );
+    expect(error.details).toMatchObject({ rule: 'path-length', certificate: 'CN=Maker Root' });
+  });
+
+  it('refuses a device-held intermediate whose KeyUsage lacks keyCertSign', () => {
+    const root = makeCa({ commonName: 'Maker Root' });
+    const intermediate = makeCa({
+      commonName: 'Maker Line CA',
+      issuer: root,
+      keyUsage: ['digitalSignature'],
+    });
+    const certificate = makeDeviceCertificate({ commonName: 'thing-3', issuer: intermediate });
+    const error = refusal({ certificate, extras: [intermediate.certificate] }, root);
+    expect(error.code).toBe('pki.chain-invalid');
+    expect(error.message).toContain('the KeyUsage of CN=Maker Line CA lacks keyCertSign');
+  });
+
+  it('refuses a device certificate signed directly by a registered CA without keyCertSign', () => {
+    const ca = makeCa({ commonName: 'Maker Signing Key', keyUsage: ['digitalSignature', 'cRLSign'] });
+    const certificate = makeDeviceCertificate({ commonName: 'thing-4', issuer: ca });
+    expect(refusal({ certificate, extras: [] }, ca).code).toBe('pki.chain-invalid');
+  });
+});
+
+describe('acceptExistingCertificate: the key and signature rules of a CSR', () => {
+  it('refuses an RSA-1024 key as too small (pki.key-unsupported)', () => {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    const certificate = makeDeviceCertificate({
+      commonName: 'weak-rsa',
+      keys,
+      algorithm: rsaAlgorithm(oids.sha256WithRsa),
+    });
+    const error = refusal({ certificate, extras: [] });
+    expect(error.code).toBe('pki.key-unsupported');
+    expect(error.message).toBe(
+      "The device's certificate has an RSA-1024 key, which is too weak; the station accepts EC-P256, EC-P384, RSA-2048, RSA-3072. It cannot be registered.",
+    );
+    expect(error.details).toMatchObject({ rule: 'key-too-small', modulusBits: 1024 });
+  });
+
+  it('refuses a key on secp256k1, a curve AWS IoT does not take', () => {
+    const keys = generateKeyPairSync('ec', { namedCurve: 'secp256k1' });
+    const error = refusal({ certificate: makeDeviceCertificate({ commonName: 'k1', keys }), extras: [] });
+    expect(error.code).toBe('pki.key-unsupported');
+    expect(error.details).toMatchObject({ rule: 'curve-not-allowed', curve: 'secp256k1' });
+  });
+
+  it('applies a narrower key list when the check is given one', () => {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const certificate = makeDeviceCertificate({
+      commonName: 'rsa-2048',
+      keys,
+      algorithm: rsaAlgorithm(oids.sha256WithRsa),
+    });
+    expect(acceptExistingCertificate({ certificate, extras: [] }).record.id).toBe(certificate.id);
+    expect(() =>
+      acceptExistingCertificate({ certificate, extras: [] }, { allowedKeys: ['EC-P256'] }),
+    ).toThrow(expect.objectContaining({ code: 'pki.key-unsupported' }));
+  });
+
+  it.each([
+    ['sha1WithRSAEncryption', '1.2.840.113549.1.1.5', 'sha1'],
+    ['md5WithRSAEncryption', '1.2.840.113549.1.1.4', 'md5'],
+  ])('refuses a certificate signed with %s', (_name, oid, hash) => {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const certificate = makeDeviceCertificate({
+      commonName: 'old-line',
+      keys,
+      algorithm: rsaAlgorithm(oid),
+      hash,
+    });
+    const error = refusal({ certificate, extras: [] });
+    expect(error.code).toBe('pki.signature-algorithm-not-allowed');
+    expect(error.message).toContain(`is signed with algorithm ${oid}`);
+  });
+
+  it('refuses an ecdsa-with-SHA1 signature under a registered CA before looking for the issuer', () => {
+    const ca = makeCa({ commonName: 'Maker Root' });
+    const certificate = makeDeviceCertificate({
+      commonName: 'thing-5',
+      issuer: ca,
+      algorithm: {
+        oid: '1.2.840.10045.4.1',
+        hash: 'SHA-256',
+        identifier: sequence(objectIdentifier('1.2.840.10045.4.1')),
+      },
+      hash: 'sha1',
+    });
+    expect(refusal({ certificate, extras: [] }, ca).code).toBe('pki.signature-algorithm-not-allowed');
+  });
+});
