@@ -95,33 +95,59 @@ export function hasAltNames(names: SubjectAltNames | undefined): names is Subjec
   return (names?.dns?.length ?? 0) + (names?.uri?.length ?? 0) + (names?.ip?.length ?? 0) > 0;
 }
 
-/** A DNS name as RFC 5280 4.2.1.6 wants it: LDH labels, an optional `*.` in front. */
-const dnsNamePattern = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+/** A DNS name as RFC 5280 4.2.1.6 wants it: LDH labels. */
+const dnsNamePattern = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
 /**
- * The names as a certificate carries them (IA5String: ASCII only), or a refusal naming the one at fault.
- * An internationalised DNS name is written in its ASCII (xn--) form, as RFC 5280 7.2 requires.
+ * The ASCII form of a DNS name (an internationalised one in its xn-- form, as RFC 5280 7.2 requires), or
+ * undefined when it is none. `prefix` is a `*.` (a SAN wildcard) or `.` (a constraint for subdomains
+ * only) the name may start with.
  */
-export function checkedAltNames(names: SubjectAltNames): SubjectAltNames {
-  const refuse = (what: string, value: string, why: string) =>
-    new StationError('pki.san-invalid', `Subject alternative name ${what} '${value}' ${why}.`, {
-      field: 'subjectAltNames',
-      details: { [what]: value },
-    });
-  const dns = (names.dns ?? []).map((name) => {
-    const ascii = name.startsWith('*.') ? `*.${domainToASCII(name.slice(2))}` : domainToASCII(name);
-    if (ascii === '' || ascii === '*.' || ascii.length > 253 || !dnsNamePattern.test(ascii)) {
-      throw refuse('dns', name, 'is not a DNS name (letters, digits and hyphens in dot-separated labels)');
-    }
-    return ascii;
+function asciiDnsName(name: string, prefix: '*.' | '.'): string | undefined {
+  const lead = name.startsWith(prefix) ? prefix : '';
+  const ascii = domainToASCII(name.slice(lead.length));
+  if (ascii === '' || ascii.length > 253 || !dnsNamePattern.test(ascii)) return undefined;
+  return lead + ascii;
+}
+
+function invalidName(what: string, value: string, why: string): StationError {
+  return new StationError('pki.san-invalid', `Subject alternative name ${what} '${value}' ${why}.`, {
+    field: 'subjectAltNames',
+    details: { [what]: value },
   });
+}
+
+const notDnsName = 'is not a DNS name (letters, digits and hyphens in dot-separated labels)';
+
+/** The names as a certificate carries them (IA5String: ASCII only), or a refusal naming the one at fault. */
+export function checkedAltNames(names: SubjectAltNames): SubjectAltNames {
+  const dns = (names.dns ?? []).map(
+    (name) => asciiDnsName(name, '*.') ?? throwError(invalidName('dns', name, notDnsName)),
+  );
   for (const uri of names.uri ?? []) {
     if (!/^[\x21-\x7e]+$/.test(uri) || !URL.canParse(uri)) {
-      throw refuse('uri', uri, 'is not an ASCII URI (percent-encode anything else)');
+      throw invalidName('uri', uri, 'is not an ASCII URI (percent-encode anything else)');
     }
   }
-  for (const ip of names.ip ?? []) if (isIP(ip) === 0) throw refuse('ip', ip, 'is not an IP address');
+  for (const ip of names.ip ?? []) if (isIP(ip) === 0) throw invalidName('ip', ip, 'is not an IP address');
   return { ...names, ...(names.dns && { dns }) };
+}
+
+/** A CA's permitted DNS subtrees in their ASCII form; an empty or malformed one would fence nothing. */
+export function checkedPermittedDns(domains: readonly string[]): string[] {
+  return domains.map(
+    (domain) =>
+      asciiDnsName(domain, '.') ??
+      throwError(
+        new StationError('input.invalid', `permittedDns: '${domain}' ${notDnsName}.`, {
+          field: 'permittedDns',
+        }),
+      ),
+  );
+}
+
+function throwError(error: Error): never {
+  throw error;
 }
 
 /** SAN as GeneralNames: dNSName [2], uniformResourceIdentifier [6], iPAddress [7]. */

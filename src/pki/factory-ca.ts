@@ -15,6 +15,7 @@ import { parseCertificate, subjectText, type ParsedCertificate } from './certifi
 import { requestForKey } from './csr-writer.js';
 import {
   authorityKeyIdentifierExtension,
+  checkedPermittedDns,
   basicConstraintsExtension,
   keyIdentifierOf,
   keyUsageExtension,
@@ -91,6 +92,9 @@ export class FactoryCa {
         field: 'pathLength',
       });
     }
+    // Checked before the key exists: refused input leaves nothing on the token, not even a destroyed key.
+    const { notBefore, notAfter } = validityFor(options.days ?? 3650);
+    const permittedDns = checkedPermittedDns(options.permittedDns ?? []);
     const key = await this.keyStore.generateKeyPair({
       algorithm,
       label: caKeyLabel(options.name),
@@ -100,16 +104,13 @@ export class FactoryCa {
       const signatureAlgorithm = signatureAlgorithmFor(algorithm);
       const name = encodeName(subject);
       const keyIdentifier = keyIdentifierOf(key.publicKeySpki);
-      const { notBefore, notAfter } = validityFor(options.days ?? 3650);
       const extensions = [
         basicConstraintsExtension(true, options.pathLength),
         keyUsageExtension(['digitalSignature', 'keyCertSign', 'cRLSign']),
         subjectKeyIdentifierExtension(keyIdentifier),
         authorityKeyIdentifierExtension(keyIdentifier),
       ];
-      if (options.permittedDns && options.permittedDns.length > 0) {
-        extensions.push(nameConstraintsExtension(options.permittedDns));
-      }
+      if (permittedDns.length > 0) extensions.push(nameConstraintsExtension(permittedDns));
       const tbs = encodeTbsCertificate({
         serial: randomSerial(),
         signatureAlgorithm,

@@ -17,7 +17,7 @@ import { checkedAltNames, type SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
 import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
 import { toPem } from './pem.js';
-import { validityFor } from './validity.js';
+import { validityFor, type Validity } from './validity.js';
 
 export interface IssueOptions {
   caName: string;
@@ -103,7 +103,8 @@ export class CertificateIssuer {
       ...(options.commonName !== undefined && { expectedCommonName: options.commonName }),
     });
     const commonName = options.commonName ?? checked.commonName!;
-    return this.sign(ca, checked.spki, checked.key.kind, commonName, 'device', options);
+    const validity = validityWithin(ca, options.days);
+    return this.sign(ca, checked.spki, checked.key.kind, commonName, 'device', validity, options);
   }
 
   /**
@@ -115,6 +116,7 @@ export class CertificateIssuer {
   ): Promise<{ prepared: PreparedCertificate; privateKeyPkcs8: Uint8Array; request?: Uint8Array }> {
     const ca = await this.factoryCa.signingCa(options.caName);
     const algorithm = options.algorithm ?? 'EC-P256';
+    const validity = validityWithin(ca, options.days);
     const key = await this.keyStore.generateKeyPair({
       algorithm,
       label: `device:${randomBytes(8).toString('hex')}`,
@@ -128,6 +130,7 @@ export class CertificateIssuer {
         keyKind,
         options.commonName,
         'hsm-injected',
+        validity,
         options,
       );
       const request = options.withRequest
@@ -151,6 +154,8 @@ export class CertificateIssuer {
   ): Promise<{ prepared: PreparedCertificate; key: KeyHandle }> {
     const ca = await this.factoryCa.signingCa(options.caName);
     const algorithm = options.algorithm ?? 'EC-P256';
+    // Before the key exists: a refused validity leaves nothing on the token.
+    const validity = validityWithin(ca, options.days);
     const key = await this.keyStore.generateKeyPair({
       algorithm,
       label: claimKeyLabel(options.commonName),
@@ -158,7 +163,15 @@ export class CertificateIssuer {
     });
     try {
       const keyKind = algorithm.startsWith('EC') ? 'EC' : 'RSA';
-      const prepared = await this.sign(ca, key.publicKeySpki, keyKind, options.commonName, 'claim', options);
+      const prepared = await this.sign(
+        ca,
+        key.publicKeySpki,
+        keyKind,
+        options.commonName,
+        'claim',
+        validity,
+        options,
+      );
       return { prepared, key };
     } catch (error) {
       await this.keyStore.destroyKey(key).catch(() => undefined);
@@ -205,6 +218,7 @@ export class CertificateIssuer {
     keyKind: 'EC' | 'RSA',
     commonName: string,
     keyOrigin: KeyOrigin,
+    { notBefore, notAfter }: Validity,
     options: IssueOptions,
   ): Promise<PreparedCertificate> {
     const subject: SubjectName = { ...options.subject, commonName };
@@ -216,15 +230,6 @@ export class CertificateIssuer {
         {
           field: 'subject',
         },
-      );
-    }
-    const { notBefore, notAfter } = validityFor(options.days ?? 365);
-    // A device certificate outliving its CA would fail verification later: refuse it now.
-    if (notAfter > ca.certificate.notAfter) {
-      throw new StationError(
-        'pki.validity-beyond-ca',
-        `CA '${ca.record.name}' expires on ${ca.certificate.notAfter.toISOString().slice(0, 10)}; choose fewer days.`,
-        { field: 'days' },
       );
     }
     const serial = randomSerial();
@@ -255,4 +260,18 @@ export class CertificateIssuer {
       },
     };
   }
+}
+
+/** The validity of a certificate the CA signs now: `days` (default 365), within the CA's own. */
+function validityWithin(ca: SigningCa, days = 365): Validity {
+  const validity = validityFor(days);
+  // A device certificate outliving its CA would fail verification later: refuse it now.
+  if (validity.notAfter > ca.certificate.notAfter) {
+    throw new StationError(
+      'pki.validity-beyond-ca',
+      `CA '${ca.record.name}' expires on ${ca.certificate.notAfter.toISOString().slice(0, 10)}; choose fewer days.`,
+      { field: 'days' },
+    );
+  }
+  return validity;
 }

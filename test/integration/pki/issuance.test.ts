@@ -225,6 +225,27 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(await opensslVerify(['-x509_strict', '-CAfile', caPemFile, certificateFile])).toContain('OK');
   });
 
+  it('refuses a claim or injected identity that would outlive the CA before it makes the key', async () => {
+    const made: string[] = [];
+    const generate = fixture.keyStore.generateKeyPair.bind(fixture.keyStore);
+    fixture.keyStore.generateKeyPair = (options) => {
+      made.push(options.label);
+      return generate(options);
+    };
+    try {
+      const options = { caName: 'factory', commonName: 'claim-long', days: 36_500 };
+      expect((await rejection(() => fixture.pki.issuer.prepareClaim(options))).code).toBe(
+        'pki.validity-beyond-ca',
+      );
+      expect((await rejection(() => fixture.pki.issuer.issueWithInjectedKey(options, actor))).code).toBe(
+        'pki.validity-beyond-ca',
+      );
+      expect(made).toEqual([]);
+    } finally {
+      fixture.keyStore.generateKeyPair = generate;
+    }
+  });
+
   it('still signs the CRL of a disabled CA, which issues nothing more', async () => {
     const root = await fixture.pki.factoryCa.createRoot({ name: 'retired' }, actor);
     const rootFile = await writeScratch(fixture, 'retired.pem', root.pem);

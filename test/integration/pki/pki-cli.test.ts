@@ -2,10 +2,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readKeyFile } from '../../../src/keys/soft/soft-key-file.js';
 import { toPem } from '../../../src/pki/pem.js';
 import { runCli, runCliOnTerminal } from '../../helpers/cli.js';
 import { createSoftHsmToken, type SoftHsmToken } from '../../helpers/softhsm.js';
-import { deviceCsr, opensslVerify, softPassphrase } from './pki-fixture.js';
+import { deviceCsr, opensslVerify, run, softPassphrase } from './pki-fixture.js';
 
 // Each step spawns the CLI (tsx start-up, and scrypt for the soft store): seconds each on a busy 2-core machine.
 const cliTimeout = { timeout: 180_000 };
@@ -165,6 +166,28 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
       path.join(dir, 'line-int.csr'),
     );
     expect(retried.code, retried.stderr).toBe(0);
+  });
+
+  it('ca create checks --days and --permitted-dns before it makes a key', async () => {
+    // What the store holds, and what it destroyed: a key made and then destroyed would show there.
+    const keyFile = async () => {
+      const contents = await readKeyFile(path.join(dataDir, 'soft-keys.json'), softPassphrase);
+      return { keys: contents?.keys.map((key) => key.label) ?? [], destroyed: contents?.destroyed ?? [] };
+    };
+    const keysBefore = await keyFile();
+    const tooLong = await station('ca', 'create', '--name', 'too-long', '--days', '99999999');
+    expect(tooLong.stderr).toMatch(/^error: days: validity must be a whole number of days from 1 to 36500/m);
+    for (const domain of ['', 'two words.example', 'a..b']) {
+      const fenced = await station('ca', 'create', '--name', 'fenced', '--permitted-dns', domain);
+      expect(fenced.stderr, domain).toMatch(/^error: permittedDns: '.*' is not a DNS name/m);
+    }
+    expect(await keyFile()).toEqual(keysBefore);
+    const idn = await station('ca', 'create', '--name', 'fenced', '--permitted-dns', 'bücher.example');
+    expect(idn.code, idn.stderr).toBe(0);
+    const exportedFile = path.join(dir, 'fenced.pem');
+    await writeFile(exportedFile, (await station('ca', 'export', 'fenced')).stdout);
+    const { stdout: text } = await run('openssl', ['x509', '-in', exportedFile, '-noout', '-text']);
+    expect(text).toMatch(/Permitted:\s+DNS:xn--bcher-kva\.example/);
   });
 
   it('ca create refuses options that do not apply instead of ignoring them', async () => {
