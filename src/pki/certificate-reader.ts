@@ -15,6 +15,7 @@ import {
   type DerElement,
 } from './der.js';
 import { extensionOids, keyIdentifierOf, keyUsageBits, type KeyUsageName } from './extensions.js';
+import { readNameConstraints, type NameConstraints } from './name-constraints.js';
 import { commonNameOf, decodeName, formatName, type NameAttribute } from './names.js';
 
 /** A certificate read back from DER: the parts the station checks, chains and records. */
@@ -40,6 +41,8 @@ export interface ParsedCertificate {
   authorityKeyIdentifier?: Uint8Array;
   /** Absent when the certificate has no KeyUsage: RFC 5280 4.2.1.3 then puts no limit on the key's use. */
   keyUsage?: KeyUsage;
+  /** A CA's NameConstraints: what the certificates below it may name. */
+  nameConstraints?: NameConstraints;
 }
 
 /** The KeyUsage extension as the certificate states it. */
@@ -128,6 +131,9 @@ function readExtensions(der: Uint8Array, wrapper: DerElement, into: ParsedCertif
       }
       case extensionOids.subjectKeyIdentifier:
         into.subjectKeyIdentifier = contentOf(der, inner);
+        break;
+      case extensionOids.nameConstraints:
+        into.nameConstraints = readNameConstraints(der, inner);
         break;
       case extensionOids.authorityKeyIdentifier: {
         const keyId = childrenOf(der, inner).find((part) => part.tag === contextPrimitive(0));

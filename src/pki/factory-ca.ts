@@ -12,6 +12,7 @@ import {
   randomSerial,
 } from './certificate-builder.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
+import type { NameConstraints } from './name-constraints.js';
 import { requestForKey } from './csr-writer.js';
 import {
   authorityKeyIdentifierExtension,
@@ -46,6 +47,8 @@ const statusRecheckMs = 2_000;
 export interface SigningCa {
   record: CaCertificateRecord;
   certificate: ParsedCertificate;
+  /** The NameConstraints of the CA and of every CA above it: a device certificate must meet them all. */
+  nameConstraints: NameConstraints[];
   key: KeyHandle;
   signatureAlgorithm: SignatureAlgorithm;
   profile(ecKeyAgreement: boolean): DeviceCertificateProfile;
@@ -261,7 +264,8 @@ export class FactoryCa {
       this.signing.delete(name);
     }
     const record = await this.get(name);
-    const certificate = certificatesInPem(record.pem, 'ca')[0]!;
+    const chain = certificatesInPem(record.pem, 'ca');
+    const certificate = chain[0]!;
     checkUsable(record, certificate, now, use);
     if (record.external || record.keyId === undefined) {
       throw new StationError(
@@ -288,6 +292,7 @@ export class FactoryCa {
     const signing: SigningCa = {
       record,
       certificate,
+      nameConstraints: chain.flatMap((member) => member.nameConstraints ?? []),
       key,
       signatureAlgorithm,
       profile(ecKeyAgreement) {

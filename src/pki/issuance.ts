@@ -12,10 +12,12 @@ import type { Registry } from '../registry/registry.js';
 import { assembleSigned, randomSerial } from './certificate-builder.js';
 import { certificateId } from './certificate-reader.js';
 import { checkCsr } from './csr.js';
+import { Tag, childrenOf, expectElement } from './der.js';
 import { requestForKey } from './csr-writer.js';
 import { checkedAltNames, type SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
 import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
+import { nameConstraintProblem } from './name-constraints.js';
 import { toPem } from './pem.js';
 import { validityFor, type Validity } from './validity.js';
 
@@ -232,15 +234,18 @@ export class CertificateIssuer {
         },
       );
     }
+    const subjectName = encodeName(subject);
+    const altNames = options.subjectAltNames && checkedAltNames(options.subjectAltNames);
+    checkNameConstraints(ca, subjectName, altNames);
     const serial = randomSerial();
     const tbs = ca.profile(options.ecKeyAgreement ?? false).tbs({
       serial,
       notBefore,
       notAfter,
-      subjectName: encodeName(subject),
+      subjectName,
       spki,
       keyKind,
-      ...(options.subjectAltNames && { subjectAltNames: checkedAltNames(options.subjectAltNames) }),
+      ...(altNames && { subjectAltNames: altNames }),
     });
     const signature = await this.keyStore.sign(ca.key, tbs, ca.signatureAlgorithm.hash);
     const der = assembleSigned(tbs, ca.signatureAlgorithm, signature);
@@ -274,4 +279,37 @@ function validityWithin(ca: SigningCa, days = 365): Validity {
     );
   }
   return validity;
+}
+
+/**
+ * A certificate outside its CA's name constraints (or those of a CA above it) fails every verifier, so it
+ * is refused before it is signed.
+ */
+function checkNameConstraints(
+  ca: SigningCa,
+  subjectName: Uint8Array,
+  names: SubjectAltNames | undefined,
+): void {
+  if (ca.nameConstraints.length === 0) return;
+  const subjectRdns = childrenOf(subjectName, expectElement(subjectName, 0, Tag.sequence, 'Name')).map(
+    (rdn) => subjectName.subarray(rdn.start, rdn.end),
+  );
+  for (const constraints of ca.nameConstraints) {
+    const problem = nameConstraintProblem(constraints, {
+      subjectRdns,
+      dns: names?.dns ?? [],
+      ip: names?.ip ?? [],
+      uri: names?.uri ?? [],
+    });
+    if (problem) {
+      throw new StationError(
+        'pki.name-constraint',
+        `CA '${ca.record.name}' cannot sign this certificate: ${problem}.`,
+        {
+          field: 'subjectAltNames',
+          subject: ca.record.name,
+        },
+      );
+    }
+  }
 }

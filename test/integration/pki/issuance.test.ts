@@ -246,6 +246,37 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     }
   });
 
+  it("signs only names inside its CA's name constraints, so what it signs verifies", async () => {
+    const fenced = await fixture.pki.factoryCa.createRoot(
+      { name: 'fenced', permittedDns: ['devices.acme.com'] },
+      actor,
+    );
+    const fencedFile = await writeScratch(fixture, 'fenced.pem', fenced.pem);
+    const before = await fixture.pki.issuer.certificates.count();
+    const outside = await rejection(() =>
+      fixture.pki.issuer.issueFromCsr(
+        deviceCsr('thing-6').der,
+        { caName: 'fenced', subjectAltNames: { dns: ['thing-6.devices.acme.com', 'thing-6.evil.example'] } },
+        actor,
+      ),
+    );
+    expect(outside).toEqual({
+      code: 'pki.name-constraint',
+      message:
+        "CA 'fenced' cannot sign this certificate: the DNS name thing-6.evil.example is outside the subtrees the CA permits.",
+    });
+    expect(await fixture.pki.issuer.certificates.count()).toBe(before);
+    for (const dns of [['thing-6.devices.acme.com'], undefined]) {
+      const issued = await fixture.pki.issuer.issueFromCsr(
+        deviceCsr('thing-6').der,
+        { caName: 'fenced', ...(dns && { subjectAltNames: { dns } }) },
+        actor,
+      );
+      const certificateFile = await writeScratch(fixture, 'fenced-leaf.pem', issued.certificate.pem);
+      expect(await opensslVerify(['-x509_strict', '-CAfile', fencedFile, certificateFile])).toContain('OK');
+    }
+  });
+
   it('still signs the CRL of a disabled CA, which issues nothing more', async () => {
     const root = await fixture.pki.factoryCa.createRoot({ name: 'retired' }, actor);
     const rootFile = await writeScratch(fixture, 'retired.pem', root.pem);

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Tag,
+  childrenOf,
+  contextConstructed,
+  contextPrimitive,
+  expectElement,
+  ia5String,
+  sequence,
+  tlv,
+} from './der.js';
+import { nameConstraintProblem, readNameConstraints, type CertificateNames } from './name-constraints.js';
+import { encodeName } from './names.js';
+
+const subtree = (tag: number, content: Uint8Array) => sequence(tlv(tag, content));
+const dns = (name: string) => sequence(ia5String(name, contextPrimitive(2)));
+
+function constraints(permitted: Uint8Array[], excluded: Uint8Array[] = []) {
+  const der = sequence(
+    ...(permitted.length > 0 ? [tlv(contextConstructed(0), ...permitted)] : []),
+    ...(excluded.length > 0 ? [tlv(contextConstructed(1), ...excluded)] : []),
+  );
+  return readNameConstraints(der, expectElement(der, 0, Tag.sequence, 'NameConstraints'));
+}
+
+function rdnsOf(name: Uint8Array): Uint8Array[] {
+  return childrenOf(name, expectElement(name, 0, Tag.sequence, 'Name')).map((rdn) =>
+    name.subarray(rdn.start, rdn.end),
+  );
+}
+
+const names = (extra: Partial<CertificateNames>): CertificateNames => ({
+  subjectRdns: rdnsOf(encodeName({ commonName: 'thing-1', organization: 'Acme' })),
+  dns: [],
+  ip: [],
+  uri: [],
+  ...extra,
+});
+
+describe('name constraints', () => {
+  it('permits a DNS subtree and the names below it, case aside; a leading dot means below only', () => {
+    const fence = constraints([dns('devices.acme.com')]);
+    for (const name of ['devices.acme.com', 'x.devices.ACME.com'])
+      expect(nameConstraintProblem(fence, names({ dns: [name] }))).toBeUndefined();
+    expect(nameConstraintProblem(fence, names({ dns: ['evildevices.acme.com'] }))).toContain('outside');
+    const below = constraints([dns('.acme.com')]);
+    expect(nameConstraintProblem(below, names({ dns: ['acme.com'] }))).toContain('outside');
+    expect(nameConstraintProblem(below, names({ dns: ['a.acme.com'] }))).toBeUndefined();
+    // A form the CA does not constrain is free.
+    expect(nameConstraintProblem(fence, names({ ip: ['192.0.2.1'] }))).toBeUndefined();
+  });
+
+  it('applies excluded subtrees, IP ranges, URI hosts and directory names', () => {
+    const fence = constraints(
+      [
+        subtree(contextPrimitive(7), Uint8Array.of(10, 0, 0, 0, 255, 0, 0, 0)),
+        sequence(ia5String('.acme.com', contextPrimitive(6))),
+      ],
+      [dns('lab.acme.com')],
+    );
+    expect(nameConstraintProblem(fence, names({ ip: ['10.1.2.3'] }))).toBeUndefined();
+    expect(nameConstraintProblem(fence, names({ ip: ['11.1.2.3'] }))).toContain(
+      'IP address 11.1.2.3 is outside',
+    );
+    expect(nameConstraintProblem(fence, names({ ip: ['::1'] }))).toContain('outside');
+    expect(nameConstraintProblem(fence, names({ uri: ['https://x.acme.com/a'] }))).toBeUndefined();
+    expect(nameConstraintProblem(fence, names({ uri: ['https://acme.org/'] }))).toContain('URI');
+    expect(nameConstraintProblem(fence, names({ dns: ['pc.lab.acme.com'] }))).toContain('excludes');
+
+    // The base: the subject's first RDN (O=Acme) alone.
+    const [organisation] = rdnsOf(encodeName({ organization: 'Acme', commonName: 'x' }));
+    const directory = constraints([sequence(tlv(contextConstructed(4), sequence(organisation!)))]);
+    const subject = (name: Uint8Array) => names({ subjectRdns: rdnsOf(name) });
+    expect(
+      nameConstraintProblem(directory, subject(encodeName({ organization: 'Acme', commonName: 'x' }))),
+    ).toBe(undefined);
+    expect(
+      nameConstraintProblem(directory, subject(encodeName({ organization: 'Other', commonName: 'x' }))),
+    ).toContain('directory names');
+  });
+
+  it('refuses what it cannot check rather than sign something a verifier refuses', () => {
+    const mail = constraints([sequence(ia5String('acme.com', contextPrimitive(1)))]);
+    expect(nameConstraintProblem(mail, names({}))).toContain('cannot check');
+  });
+});
