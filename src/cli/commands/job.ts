@@ -182,7 +182,10 @@ export const jobCommands: CommandModule = {
 };
 
 export function jobId(text: string): number {
-  if (!/^\d+$/.test(text)) throw invalidInput('job', `"${text}" is not a job number.`);
+  // A number past 2^53 would be read as a neighbour: "no job 100000000000000000000" for 99999999999999999999.
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw invalidInput('job', `"${text}" is not a job number.`);
+  }
   return Number(text);
 }
 
@@ -233,6 +236,10 @@ async function jobSpecFrom(options: CreateOptions, station: Station): Promise<Jo
   if (options.scan) {
     const [parameter, prompt] = splitPair(options.scan, 'scan');
     parameters.operator = { parameter, prompt };
+  }
+  // Said before the claim is looked up: "no claim x" would hide that --claim does not belong here.
+  if (options.claim !== undefined && options.keyMode !== 'claim') {
+    throw invalidInput('claim', `--claim goes with --key-mode claim, not ${options.keyMode}.`);
   }
   const parsed = jobSpecSchema.safeParse({
     label: options.label,

@@ -88,4 +88,14 @@ describe('station job describe', () => {
     );
     expect(text.stdout).toContain('attempts that failed before the device identified itself: 1');
   });
+
+  it('refuses a job number past what it can read exactly, and a --claim outside claim mode', async () => {
+    const options = { dataDir: fixture.dataDir, env: fixture.env };
+    const huge = await runCli(['job', 'describe', '99999999999999999999'], options);
+    expect(huge.stderr.trim()).toBe('error: job: "99999999999999999999" is not a job number.');
+    // prettier-ignore
+    const claim = await runCli(['job', 'create', '--label', 'x', '--template', 'sensor', '--ca', 'factory',
+      '--key-mode', 'csr', '--quota', '1', '--claim', 'nope'], options);
+    expect(claim.stderr.trim()).toBe('error: claim: --claim goes with --key-mode claim, not csr.');
+  });
 });
