@@ -2,7 +2,7 @@ import { StationError } from '../api/errors.js';
 import { CaCertificateTable, CertificateTable, type CertificateStatus } from '../registry/certificates.js';
 import type { Registry } from '../registry/registry.js';
 import { certificatesInPem } from './ca-records.js';
-import { namedIssuerOf, signedBy } from './chain.js';
+import { issuerProblem, namedIssuerOf, signedBy } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
 import { derBlocksFrom } from './pem.js';
 
@@ -55,18 +55,17 @@ export class CertificateVerifier {
         ok: true,
         detail: `signature verifies with the key of CA '${issuer.name}'`,
       });
-      const caValid = now >= issuer.certificate.notBefore && now <= issuer.certificate.notAfter;
+      // The CA and every CA above it: a CA, within validity, allowed to sign (keyCertSign, pathLen).
+      const problem = issuerProblem(issuer.chain, now);
       const caActive = issuer.status === 'ACTIVE';
       checks.push({
         check: 'ca',
-        ok: caValid && caActive && issuer.certificate.isCa,
-        detail: !issuer.certificate.isCa
-          ? `CA '${issuer.name}' is not a CA certificate`
-          : !caActive
-            ? `CA '${issuer.name}' is disabled`
-            : caValid
-              ? `CA '${issuer.name}' is active and valid until ${issuer.certificate.notAfter.toISOString()}`
-              : `CA '${issuer.name}' is outside its validity`,
+        ok: !problem && caActive,
+        detail: problem
+          ? `CA '${issuer.name}' cannot vouch for it: ${problem.text}`
+          : caActive
+            ? `CA '${issuer.name}' is active and valid until ${issuer.certificate.notAfter.toISOString()}`
+            : `CA '${issuer.name}' is disabled`,
       });
     }
     const inValidity = now >= certificate.notBefore && now <= certificate.notAfter;
@@ -106,11 +105,14 @@ export class CertificateVerifier {
 
   private async findIssuer(
     certificate: ParsedCertificate,
-  ): Promise<{ name: string; status: string; certificate: ParsedCertificate } | undefined> {
+  ): Promise<
+    { name: string; status: string; certificate: ParsedCertificate; chain: ParsedCertificate[] } | undefined
+  > {
     for (const ca of await this.cas.list()) {
-      const caCertificate = certificatesInPem(ca.pem, 'ca')[0]!;
+      const chain = certificatesInPem(ca.pem, 'ca');
+      const caCertificate = chain[0]!;
       if (namedIssuerOf(certificate, caCertificate) && signedBy(certificate, caCertificate.spki)) {
-        return { name: ca.name, status: ca.status, certificate: caCertificate };
+        return { name: ca.name, status: ca.status, certificate: caCertificate, chain };
       }
     }
     return undefined;

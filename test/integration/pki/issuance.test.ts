@@ -2,6 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStationError } from '../../../src/api/errors.js';
 import { toPem } from '../../../src/pki/pem.js';
+import { makeCa, makeDeviceCertificate } from '../../helpers/certificates.js';
 import {
   deviceCsr,
   filesUnder,
@@ -313,6 +314,23 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     const revoked = await fixture.pki.verifier.verify(issued.der);
     expect(revoked.valid).toBe(false);
     expect(revoked.checks.find((check) => check.check === 'status')).toMatchObject({ ok: false });
+  });
+
+  it('verifies against the whole chain of a registered CA: a CA above it that expired fails the check', async () => {
+    const day = 86_400_000;
+    const root = makeCa({ commonName: `Maker Root ${kind}`, notAfter: new Date(Date.now() + 10 * day) });
+    const line = makeCa({ commonName: `Maker Line ${kind}`, issuer: root });
+    const pem = [line, root].map((ca) => toPem('CERTIFICATE', ca.certificate.der)).join('');
+    await fixture.pki.factoryCa.registerExternal(`maker-line-${kind}`, pem, actor);
+    const device = makeDeviceCertificate({ commonName: 'maker-device-1', issuer: line });
+    expect(await fixture.pki.verifier.verify(device.der)).toMatchObject({ ca: `maker-line-${kind}` });
+    // Twenty days on, the device and its line CA are still within validity, but the root is not.
+    const later = await fixture.pki.verifier.verify(device.der, new Date(Date.now() + 20 * day));
+    expect(later.checks.find((check) => check.check === 'ca')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(`CA 'maker-line-${kind}' cannot vouch for it: CN=Maker Root ${kind}`),
+    });
+    expect(later.valid).toBe(false);
   });
 
   it('keeps private keys out of the data folder: no PKCS#8 bytes of injected keys and no PEM key markers', async () => {
