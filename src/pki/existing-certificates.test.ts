@@ -1,12 +1,22 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { makeCa, makeDeviceCertificate, type TestCa } from '../../test/helpers/certificates.js';
+import {
+  makeCa,
+  makeDeviceCertificate,
+  p256Keys,
+  spkiOf,
+  type TestCa,
+} from '../../test/helpers/certificates.js';
 import { isStationError, type StationError } from '../api/errors.js';
 import type { CaCertificateRecord } from '../registry/certificates.js';
-import { oids, type SignatureAlgorithm } from './algorithms.js';
+import { oids, signatureAlgorithmFor, type SignatureAlgorithm } from './algorithms.js';
 import { caRecordFrom } from './ca-records.js';
+import { assembleSigned, encodeTbsCertificate, randomSerial } from './certificate-builder.js';
+import { parseCertificate } from './certificate-reader.js';
 import { derNull, objectIdentifier, sequence } from './der.js';
 import { acceptExistingCertificate, type DeviceCertificate } from './existing-certificates.js';
+import { basicConstraintsExtension } from './extensions.js';
+import { encodeName } from './names.js';
 
 /** The registry row of an external CA, as `station ca register` writes it. */
 function registered(ca: TestCa): CaCertificateRecord {
@@ -99,6 +109,29 @@ describe('acceptExistingCertificate: the key and signature rules of a CSR', () =
     const error = refusal({ certificate: makeDeviceCertificate({ commonName: 'k1', keys }), extras: [] });
     expect(error.code).toBe('pki.key-unsupported');
     expect(error.details).toMatchObject({ rule: 'curve-not-allowed', curve: 'secp256k1' });
+  });
+
+  it('refuses a certificate whose EC point is not on its curve', () => {
+    const ca = makeCa({ commonName: 'Maker Root' });
+    const spki = Uint8Array.from(spkiOf(p256Keys().publicKey));
+    spki[spki.length - 1]! ^= 0x01; // y one off: no longer a point of P-256
+    const algorithm = signatureAlgorithmFor('EC-P256');
+    const tbs = encodeTbsCertificate({
+      serial: randomSerial(),
+      signatureAlgorithm: algorithm,
+      issuerName: ca.name,
+      notBefore: new Date(Date.now() - 86_400_000),
+      notAfter: new Date(Date.now() + 86_400_000),
+      subjectName: encodeName({ commonName: 'bent' }),
+      spki,
+      extensions: [basicConstraintsExtension(false)],
+    });
+    const certificate = parseCertificate(
+      assembleSigned(tbs, algorithm, sign('sha256', tbs, ca.keys.privateKey)),
+    );
+    const error = refusal({ certificate, extras: [] }, ca);
+    expect(error.code).toBe('pki.key-unsupported');
+    expect(error.details).toMatchObject({ rule: 'public-key-invalid' });
   });
 
   it('applies a narrower key list when the check is given one', () => {

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { StationError } from '../api/errors.js';
 import { keyAlgorithms, type KeyAlgorithm } from '../keys/key-store.js';
 import type { CaCertificateRecord, NewCertificate } from '../registry/certificates.js';
@@ -5,7 +6,7 @@ import { verifiableSignatureHashes } from './algorithms.js';
 import { certificatesInPem } from './ca-records.js';
 import { chainAbove, issuerProblem } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
-import { checkKeyRules } from './csr.js';
+import { checkKeyRules, type KeyRuleError } from './csr.js';
 import { formatName } from './names.js';
 import { derBlocksFrom, toPem } from './pem.js';
 
@@ -145,17 +146,22 @@ function checkIssuedBy(
  * keys under 2048 bits and curves such as secp256k1 at RegisterCertificate*, so they are not recorded.
  */
 function checkDeviceKey(certificate: ParsedCertificate, allowed: readonly KeyAlgorithm[]): void {
-  checkKeyRules(
-    certificate.spki,
-    allowed,
-    "The device's certificate",
-    (rule, message, details) =>
-      new StationError(
-        rule === 'malformed' ? 'pki.certificate-unreadable' : 'pki.key-unsupported',
-        `${message} It cannot be registered.`,
-        { subject: certificate.id, details: { rule, subject: subjectText(certificate), ...details } },
-      ),
-  );
+  const refuse: KeyRuleError = (rule, message, details) =>
+    new StationError(
+      rule === 'malformed' ? 'pki.certificate-unreadable' : 'pki.key-unsupported',
+      `${message} It cannot be registered.`,
+      { subject: certificate.id, details: { rule, subject: subjectText(certificate), ...details } },
+    );
+  checkKeyRules(certificate.spki, allowed, "The device's certificate", refuse);
+  try {
+    // OpenSSL's decoder checks what the rules cannot: an EC point on its curve, a usable RSA key.
+    createPublicKey({ key: Buffer.from(certificate.spki), format: 'der', type: 'spki' });
+  } catch (error) {
+    throw refuse(
+      'public-key-invalid',
+      `The device's certificate holds no valid public key (${String(error)}).`,
+    );
+  }
 }
 
 /**
