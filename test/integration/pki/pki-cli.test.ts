@@ -141,47 +141,33 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     expect((await station('cert', 'revoke', certificate!.id, '--reason', 'whatever')).code).toBe(1);
   });
 
+  // What the store holds, and what it destroyed: a key made and then destroyed would show there.
+  async function storedKeys(): Promise<{ keys: string[]; destroyed: string[] }> {
+    const contents = await readKeyFile(path.join(dataDir, 'soft-keys.json'), softPassphrase);
+    return { keys: contents?.keys.map((key) => key.label) ?? [], destroyed: contents?.destroyed ?? [] };
+  }
+
   it('ca create --intermediate with an --out it cannot write makes no key, so the name stays free', async () => {
-    const keyFile = () => readFile(path.join(dataDir, 'soft-keys.json')).catch(() => undefined);
-    const keysBefore = await keyFile();
-    const refused = await station(
-      'ca',
-      'create',
-      '--name',
-      'line-int',
-      '--intermediate',
-      '--out',
-      path.join(dir, 'no-such-folder', 'line-int.csr'),
-    );
+    const keysBefore = await storedKeys();
+    const intermediate = (out: string) =>
+      station('ca', 'create', '--name', 'line-int', '--intermediate', '--out', out);
+    const refused = await intermediate(path.join(dir, 'no-such-folder', 'line-int.csr'));
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^error: out: cannot write .*ENOENT/m);
-    expect(await keyFile()).toEqual(keysBefore);
-    const retried = await station(
-      'ca',
-      'create',
-      '--name',
-      'line-int',
-      '--intermediate',
-      '--out',
-      path.join(dir, 'line-int.csr'),
-    );
+    expect(await storedKeys()).toEqual(keysBefore);
+    const retried = await intermediate(path.join(dir, 'line-int.csr'));
     expect(retried.code, retried.stderr).toBe(0);
   });
 
   it('ca create checks --days and --permitted-dns before it makes a key', async () => {
-    // What the store holds, and what it destroyed: a key made and then destroyed would show there.
-    const keyFile = async () => {
-      const contents = await readKeyFile(path.join(dataDir, 'soft-keys.json'), softPassphrase);
-      return { keys: contents?.keys.map((key) => key.label) ?? [], destroyed: contents?.destroyed ?? [] };
-    };
-    const keysBefore = await keyFile();
+    const keysBefore = await storedKeys();
     const tooLong = await station('ca', 'create', '--name', 'too-long', '--days', '99999999');
     expect(tooLong.stderr).toMatch(/^error: days: validity must be a whole number of days from 1 to 36500/m);
     for (const domain of ['', 'two words.example', 'a..b']) {
       const fenced = await station('ca', 'create', '--name', 'fenced', '--permitted-dns', domain);
       expect(fenced.stderr, domain).toMatch(/^error: permittedDns: '.*' is not a DNS name/m);
     }
-    expect(await keyFile()).toEqual(keysBefore);
+    expect(await storedKeys()).toEqual(keysBefore);
     const idn = await station('ca', 'create', '--name', 'fenced', '--permitted-dns', 'bücher.example');
     expect(idn.code, idn.stderr).toBe(0);
     const exportedFile = path.join(dir, 'fenced.pem');
