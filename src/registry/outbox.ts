@@ -40,6 +40,9 @@ export function linkSubject(first: string, second: string): string {
   return `${first}|${second}`;
 }
 
+/** Rows per statement: SQLite parses a chain of ORs as a tree at most 1,000 deep. */
+const rowsPerStatement = 200;
+
 /**
  * Writes a transaction's queued uploads in two statements. A changed row goes to the end of the queue, as
  * a new row: an upload reads in queue order, and the change may name what was queued since (a thing
@@ -48,16 +51,21 @@ export function linkSubject(first: string, second: string): string {
  */
 export async function writeUploads(tx: Transaction, entries: readonly OutboxRequest[]): Promise<void> {
   const now = new Date().toISOString();
-  const rows = entries.map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
-  await tx.run(
-    `DELETE FROM outbox WHERE ${rows.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
-    rows.flatMap((row) => [row.kind, row.subject, row.payload]),
-  );
-  await tx.run(
-    `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
-     ON CONFLICT (kind, subject) DO NOTHING`,
-    rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
-  );
+  // In slices: a bulk create queues thousands.
+  for (let start = 0; start < entries.length; start += rowsPerStatement) {
+    const rows = entries
+      .slice(start, start + rowsPerStatement)
+      .map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
+    await tx.run(
+      `DELETE FROM outbox WHERE ${rows.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
+      rows.flatMap((row) => [row.kind, row.subject, row.payload]),
+    );
+    await tx.run(
+      `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (kind, subject) DO NOTHING`,
+      rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
+    );
+  }
 }
 
 export class OutboxTable {

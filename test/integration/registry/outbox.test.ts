@@ -158,6 +158,20 @@ describe('outbox', () => {
     ]);
   });
 
+  it('queues the things of a bulk create, thousands in one transaction', async () => {
+    const names = Array.from({ length: 2_500 }, (_, index) => `bulk-${index}`);
+    await temp.registry.transaction('test:a', (tx) =>
+      temp.registry.things.createMany(
+        tx,
+        names.map((name) => ({ name })),
+      ),
+    );
+    const queued = await temp.registry.reader.all<{ subject: string }>(
+      "SELECT subject FROM outbox WHERE kind = 'thing' ORDER BY id",
+    );
+    expect(queued.map((row) => row.subject)).toEqual(names);
+  });
+
   it('moves a changed row to the end of the queue, after what it may now name', async () => {
     await temp.registry.transaction('test:a', async (tx) => {
       outbox.enqueue(tx, 'thing', 'lamp-1', { groups: [] });
