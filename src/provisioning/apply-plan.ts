@@ -55,6 +55,15 @@ async function applyThing(
     thingGroups: stored.thingGroups,
   };
   const change = reconcileThing(planned, existing);
+  // A thing kept as it is, or its groups kept, may have no upload queued yet: it was made before the
+  // registry queued its own changes. The same state queued again changes nothing.
+  if (stored && change.action !== 'create') {
+    const leaving = change.action === 'update' ? change.leaveGroups : [];
+    tables.things.queueUpload(tx, {
+      ...stored,
+      thingGroups: stored.thingGroups.filter((group) => !leaving.includes(group)),
+    });
+  }
   if (change.action === 'create') {
     await tables.things.create(tx, {
       name,

@@ -5,8 +5,9 @@ import type { Transaction } from './transaction.js';
  * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
  * carry. Each row is the latest state of one subject: a thing type, thing group, policy, thing or
  * certificate, or a link between two of them (a thing in a group, a policy on a certificate, a
- * certificate on a thing) that says whether it holds. (kind, subject) is unique: a change replaces the
- * row with one at the end of the queue, even once sent, and the same state again changes nothing.
+ * certificate on a thing) that says whether it holds. (kind, subject) is unique. In queue order a link
+ * comes after both its ends (writeUploads keeps it so); an upload that still meets a missing end (a
+ * thing moved to a thing type made after it) retries it later, as it retries any failed call.
  */
 export type OutboxKind =
   | 'thing-type'
@@ -40,29 +41,31 @@ export function linkSubject(first: string, second: string): string {
   return `${first}|${second}`;
 }
 
-/** Rows per statement: SQLite parses a chain of ORs as a tree at most 1,000 deep. */
+/** Rows per statement: SQLite parses the DELETE's chain of ORs as a tree at most 1,000 deep. */
 const rowsPerStatement = 200;
 
 /**
- * Writes a transaction's queued uploads in two statements. A changed row goes to the end of the queue, as
- * a new row: an upload reads in queue order, and the change may name what was queued since (a thing
- * moved into a group made after it). A row whose state is unchanged keeps its place. The rows are not
+ * Writes a transaction's queued uploads, 200 rows per statement (a bulk create queues thousands). A row
+ * not yet sent takes its new state where it stands, so the links queued after it (a thing's groups and
+ * certificate) still come after it. A row already sent whose state changed goes to the end of the queue,
+ * as a new row: the change is news to the cloud. The same state again changes nothing. The rows are not
  * audited themselves: the change that queued them is, in the same transaction.
  */
 export async function writeUploads(tx: Transaction, entries: readonly OutboxRequest[]): Promise<void> {
   const now = new Date().toISOString();
-  // In slices: a bulk create queues thousands.
   for (let start = 0; start < entries.length; start += rowsPerStatement) {
     const rows = entries
       .slice(start, start + rowsPerStatement)
       .map((entry) => ({ ...entry, payload: JSON.stringify(entry.payload) }));
     await tx.run(
-      `DELETE FROM outbox WHERE ${rows.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')}`,
+      `DELETE FROM outbox WHERE sent_at IS NOT NULL
+       AND (${rows.map(() => '(kind = ? AND subject = ? AND payload IS NOT ?)').join(' OR ')})`,
       rows.flatMap((row) => [row.kind, row.subject, row.payload]),
     );
     await tx.run(
       `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ${rows.map(() => '(?, ?, ?, ?)').join(', ')}
-       ON CONFLICT (kind, subject) DO NOTHING`,
+       ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload
+       WHERE outbox.sent_at IS NULL AND outbox.payload IS NOT excluded.payload`,
       rows.flatMap((row) => [row.kind, row.subject, row.payload, now]),
     );
   }

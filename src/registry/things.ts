@@ -260,6 +260,15 @@ export class ThingRegistry {
     };
   }
 
+  /**
+   * Queues the thing's state and its memberships as they stand, for a thing that may have none queued
+   * (made before the registry queued its own changes); the same state again changes nothing.
+   */
+  queueUpload(tx: Transaction, thing: ThingDescription): void {
+    tx.queueUploads([thingUpload(thing)]);
+    for (const group of thing.thingGroups) queueMembership(tx, group, thing.name, true);
+  }
+
   /** AttachThingPrincipal: ties a certificate to the thing; attaching twice changes nothing. */
   async attachPrincipal(
     tx: Transaction,

@@ -15,7 +15,8 @@ export interface Transaction extends SqlWriter {
   auditMany(records: readonly AuditRecord[]): Promise<void>;
   /**
    * Queues the new state of subjects for a later upload (outbox rows). They are written once the work is
-   * done, in one go, in the order queued; a subject queued twice keeps its last state, at its last place.
+   * done, in one go, in the order queued; a subject queued twice keeps its last state at its first place,
+   * so the links queued after it stay after it.
    */
   queueUploads(entries: readonly OutboxRequest[]): void;
   /** The state this transaction has queued for the subject so far, if any. */
@@ -219,11 +220,7 @@ class OpenTransaction implements Transaction {
 
   queueUploads(entries: readonly OutboxRequest[]): void {
     if (!this.open) throw closedTransaction();
-    for (const entry of entries) {
-      const key = uploadKey(entry.kind, entry.subject);
-      this.pendingUploads.delete(key); // to the end: the last change goes after what it may name
-      this.pendingUploads.set(key, entry);
-    }
+    for (const entry of entries) this.pendingUploads.set(uploadKey(entry.kind, entry.subject), entry);
   }
 
   queuedUpload(kind: OutboxKind, subject: string): Record<string, unknown> | undefined {

@@ -185,4 +185,35 @@ describe('applyResourcePlan', () => {
     await expect(apply(resources, id)).rejects.toMatchObject({ code: 'template.policy_missing' });
     expect(await registry.things.describe('lamp-1')).toBeUndefined();
   });
+
+  it('queues a thing made before the registry queued its own changes, with its groups, ahead of its principal', async () => {
+    // As the station left it before: the thing, its attribute and its group, and no outbox row.
+    await registry.transaction(actor, async (tx) => {
+      const now = new Date().toISOString();
+      await tx.run(
+        'INSERT INTO things (name, thing_type_name, billing_group_name, version, created_at, updated_at) VALUES (?, NULL, NULL, 1, ?, ?)',
+        ['lamp-1', now, now],
+      );
+      await tx.run(
+        "INSERT INTO thing_attributes (thing_name, name, value) VALUES ('lamp-1', 'color', 'red')",
+      );
+      await tx.run('INSERT INTO thing_group_members (group_name, thing_name, added_at) VALUES (?, ?, ?)', [
+        'lights',
+        'lamp-1',
+        now,
+      ]);
+      await tx.run('DELETE FROM outbox');
+    });
+    const id = await certificate('c'.repeat(64));
+    const applied = await apply(plan({ attributes: { color: 'red' }, thingGroups: ['lights'] }), id);
+    expect(applied.thingAction).toBe('unchanged');
+    const queued = await registry.reader.all<{ kind: string; subject: string }>(
+      "SELECT kind, subject FROM outbox WHERE kind NOT IN ('certificate', 'thing-group') ORDER BY id",
+    );
+    expect(queued.map((row) => `${row.kind}:${row.subject}`)).toEqual([
+      'thing:lamp-1',
+      'thing-group-member:lights|lamp-1',
+      `thing-principal:lamp-1|${id}`,
+    ]);
+  });
 });

@@ -13,6 +13,24 @@ beforeEach(async () => {
 
 afterEach(() => temp.dispose());
 
+/** Links queued (unsent) before one of their ends that is unsent too: an upload in queue order would fail. */
+async function linksBeforeTheirEnds(): Promise<string[]> {
+  const rows = await temp.registry.reader.all<{ kind: string; subject: string; payload: string }>(
+    'SELECT kind, subject, payload FROM outbox WHERE sent_at IS NULL ORDER BY id',
+  );
+  const position = new Map(rows.map((row, index) => [`${row.kind}:${row.subject}`, index]));
+  const endsOf: Record<string, (payload: Record<string, string>) => string[]> = {
+    'thing-group-member': (p) => [`thing-group:${p.thingGroupName}`, `thing:${p.thingName}`],
+    'policy-attachment': (p) => [`policy:${p.policyName}`, `certificate:${p.certificateId}`],
+    'thing-principal': (p) => [`thing:${p.thingName}`, `certificate:${p.certificateId}`],
+  };
+  return rows.flatMap((row, index) =>
+    (endsOf[row.kind]?.(JSON.parse(row.payload) as Record<string, string>) ?? [])
+      .filter((end) => (position.get(end) ?? -1) > index)
+      .map((end) => `${row.kind}:${row.subject} before ${end}`),
+  );
+}
+
 describe('outbox', () => {
   it('writes each (kind, subject) once and keeps an unchanged state where it is', async () => {
     await temp.registry.transaction('test:a', async (tx) =>
@@ -36,7 +54,7 @@ describe('outbox', () => {
     expect(await outbox.count()).toBe(3);
   });
 
-  it('writes a subject queued twice in one transaction once, with its last state, at its last place', async () => {
+  it('writes a subject queued twice in one transaction once, with its last state, at its first place', async () => {
     await temp.registry.transaction('test:a', async (tx) => {
       outbox.enqueue(tx, 'thing', 'sensor-1', { n: 1 });
       outbox.enqueue(tx, 'thing-group', 'floor-1', { n: 2 });
@@ -45,8 +63,8 @@ describe('outbox', () => {
     });
     const pending = await outbox.pending();
     expect(pending.map((entry) => [entry.kind, entry.subject, entry.payload])).toEqual([
-      ['thing-group', 'floor-1', { n: 2 }],
       ['thing', 'sensor-1', { n: 3, m: 4 }],
+      ['thing-group', 'floor-1', { n: 2 }],
     ]);
   });
 
@@ -126,25 +144,33 @@ describe('outbox', () => {
       [`thing-principal:SN-1|${certificateId}`, { thingName: 'SN-1', certificateId, attached: true }],
     ]);
 
-    // The CLI's thing update, group removal and policy detach each move their subject to the end.
+    // Nothing sent yet: the CLI's thing update, group removal and policy detach change their rows in
+    // place, so every link still comes after both its ends (a new policy version too).
+    const before = (await state()).map(([key]) => key);
     await registry.transaction('test:a', async (tx) => {
       await registry.things.update(tx, 'SN-1', { attributes: { a: '2' } });
       await registry.thingGroups.removeThing(tx, 'line-3', 'SN-1');
       await policies.detach(tx, 'connect', certificateId);
+      await policies.createVersion(
+        tx,
+        'connect',
+        JSON.stringify({ Version: '2012-10-17', Statement: [] }),
+        true,
+      );
     });
-    expect((await state()).slice(-3)).toEqual([
-      [
-        'thing:SN-1',
-        { thingName: 'SN-1', thingTypeName: null, billingGroupName: null, attributes: { a: '2' } },
-      ],
-      ['thing-group-member:line-3|SN-1', { thingGroupName: 'line-3', thingName: 'SN-1', member: false }],
-      [
-        `policy-attachment:connect|${certificateId}`,
-        { policyName: 'connect', certificateId, attached: false },
-      ],
-    ]);
+    expect((await state()).map(([key]) => key)).toEqual(before);
+    expect(Object.fromEntries(await state())).toMatchObject({
+      'thing:SN-1': { attributes: { a: '2' } },
+      'thing-group-member:line-3|SN-1': { member: false },
+      [`policy-attachment:connect|${certificateId}`]: { attached: false },
+      'policy:connect': { version: 2 },
+    });
+    expect(await linksBeforeTheirEnds()).toEqual([]);
 
-    // A deleted thing leaves its groups with it.
+    // Once sent, a change is news to the cloud: it goes to the end. A deleted thing leaves its groups.
+    await registry.transaction('test:upload', (tx) =>
+      tx.run("UPDATE outbox SET sent_at = '2026-01-01T00:00:00Z'"),
+    );
     await registry.transaction('test:a', async (tx) => {
       await registry.thingGroups.addThing(tx, 'line-3', 'SN-1');
     });
@@ -152,7 +178,7 @@ describe('outbox', () => {
       await tx.run('DELETE FROM thing_principals');
       await registry.things.delete(tx, 'SN-1');
     });
-    expect((await state()).slice(-2)).toEqual([
+    expect(await state()).toEqual([
       ['thing-group-member:line-3|SN-1', { thingGroupName: 'line-3', thingName: 'SN-1', member: false }],
       ['thing:SN-1', { thingName: 'SN-1', deleted: true }],
     ]);
@@ -172,23 +198,22 @@ describe('outbox', () => {
     expect(queued.map((row) => row.subject)).toEqual(names);
   });
 
-  it('moves a changed row to the end of the queue, after what it may now name', async () => {
+  it('keeps a changed row in place until it is sent, and moves it to the end once it was', async () => {
     await temp.registry.transaction('test:a', async (tx) => {
-      outbox.enqueue(tx, 'thing', 'lamp-1', { groups: [] });
-      outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
+      outbox.enqueue(tx, 'thing', 'lamp-1', { n: 1 });
+      outbox.enqueue(tx, 'thing-group-member', 'v2|lamp-1', { member: true });
       return Promise.resolve();
     });
-    await temp.registry.transaction('test:a', async (tx) => {
-      outbox.enqueue(tx, 'thing', 'lamp-1', { groups: ['v2'] });
-      // The same state again changes nothing, and keeps its place.
-      outbox.enqueue(tx, 'thing-group', 'v2', { thingGroupName: 'v2' });
-    });
-    const pending = await outbox.pending();
-    expect(pending.map((entry) => `${entry.kind}:${entry.subject}`)).toEqual([
-      'thing-group:v2',
-      'thing:lamp-1',
-    ]);
-    expect(pending[1]!.payload).toEqual({ groups: ['v2'] });
+    const order = async () => (await outbox.pending()).map((entry) => `${entry.kind}:${entry.subject}`);
+    await temp.registry.transaction('test:a', async (tx) => outbox.enqueue(tx, 'thing', 'lamp-1', { n: 2 }));
+    expect(await order()).toEqual(['thing:lamp-1', 'thing-group-member:v2|lamp-1']);
+    await temp.registry.transaction('test:upload', (tx) =>
+      tx.run("UPDATE outbox SET sent_at = '2026-01-01T00:00:00Z' WHERE kind = 'thing'"),
+    );
+    await temp.registry.transaction('test:a', async (tx) => outbox.enqueue(tx, 'thing', 'lamp-1', { n: 2 }));
+    expect(await order()).toEqual(['thing-group-member:v2|lamp-1']); // sent, and the same state again
+    await temp.registry.transaction('test:a', async (tx) => outbox.enqueue(tx, 'thing', 'lamp-1', { n: 3 }));
+    expect(await order()).toEqual(['thing-group-member:v2|lamp-1', 'thing:lamp-1']);
   });
 
   it('queues nothing when the transaction fails', async () => {
