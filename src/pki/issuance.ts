@@ -12,11 +12,11 @@ import type { Registry } from '../registry/registry.js';
 import { assembleSigned, randomSerial } from './certificate-builder.js';
 import { certificateId } from './certificate-reader.js';
 import { checkCsr } from './csr.js';
-import { Tag, childrenOf, expectElement } from './der.js';
+import { Tag, expectElement } from './der.js';
 import { requestForKey } from './csr-writer.js';
 import { checkedAltNames, type SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
-import { encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
+import { decodeName, encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
 import { nameConstraintProblem } from './name-constraints.js';
 import { toPem } from './pem.js';
 import { validityFor, type Validity } from './validity.js';
@@ -291,12 +291,10 @@ function checkNameConstraints(
   names: SubjectAltNames | undefined,
 ): void {
   if (ca.nameConstraints.length === 0) return;
-  const subjectRdns = childrenOf(subjectName, expectElement(subjectName, 0, Tag.sequence, 'Name')).map(
-    (rdn) => subjectName.subarray(rdn.start, rdn.end),
-  );
+  const subject = decodeName(subjectName, expectElement(subjectName, 0, Tag.sequence, 'Name'));
   for (const constraints of ca.nameConstraints) {
     const problem = nameConstraintProblem(constraints, {
-      subjectRdns,
+      subject,
       dns: names?.dns ?? [],
       ip: names?.ip ?? [],
       uri: names?.uri ?? [],

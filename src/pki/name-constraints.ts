@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { childrenOf, contentOf, contextConstructed, contextPrimitive, type DerElement } from './der.js';
 import { ipAddressBytes } from './extensions.js';
+import { decodeName, type NameAttribute } from './names.js';
 
 /** A CA's NameConstraints (RFC 5280 4.2.1.10), for the name forms a device certificate can carry. */
 export interface NameConstraints {
@@ -13,22 +14,20 @@ interface Subtrees {
   /** Address and mask, each 4 or 16 bytes. */
   ip: { address: Uint8Array; mask: Uint8Array }[];
   uri: string[];
-  /** The RDNs of each directoryName base, as DER, in order. */
-  directory: Uint8Array[][];
-  /** Forms the station never writes (rfc822Name, otherName, ...): present only to refuse them. */
-  other: number;
+  /** The attributes of each directoryName base, in order. */
+  directory: NameAttribute[][];
 }
 
 /** The names of a certificate about to be signed, in the forms constraints apply to. */
 export interface CertificateNames {
-  /** The subject's RDNs as DER, in order. */
-  subjectRdns: readonly Uint8Array[];
+  /** The subject's attributes, in order. */
+  subject: readonly NameAttribute[];
   dns: readonly string[];
   ip: readonly string[];
   uri: readonly string[];
 }
 
-const emptySubtrees = (): Subtrees => ({ dns: [], ip: [], uri: [], directory: [], other: 0 });
+const emptySubtrees = (): Subtrees => ({ dns: [], ip: [], uri: [], directory: [] });
 
 /** Reads the extension's value (the NameConstraints SEQUENCE) from `der`. */
 export function readNameConstraints(der: Uint8Array, value: DerElement): NameConstraints {
@@ -55,8 +54,10 @@ export function readNameConstraints(der: Uint8Array, value: DerElement): NameCon
       } else if (base.tag === contextConstructed(4)) {
         const name = childrenOf(der, base)[0];
         if (!name) throw new Error('a directoryName subtree without a name');
-        into.directory.push(childrenOf(der, name).map((rdn) => der.subarray(rdn.start, rdn.end)));
-      } else into.other++;
+        into.directory.push(decodeName(der, name));
+      }
+      // Other forms (rfc822Name, otherName, ...) constrain only names of their own form, which the
+      // station never writes (RFC 5280 4.2.1.10).
     }
   }
   return constraints;
@@ -105,15 +106,12 @@ export function nameConstraintProblem(
       if (inTree(value, excluded)) return `the ${form} ${value} is in a subtree the CA excludes`;
     }
   }
-  const subject = names.subjectRdns;
-  if (permitted.directory.length > 0 && !permitted.directory.some((base) => rdnsWithin(subject, base))) {
+  const subject = names.subject;
+  if (permitted.directory.length > 0 && !permitted.directory.some((base) => nameWithin(subject, base))) {
     return 'the subject is outside the directory names the CA permits';
   }
-  if (excluded.directory.some((base) => rdnsWithin(subject, base))) {
+  if (excluded.directory.some((base) => nameWithin(subject, base))) {
     return 'the subject is in a directory name the CA excludes';
-  }
-  if (permitted.other + excluded.other > 0) {
-    return 'the CA constrains name forms the station cannot check (e-mail or other names)';
   }
   return undefined;
 }
@@ -141,9 +139,18 @@ function uriWithin(uri: string, base: string): boolean {
   return base.startsWith('.') ? host.endsWith(base) : host === base;
 }
 
-function rdnsWithin(subject: readonly Uint8Array[], base: readonly Uint8Array[]): boolean {
+/**
+ * The subject starts with the base's attributes. Values compare as RFC 5280 7.1 asks, after string
+ * preparation: case and runs of spaces aside, whatever string type each was written in (OpenSSL does so).
+ */
+function nameWithin(subject: readonly NameAttribute[], base: readonly NameAttribute[]): boolean {
+  const prepared = (value: string) => value.normalize('NFKC').trim().replace(/\s+/g, ' ').toLowerCase();
   return (
     base.length <= subject.length &&
-    base.every((rdn, index) => Buffer.from(rdn).equals(Buffer.from(subject[index]!)))
+    base.every(
+      (attribute, index) =>
+        attribute.oid === subject[index]!.oid &&
+        prepared(attribute.value) === prepared(subject[index]!.value),
+    )
   );
 }
