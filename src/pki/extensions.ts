@@ -95,8 +95,11 @@ export function hasAltNames(names: SubjectAltNames | undefined): names is Subjec
   return (names?.dns?.length ?? 0) + (names?.uri?.length ?? 0) + (names?.ip?.length ?? 0) > 0;
 }
 
-/** A DNS name as RFC 5280 4.2.1.6 wants it: LDH labels. */
-const dnsNamePattern = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+/**
+ * A DNS name: labels of letters, digits and hyphens (RFC 5280 4.2.1.6), and underscores, which AWS thing
+ * names a template may put here can hold and which verifiers accept.
+ */
+const dnsNamePattern = /^([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
 
 /**
  * The ASCII form of a DNS name (an internationalised one in its xn-- form, as RFC 5280 7.2 requires), or
