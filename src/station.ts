@@ -5,7 +5,6 @@ import { openKeyStore, type OpenKeyStoreOptions } from './keys/open-key-store.js
 import { Pki } from './pki/pki.js';
 import { DeviceTable } from './registry/devices.js';
 import { JobTable } from './registry/jobs.js';
-import { OutboxTable } from './registry/outbox.js';
 import { PolicyRegistry } from './registry/policies.js';
 import { RecordTable } from './registry/records.js';
 import { Registry } from './registry/registry.js';
@@ -26,7 +25,6 @@ export class Station {
   readonly jobs: JobTable;
   readonly records: RecordTable;
   readonly devices: DeviceTable;
-  readonly outbox: OutboxTable;
   readonly policies: PolicyRegistry;
   readonly templates: TemplateRegistry;
   private keyStoreOpening: Promise<KeyStore> | undefined;
@@ -42,7 +40,6 @@ export class Station {
     this.jobs = new JobTable(reader);
     this.records = new RecordTable(reader);
     this.devices = new DeviceTable(reader);
-    this.outbox = new OutboxTable(reader);
     this.policies = new PolicyRegistry(reader);
     this.templates = new TemplateRegistry(reader);
   }

@@ -79,10 +79,6 @@ export class OutboxTable {
     tx.queueUploads([{ kind, subject, payload }]);
   }
 
-  enqueueMany(tx: Transaction, entries: readonly OutboxRequest[]): void {
-    tx.queueUploads(entries);
-  }
-
   /**
    * Changes fields of a subject's queued state (sent or not, or queued earlier in this transaction) and
    * makes it pending again; a subject never queued stays so. Returns whether there was a state to change.

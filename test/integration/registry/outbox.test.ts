@@ -34,13 +34,13 @@ async function linksBeforeTheirEnds(): Promise<string[]> {
 describe('outbox', () => {
   it('writes each (kind, subject) once and keeps an unchanged state where it is', async () => {
     await temp.registry.transaction('test:a', async (tx) =>
-      outbox.enqueueMany(tx, [
+      tx.queueUploads([
         { kind: 'thing', subject: 'sensor-1', payload: { n: 1 } },
         { kind: 'policy-attachment', subject: 'p|abc', payload: { n: 2 } },
       ]),
     );
     await temp.registry.transaction('test:a', async (tx) =>
-      outbox.enqueueMany(tx, [
+      tx.queueUploads([
         { kind: 'thing', subject: 'sensor-1', payload: { n: 1 } },
         { kind: 'thing', subject: 'sensor-2', payload: { n: 4 } },
       ]),
