@@ -125,6 +125,21 @@ describe('authorization', () => {
     expect(decide('192.0.2.1')).toBe('IMPLICIT_DENY');
   });
 
+  it('matches condition keys whatever their case, as IAM does (AWS:SourceIP is aws:SourceIp)', () => {
+    const policy = document({
+      Effect: 'Allow',
+      Action: 'iot:Connect',
+      Resource: arn('client/*'),
+      Condition: { IpAddress: { 'AWS:SourceIP': '10.0.0.0/8' } },
+    });
+    const decide = (sourceIp: string): string =>
+      evaluateAuthorization({ action: 'iot:Connect', resource: arn('client/t1') }, { sourceIp }, [
+        { name: 'p', document: policy },
+      ]).decision;
+    expect(decide('10.1.2.3')).toBe('ALLOWED');
+    expect(decide('192.0.2.1')).toBe('IMPLICIT_DENY');
+  });
+
   it('uses certificate list variables in set conditions', () => {
     const policy = document({
       Effect: 'Allow',

@@ -102,3 +102,26 @@ describe('policy variables', () => {
     expect(resolveContextKey('aws:username', attachedThing)).toBeUndefined();
   });
 });
+
+describe('key names', () => {
+  const context: AuthorizationContext = {
+    ...attachedThing,
+    sourceIp: '192.0.2.7',
+    certificate: { subject: { CommonName: 'sensor-7', Country: ['DE', 'FR'] }, serialNumber: '7f3a' },
+  };
+
+  it('are matched whatever their case, as IAM matches context key names', () => {
+    expect(resolveContextKey('AWS:SourceIP', context)).toBe('192.0.2.7');
+    expect(resolveContextKey('iot:clientid', context)).toBe('sensor-7');
+    expect(resolveContextKey('IOT:CONNECTION.THING.THINGNAME', context)).toBe('sensor-7');
+    expect(resolveContextKey('iot:connection.thing.isattached', context)).toBe('true');
+    expect(resolveContextKey('iot:connection.thing.attributes[floor]', context)).toBe('3');
+    expect(resolveContextKey('iot:certificate.subject.commonname', context)).toBe('sensor-7');
+    expect(resolveContextKey('iot:Certificate.subject.country.list', context)).toEqual(['DE', 'FR']);
+    expect(resolveContextKey('iot:certificate.serialNumber', context)).toBe('7f3a');
+  });
+
+  it('but a thing attribute name is the thing own and matched exactly', () => {
+    expect(resolveContextKey('iot:Connection.Thing.Attributes[FLOOR]', context)).toBeUndefined();
+  });
+});

@@ -21,31 +21,34 @@ const certificateGroups = {
   'Issuer.AlternativeName': 'issuerAlternativeName',
 } as const;
 
+const thingPrefix = 'iot:connection.thing.';
+const certificatePrefix = 'iot:certificate.';
 const certificateVariable =
-  /^(Subject|Issuer|Subject\.AlternativeName|Issuer\.AlternativeName)\.([A-Za-z0-9]+)(?:\.(List|[0-9]+))?$/;
-const thingAttributeVariable = /^Attributes\[(.+)\]$/;
+  /^(Subject|Issuer|Subject\.AlternativeName|Issuer\.AlternativeName)\.([A-Za-z0-9]+)(?:\.(List|[0-9]+))?$/i;
+/** The attribute name is the thing's own, matched exactly. */
+const thingAttributeVariable = /^Attributes\[(.+)\]$/i;
 
 export function resolveContextKey(name: string, context: AuthorizationContext): ContextValue {
-  switch (name) {
-    case 'iot:ClientId':
+  // Key names are not case-sensitive (IAM: "aws:SourceIP is equivalent to AWS:SourceIp"); the attribute
+  // and certificate field names inside them are matched as below.
+  const key = name.toLowerCase();
+  switch (key) {
+    case 'iot:clientid':
       return context.clientId;
-    case 'aws:SourceIp':
+    case 'aws:sourceip':
       return context.sourceIp;
-    case 'iot:DomainName':
+    case 'iot:domainname':
       return context.domainName;
-    case 'iot:ConnectAttributes':
+    case 'iot:connectattributes':
       return context.connectAttributes;
-    case 'iot:LastWillTopic':
+    case 'iot:lastwilltopic':
       return context.lastWillTopic;
-    case 'iot:Certificate.SerialNumber':
+    case 'iot:certificate.serialnumber':
       return safeCertificateValues(context.certificate?.serialNumber)?.[0];
   }
-  if (name.startsWith('iot:Connection.Thing.')) {
-    return resolveThingVariable(name.slice('iot:Connection.Thing.'.length), context);
-  }
-  if (name.startsWith('iot:Certificate.')) {
-    return resolveCertificateVariable(name.slice('iot:Certificate.'.length), context);
-  }
+  if (key.startsWith(thingPrefix)) return resolveThingVariable(name.slice(thingPrefix.length), context);
+  if (key.startsWith(certificatePrefix))
+    return resolveCertificateVariable(name.slice(certificatePrefix.length), context);
   return undefined;
 }
 
@@ -56,10 +59,11 @@ export function resolveContextKey(name: string, context: AuthorizationContext): 
 function resolveThingVariable(field: string, context: AuthorizationContext): ContextValue {
   const { clientId, principalAttachedThings = [] } = context;
   const attached = clientId !== undefined && principalAttachedThings.includes(clientId);
-  if (field === 'IsAttached') return attached ? 'true' : 'false';
+  const fieldKey = field.toLowerCase();
+  if (fieldKey === 'isattached') return attached ? 'true' : 'false';
   if (!attached) return undefined;
-  if (field === 'ThingName') return clientId;
-  if (field === 'ThingTypeName') return context.thingTypeName;
+  if (fieldKey === 'thingname') return clientId;
+  if (fieldKey === 'thingtypename') return context.thingTypeName;
   const attribute = thingAttributeVariable.exec(field)?.[1];
   const attributes = context.thingAttributes;
   if (attribute === undefined || attributes === undefined || !Object.hasOwn(attributes, attribute))
@@ -75,17 +79,16 @@ function resolveThingVariable(field: string, context: AuthorizationContext): Con
 function resolveCertificateVariable(path: string, context: AuthorizationContext): ContextValue {
   const match = certificateVariable.exec(path);
   if (match === null) return undefined;
-  const [, group, field, selector] = match as unknown as [
-    string,
-    keyof typeof certificateGroups,
-    string,
-    string?,
-  ];
+  const [, groupName, fieldName, selector] = match as unknown as [string, string, string, string?];
+  const group = (Object.keys(certificateGroups) as (keyof typeof certificateGroups)[]).find(
+    (known) => known.toLowerCase() === groupName.toLowerCase(),
+  )!;
   const fields = context.certificate?.[certificateGroups[group]];
-  if (fields === undefined || !Object.hasOwn(fields, field)) return undefined;
+  const field = Object.keys(fields ?? {}).find((known) => known.toLowerCase() === fieldName.toLowerCase());
+  if (fields === undefined || field === undefined) return undefined;
   const values = safeCertificateValues(fields[field]);
   if (values === undefined) return undefined;
-  if (selector === 'List') return values;
+  if (selector?.toLowerCase() === 'list') return values;
   return values[selector === undefined ? 0 : Number(selector)];
 }
 
