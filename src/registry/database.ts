@@ -110,6 +110,17 @@ export class SqliteConnection implements SqlWriter {
 
   close(): Promise<void> {
     this.statements.clear();
+    // Everything back into the database file and the WAL emptied, so that the file alone holds every
+    // commit (a copy of it is a whole backup). SQLite does this itself when its last connection closes,
+    // but cached statements not yet collected keep this connection from really closing until they are.
+    // Another program still reading keeps the rest in the WAL, which is as safe: the next open reads it.
+    if (this.file !== ':memory:' && this.file !== '') {
+      try {
+        this.db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      } catch {
+        // As above: the WAL keeps the commits.
+      }
+    }
     return settled(() => this.db.close());
   }
 

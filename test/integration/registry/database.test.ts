@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -97,6 +98,25 @@ describe('the registry connection and other programs', () => {
       expect(row).toEqual({ missing: 1 });
     } finally {
       await connection.close();
+    }
+  });
+
+  it('leaves every commit in the database file once closed, so a copy of that file alone is whole', async () => {
+    await temp.registry.transaction('test:alice', (tx) =>
+      tx.run(`INSERT INTO operators (name, role, created_at) VALUES ('bob', 'quality', 'now')`),
+    );
+    // Statements the connection cached and nothing has collected yet must not keep the commits in the WAL.
+    await temp.registry.reader.all('SELECT name FROM operators');
+    await temp.registry.close();
+    const copy = path.join(temp.dir, 'backup.sqlite');
+    await copyFile(temp.file, copy);
+    const connection = await SqliteConnection.open(copy);
+    try {
+      expect(await connection.all('SELECT name FROM operators')).toEqual([{ name: 'bob' }]);
+    } finally {
+      await connection.close();
+      await rm(temp.dir, { recursive: true, force: true });
+      temp = await openTempRegistry(); // for afterEach, which closes and removes its own
     }
   });
 });
