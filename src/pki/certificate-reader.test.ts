@@ -5,7 +5,12 @@ import { signatureAlgorithmFor } from './algorithms.js';
 import { assembleSigned, encodeTbsCertificate, randomSerial } from './certificate-builder.js';
 import { allowsKeyUsage, parseCertificate } from './certificate-reader.js';
 import { bitString } from './der.js';
-import { basicConstraintsExtension, extension, extensionOids } from './extensions.js';
+import {
+  basicConstraintsExtension,
+  extension,
+  extensionOids,
+  subjectAltNameExtension,
+} from './extensions.js';
 import { encodeName } from './names.js';
 
 /** A self-signed CA certificate carrying exactly the given extensions. */
@@ -64,5 +69,26 @@ describe('parseCertificate: KeyUsage', () => {
   it('refuses a KeyUsage that is not a BIT STRING', () => {
     const der = certificateWith([extension(extensionOids.keyUsage, true, Uint8Array.of(0x04, 0x01, 0x06))]);
     expect(() => parseCertificate(der)).toThrow(/KeyUsage is not a BIT STRING/);
+  });
+});
+
+describe('parseCertificate: SubjectAltName', () => {
+  it('reads DNS names, URIs and IP addresses, IPv6 written out in full', () => {
+    const der = certificateWith([
+      subjectAltNameExtension({
+        dns: ['thing-1.devices.acme.com'],
+        uri: ['urn:thing:1'],
+        ip: ['192.0.2.7', '2001:db8::1'],
+      }),
+    ]);
+    expect(parseCertificate(der).subjectAltNames).toEqual({
+      dns: ['thing-1.devices.acme.com'],
+      uri: ['urn:thing:1'],
+      ip: ['192.0.2.7', '2001:0db8:0000:0000:0000:0000:0000:0001'],
+    });
+  });
+
+  it('leaves subjectAltNames out when the certificate has none', () => {
+    expect(parseCertificate(certificateWith([])).subjectAltNames).toBeUndefined();
   });
 });

@@ -14,7 +14,14 @@ import {
   wholeOf,
   type DerElement,
 } from './der.js';
-import { extensionOids, keyIdentifierOf, keyUsageBits, type KeyUsageName } from './extensions.js';
+import {
+  extensionOids,
+  ipAddressText,
+  keyIdentifierOf,
+  keyUsageBits,
+  type KeyUsageName,
+  type SubjectAltNames,
+} from './extensions.js';
 import { readNameConstraints, type NameConstraints } from './name-constraints.js';
 import { commonNameOf, decodeName, formatName, type NameAttribute } from './names.js';
 
@@ -43,6 +50,8 @@ export interface ParsedCertificate {
   keyUsage?: KeyUsage;
   /** A CA's NameConstraints: what the certificates below it may name. */
   nameConstraints?: NameConstraints;
+  /** The SAN's DNS names, URIs and IP addresses (other forms are not read: nothing here checks them). */
+  subjectAltNames?: SubjectAltNames;
 }
 
 /** The KeyUsage extension as the certificate states it. */
@@ -135,6 +144,9 @@ function readExtensions(der: Uint8Array, wrapper: DerElement, into: ParsedCertif
       case extensionOids.nameConstraints:
         into.nameConstraints = readNameConstraints(der, inner);
         break;
+      case extensionOids.subjectAltName:
+        into.subjectAltNames = readSubjectAltNames(der, inner);
+        break;
       case extensionOids.authorityKeyIdentifier: {
         const keyId = childrenOf(der, inner).find((part) => part.tag === contextPrimitive(0));
         if (keyId) into.authorityKeyIdentifier = contentOf(der, keyId);
@@ -144,6 +156,19 @@ function readExtensions(der: Uint8Array, wrapper: DerElement, into: ParsedCertif
         break;
     }
   }
+}
+
+/** GeneralNames: dNSName [2], uniformResourceIdentifier [6] and iPAddress [7], as the SAN writer writes them. */
+function readSubjectAltNames(der: Uint8Array, element: DerElement): SubjectAltNames {
+  if (element.tag !== Tag.sequence) throw new Error('SubjectAltName is not a SEQUENCE');
+  const names: Required<SubjectAltNames> = { dns: [], uri: [], ip: [] };
+  for (const name of childrenOf(der, element)) {
+    const content = contentOf(der, name);
+    if (name.tag === contextPrimitive(2)) names.dns.push(Buffer.from(content).toString('latin1'));
+    else if (name.tag === contextPrimitive(6)) names.uri.push(Buffer.from(content).toString('latin1'));
+    else if (name.tag === contextPrimitive(7)) names.ip.push(ipAddressText(content));
+  }
+  return names;
 }
 
 /** The positions of the bits set in a named-bit BIT STRING, bit 0 being the first byte's most significant. */

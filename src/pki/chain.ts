@@ -5,6 +5,7 @@ import {
   subjectText,
   type ParsedCertificate,
 } from './certificate-reader.js';
+import { certificateNames, nameConstraintProblem } from './name-constraints.js';
 
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
@@ -100,6 +101,30 @@ export function issuerProblem(issuers: readonly ParsedCertificate[], now: Date):
       };
     }
     if (!isSelfIssued(issuer)) below.push(issuer);
+  }
+  return undefined;
+}
+
+/** The CA certificate of a path whose NameConstraints an end entity's names break, and how. */
+export interface NameConstraintBreach {
+  certificate: ParsedCertificate;
+  /** A clause for the caller's message, e.g. "the DNS name x.evil.com is outside the subtrees the CA permits". */
+  text: string;
+}
+
+/**
+ * Checks the end entity's SAN and subject against the NameConstraints of every CA certificate of its
+ * path (RFC 5280 6.1.3 (b), (c)), the anchor's too, as issuance does before signing (issuance.ts) and as
+ * openssl verify does (error 47). `issuers` is the path above `leaf`, in any order.
+ */
+export function nameConstraintBreach(
+  leaf: ParsedCertificate,
+  issuers: readonly ParsedCertificate[],
+): NameConstraintBreach | undefined {
+  const names = certificateNames(leaf);
+  for (const issuer of issuers) {
+    const text = issuer.nameConstraints && nameConstraintProblem(issuer.nameConstraints, names);
+    if (text) return { certificate: issuer, text };
   }
   return undefined;
 }

@@ -88,6 +88,75 @@ describe('acceptExistingCertificate: the CA constraints of the issuing chain', (
   });
 });
 
+describe('acceptExistingCertificate: the name constraints of the issuing chain', () => {
+  it("accepts names inside the registered CA's permitted subtrees, and no SAN at all", () => {
+    const ca = makeCa({ commonName: 'Maker Root', permittedDns: ['devices.acme.com'] });
+    for (const subjectAltNames of [{ dns: ['thing-1.devices.acme.com'] }, undefined]) {
+      const certificate = makeDeviceCertificate({ commonName: 'thing-1', issuer: ca, subjectAltNames });
+      const accepted = acceptExistingCertificate({ certificate, extras: [] }, { ca: registered(ca) });
+      expect(accepted.record.id).toBe(certificate.id);
+    }
+  });
+
+  it("refuses a DNS name outside the registered CA's permitted subtrees (pki.name-constraint)", () => {
+    const ca = makeCa({ commonName: 'Maker Root', permittedDns: ['devices.acme.com'] });
+    const certificate = makeDeviceCertificate({
+      commonName: 'thing-2',
+      issuer: ca,
+      subjectAltNames: { dns: ['thing-2.devices.acme.com', 'thing-2.evil.example'] },
+    });
+    const error = refusal({ certificate, extras: [] }, ca);
+    expect(error.code).toBe('pki.name-constraint');
+    expect(error.message).toBe(
+      "The device's certificate (CN=thing-2) is outside the name constraints of CN=Maker Root in the chain of CA 'maker': the DNS name thing-2.evil.example is outside the subtrees the CA permits. openssl verify refuses it too; it cannot be registered.",
+    );
+    expect(error).toMatchObject({
+      subject: certificate.id,
+      details: { ca: 'maker', certificate: 'CN=Maker Root' },
+    });
+  });
+
+  it('applies the constraints of an intermediate the device holds', () => {
+    const root = makeCa({ commonName: 'Maker Root', permittedDns: ['acme.com'] });
+    const line = makeCa({ commonName: 'Maker Line CA', issuer: root, permittedDns: ['line-1.acme.com'] });
+    const device = (dns: string) => ({
+      certificate: makeDeviceCertificate({
+        commonName: 'thing-3',
+        issuer: line,
+        subjectAltNames: { dns: [dns] },
+      }),
+      extras: [line.certificate],
+    });
+    expect(refusal(device('thing-3.line-2.acme.com'), root)).toMatchObject({
+      code: 'pki.name-constraint',
+      details: { ca: 'maker', certificate: 'CN=Maker Line CA' },
+    });
+    const inside = device('thing-3.line-1.acme.com');
+    expect(acceptExistingCertificate(inside, { ca: registered(root) }).record.id).toBe(inside.certificate.id);
+  });
+
+  it('applies the constraints of the CAs above the registered one, kept in its chain', () => {
+    const root = makeCa({ commonName: 'Maker Root', permittedDns: ['acme.com'] });
+    const line = makeCa({ commonName: 'Maker Line CA', issuer: root });
+    const certificate = makeDeviceCertificate({
+      commonName: 'thing-6',
+      issuer: line,
+      subjectAltNames: { dns: ['thing-6.evil.example'] },
+    });
+    const lineRecord: CaCertificateRecord = {
+      ...caRecordFrom('maker-line', [line.certificate, root.certificate], undefined),
+      status: 'ACTIVE',
+      createdAt: new Date().toISOString(),
+    };
+    expect(() => acceptExistingCertificate({ certificate, extras: [] }, { ca: lineRecord })).toThrow(
+      expect.objectContaining({
+        code: 'pki.name-constraint',
+        details: { ca: 'maker-line', certificate: 'CN=Maker Root' },
+      }),
+    );
+  });
+});
+
 describe('acceptExistingCertificate: the key and signature rules of a CSR', () => {
   it('refuses an RSA-1024 key as too small (pki.key-unsupported)', () => {
     const keys = generateKeyPairSync('rsa', { modulusLength: 1024 });

@@ -4,7 +4,7 @@ import { keyAlgorithms, type KeyAlgorithm } from '../keys/key-store.js';
 import type { CaCertificateRecord, NewCertificate } from '../registry/certificates.js';
 import { verifiableSignatureHashes } from './algorithms.js';
 import { certificatesInPem } from './ca-records.js';
-import { chainAbove, issuerProblem } from './chain.js';
+import { chainAbove, issuerProblem, nameConstraintBreach } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
 import { checkKeyRules, type KeyRuleError } from './csr.js';
 import { formatName } from './names.js';
@@ -57,9 +57,9 @@ export function parseDeviceCertificate(content: Uint8Array): DeviceCertificate {
  * Checks a certificate read from a device for registration as it is (key mode `existing`): an end-entity
  * certificate with a key the CSR rules allow and a SHA-2 signature, within its validity, and issued by
  * the given CA (directly, or through intermediates the device stores after it or the CA's own chain
- * holds) along a chain whose CA constraints allow it. Without a CA it is registered as AWS
- * RegisterCertificateWithoutCA does (aws-iot-spec.md 5): then only the proof of possession the pipeline
- * asks for vouches for it.
+ * holds) along a chain whose CA constraints allow it, its names included (NameConstraints). Without a CA
+ * it is registered as AWS RegisterCertificateWithoutCA does (aws-iot-spec.md 5): then only the proof of
+ * possession the pipeline asks for vouches for it.
  */
 export function acceptExistingCertificate(
   device: DeviceCertificate,
@@ -137,6 +137,15 @@ function checkIssuedBy(
         subject: certificate.id,
         details: { ca: ca.name, rule: problem.rule, certificate: subjectText(problem.certificate) },
       },
+    );
+  }
+  // The constraints of every CA above it, the registered CA's own issuers included, as at issuance.
+  const breach = nameConstraintBreach(certificate, chain.slice(1));
+  if (breach) {
+    throw new StationError(
+      'pki.name-constraint',
+      `The device's certificate (${subjectText(certificate)}) is outside the name constraints of ${subjectText(breach.certificate)} in the chain of CA '${ca.name}': ${breach.text}. openssl verify refuses it too; it cannot be registered.`,
+      { subject: certificate.id, details: { ca: ca.name, certificate: subjectText(breach.certificate) } },
     );
   }
 }

@@ -186,6 +186,14 @@ export function ipAddressBytes(ip: string): Uint8Array {
   return bytes;
 }
 
+/** An iPAddress GeneralName's bytes as text: dotted IPv4, or IPv6 in full; other lengths in hex (no address). */
+export function ipAddressText(bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  const hex = Buffer.from(bytes).toString('hex');
+  if (bytes.length !== 16) return hex;
+  return (hex.match(/.{4}/g) ?? []).join(':');
+}
+
 /** Name constraints of a CA: permitted DNS subtrees only (what a factory CA needs to fence its devices). */
 export function nameConstraintsExtension(permittedDns: readonly string[]): Uint8Array {
   const subtrees = permittedDns.map((dns) => sequence(ia5String(dns, contextPrimitive(2))));

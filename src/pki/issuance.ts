@@ -17,7 +17,7 @@ import { requestForKey } from './csr-writer.js';
 import { checkedAltNames, type SubjectAltNames } from './extensions.js';
 import type { FactoryCa, SigningCa } from './factory-ca.js';
 import { decodeName, encodeName, formatSubject, subjectProblems, type SubjectName } from './names.js';
-import { nameConstraintProblem } from './name-constraints.js';
+import { certificateNames, nameConstraintProblem } from './name-constraints.js';
 import { toPem } from './pem.js';
 import { validityFor, type Validity } from './validity.js';
 
@@ -293,12 +293,10 @@ function checkNameConstraints(
   if (ca.nameConstraints.length === 0) return;
   const subject = decodeName(subjectName, expectElement(subjectName, 0, Tag.sequence, 'Name'));
   for (const constraints of ca.nameConstraints) {
-    const problem = nameConstraintProblem(constraints, {
-      subject,
-      dns: names?.dns ?? [],
-      ip: names?.ip ?? [],
-      uri: names?.uri ?? [],
-    });
+    const problem = nameConstraintProblem(
+      constraints,
+      certificateNames({ subject, ...(names && { subjectAltNames: names }) }),
+    );
     if (problem) {
       throw new StationError(
         'pki.name-constraint',

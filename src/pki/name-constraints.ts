@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { childrenOf, contentOf, contextConstructed, contextPrimitive, type DerElement } from './der.js';
-import { ipAddressBytes } from './extensions.js';
+import { ipAddressBytes, type SubjectAltNames } from './extensions.js';
 import { decodeName, type NameAttribute } from './names.js';
 
 /** A CA's NameConstraints (RFC 5280 4.2.1.10), for the name forms a device certificate can carry. */
@@ -25,6 +25,20 @@ export interface CertificateNames {
   dns: readonly string[];
   ip: readonly string[];
   uri: readonly string[];
+}
+
+/** The names a certificate carries (a parsed one, or one about to be signed), in the forms constraints apply to. */
+export function certificateNames(certificate: {
+  subject: readonly NameAttribute[];
+  subjectAltNames?: SubjectAltNames;
+}): CertificateNames {
+  const altNames = certificate.subjectAltNames;
+  return {
+    subject: certificate.subject,
+    dns: altNames?.dns ?? [],
+    ip: altNames?.ip ?? [],
+    uri: altNames?.uri ?? [],
+  };
 }
 
 const emptySubtrees = (): Subtrees => ({ dns: [], ip: [], uri: [], directory: [] });

@@ -2,12 +2,12 @@ import { StationError } from '../api/errors.js';
 import { CaCertificateTable, CertificateTable, type CertificateStatus } from '../registry/certificates.js';
 import type { Registry } from '../registry/registry.js';
 import { certificatesInPem } from './ca-records.js';
-import { issuerProblem, namedIssuerOf, signedBy } from './chain.js';
+import { issuerProblem, nameConstraintBreach, namedIssuerOf, signedBy } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
 import { derBlocksFrom } from './pem.js';
 
 export interface VerificationCheck {
-  check: 'issuer' | 'signature' | 'ca' | 'validity' | 'status';
+  check: 'issuer' | 'signature' | 'ca' | 'names' | 'validity' | 'status';
   ok: boolean;
   detail: string;
 }
@@ -27,7 +27,8 @@ export interface VerificationResult {
 
 /**
  * `station cert verify`: does this certificate chain to a station CA (trust anchors are the CAs in the
- * registry, including registered external ones), is it within its validity, and what does the registry say?
+ * registry, including registered external ones) whose name constraints allow its names, is it within its
+ * validity, and what does the registry say?
  */
 export class CertificateVerifier {
   private readonly cas: CaCertificateTable;
@@ -66,6 +67,15 @@ export class CertificateVerifier {
           : caActive
             ? `CA '${issuer.name}' is active and valid until ${issuer.certificate.notAfter.toISOString()}`
             : `CA '${issuer.name}' is disabled`,
+      });
+      // What issuance refuses to sign, a verifier refuses to accept (openssl verify error 47).
+      const breach = nameConstraintBreach(certificate, issuer.chain);
+      checks.push({
+        check: 'names',
+        ok: !breach,
+        detail: breach
+          ? `outside the name constraints of ${subjectText(breach.certificate)}: ${breach.text}`
+          : `no name constraint of CA '${issuer.name}' or a CA above it refuses its names`,
       });
     }
     const inValidity = now >= certificate.notBefore && now <= certificate.notAfter;

@@ -282,15 +282,47 @@ export class ThingRegistry {
     );
     if (changes === 1) {
       await tx.audit('thing.attach-principal', thingName, { certificateId });
-      tx.queueUploads([
-        {
-          kind: 'thing-principal',
-          subject: linkSubject(thingName, certificateId),
-          payload: { thingName, certificateId, attached: true },
-        },
-      ]);
+      queuePrincipal(tx, thingName, certificateId, true);
     }
     return { attached: changes === 1 };
+  }
+
+  /**
+   * DetachThingPrincipal: unties a certificate from the thing. A link that does not exist is refused, not
+   * passed over, so a mistyped id is not reported as done. Refused too while the certificate is ACTIVE:
+   * the link is how the station finds a device's live identity (a re-plug would then be given a second
+   * live certificate), and AWS IoT still lets a detached ACTIVE certificate connect, only without its
+   * thing (aws-iot-spec.md 4, iot:Connection.Thing.IsAttached). Revoke it first.
+   */
+  async detachPrincipal(tx: Transaction, thingName: string, certificateId: string): Promise<void> {
+    const thing = await this.require(thingName, tx);
+    if (!thing.certificateIds.includes(certificateId)) {
+      throw new StationError(
+        'registry.not_found',
+        `Certificate ${certificateId} is not attached to thing ${thingName}; nothing was detached (station thing describe ${thingName} lists its certificates).`,
+        { field: 'certificateId', subject: thingName, details: { certificateId } },
+      );
+    }
+    const certificate = await tx.get<{ status: string }>('SELECT status FROM certificates WHERE id = ?', [
+      certificateId,
+    ]);
+    if (certificate?.status === 'ACTIVE') {
+      throw new StationError(
+        'registry.in_use',
+        `Certificate ${certificateId} is ACTIVE: it is the live identity of thing ${thingName}. Revoke it first (station cert revoke ${certificateId} --reason ...), then detach it.`,
+        {
+          field: 'certificateId',
+          subject: thingName,
+          details: { certificateId, status: certificate.status },
+        },
+      );
+    }
+    await tx.run('DELETE FROM thing_principals WHERE thing_name = ? AND certificate_id = ?', [
+      thingName,
+      certificateId,
+    ]);
+    await tx.audit('thing.detach-principal', thingName, { certificateId, status: certificate?.status });
+    queuePrincipal(tx, thingName, certificateId, false);
   }
 
   /** Deletes a thing, its attributes and group memberships; refused while certificates are attached. */
@@ -300,7 +332,7 @@ export class ThingRegistry {
     if (current.certificateIds.length > 0) {
       throw new StationError(
         'registry.in_use',
-        `Thing ${name} has ${current.certificateIds.length} certificate(s) attached (${current.certificateIds.map((id) => id.slice(0, 12)).join(', ')}); detach them before deleting the thing.`,
+        `Thing ${name} has ${current.certificateIds.length} certificate(s) attached (${current.certificateIds.map((id) => id.slice(0, 12)).join(', ')}); detach them before deleting the thing (station thing detach ${name} --cert ID).`,
         { subject: name, details: { certificateIds: current.certificateIds } },
       );
     }
@@ -344,6 +376,17 @@ export class ThingRegistry {
     }
     return found;
   }
+}
+
+/** Whether the certificate is on the thing, for a later upload (AttachThingPrincipal / DetachThingPrincipal). */
+function queuePrincipal(tx: Transaction, thingName: string, certificateId: string, attached: boolean): void {
+  tx.queueUploads([
+    {
+      kind: 'thing-principal',
+      subject: linkSubject(thingName, certificateId),
+      payload: { thingName, certificateId, attached },
+    },
+  ]);
 }
 
 async function checkTypesTakeNewThings(reader: SqlReader, typeNames: readonly string[]): Promise<void> {

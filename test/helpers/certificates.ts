@@ -10,8 +10,11 @@ import {
   clientAuthExtension,
   keyIdentifierOf,
   keyUsageExtension,
+  nameConstraintsExtension,
+  subjectAltNameExtension,
   subjectKeyIdentifierExtension,
   type KeyUsageName,
+  type SubjectAltNames,
 } from '../../src/pki/extensions.js';
 import { encodeName } from '../../src/pki/names.js';
 
@@ -45,6 +48,8 @@ export interface CaCertificateFields {
   keyUsage?: KeyUsageName[] | null;
   notBefore?: Date;
   notAfter?: Date;
+  /** NameConstraints permitting only these DNS subtrees (as `station ca create --permitted-dns`). */
+  permittedDns?: string[];
 }
 
 /** The part of a CA that signs: its subject name, key identifier source and private key. */
@@ -68,6 +73,7 @@ export function caCertificateDer(spki: Uint8Array, fields: CaCertificateFields, 
       ...(keyUsage ? [keyUsageExtension(keyUsage)] : []),
       subjectKeyIdentifierExtension(keyIdentifierOf(spki)),
       authorityKeyIdentifierExtension(keyIdentifierOf(issuer.spki)),
+      ...(fields.permittedDns ? [nameConstraintsExtension(fields.permittedDns)] : []),
     ],
   });
   return assembleSigned(tbs, algorithm, sign('sha256', tbs, issuer.keys.privateKey));
@@ -94,6 +100,7 @@ export interface DeviceCertificateOptions {
   algorithm?: SignatureAlgorithm;
   /** The node:crypto digest the signature is made with (default sha256). */
   hash?: string;
+  subjectAltNames?: SubjectAltNames;
 }
 
 /** A device (end-entity) certificate as a maker's line would issue it. */
@@ -116,6 +123,7 @@ export function makeDeviceCertificate(options: DeviceCertificateOptions): Parsed
       clientAuthExtension(),
       subjectKeyIdentifierExtension(keyIdentifierOf(spki)),
       ...(options.issuer ? [authorityKeyIdentifierExtension(keyIdentifierOf(options.issuer.spki))] : []),
+      ...(options.subjectAltNames ? [subjectAltNameExtension(options.subjectAltNames)] : []),
     ],
   });
   const signer = options.issuer?.keys.privateKey ?? keys.privateKey;

@@ -4,7 +4,7 @@ import type { Attributes } from '../../registry/thing-rules.js';
 import type { ThingSearch } from '../../registry/thing-search.js';
 import type { Thing, ThingCreated, ThingDescription, ThingPage, ThingUpdate } from '../../registry/things.js';
 import { cliActor, withRegistry } from '../open-registry.js';
-import { collect, parseAttributeOptions, wholeNumber } from '../option-values.js';
+import { certificateIdArgument, collect, parseAttributeOptions, wholeNumber } from '../option-values.js';
 import type { CommandModule } from '../program.js';
 
 interface CreateOptions {
@@ -33,7 +33,7 @@ interface DeleteOptions {
   expectedVersion?: string;
 }
 
-/** `station thing create|describe|list|search|update|delete`. */
+/** `station thing create|describe|list|search|update|detach|delete`. */
 export const thingCommands: CommandModule = {
   register(program, context) {
     const thing = program.command('thing').description('things in the registry (AWS IoT rules)');
@@ -119,6 +119,22 @@ export const thingCommands: CommandModule = {
           registry.transaction(cliActor(), (tx) => registry.things.update(tx, name, updateOf(options))),
         );
         cli.print(result, (updated: Thing) => `updated thing ${updated.name} (version ${updated.version})`);
+      });
+
+    thing
+      .command('detach <name>')
+      .description('detach a certificate from a thing (refused while the certificate is ACTIVE)')
+      .requiredOption('--cert <id>', 'certificate ID (SHA-256 of the DER, hex)')
+      .action(async (name: string, options: { cert: string }) => {
+        const cli = context();
+        const certificateId = certificateIdArgument(options.cert, 'cert');
+        await withRegistry(cli, (registry) =>
+          registry.transaction(cliActor(), (tx) => registry.things.detachPrincipal(tx, name, certificateId)),
+        );
+        cli.print(
+          { thingName: name, certificateId, detached: true },
+          () => `detached certificate ${certificateId} from thing ${name}`,
+        );
       });
 
     thing

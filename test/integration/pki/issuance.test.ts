@@ -333,6 +333,31 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(later.valid).toBe(false);
   });
 
+  it("fails a certificate outside the name constraints of its CA's chain, naming the CA and the name", async () => {
+    const root = makeCa({ commonName: `Fenced Maker Root ${kind}`, permittedDns: ['devices.acme.com'] });
+    const line = makeCa({ commonName: `Fenced Maker Line ${kind}`, issuer: root });
+    const pem = [line, root].map((ca) => toPem('CERTIFICATE', ca.certificate.der)).join('');
+    await fixture.pki.factoryCa.registerExternal(`fenced-maker-${kind}`, pem, actor);
+    const device = (dns: string) =>
+      makeDeviceCertificate({ commonName: 'fenced-device', issuer: line, subjectAltNames: { dns: [dns] } });
+
+    const outside = await fixture.pki.verifier.verify(device('fenced-device.evil.example').der);
+    expect(outside.valid).toBe(false);
+    expect(outside.checks.find((check) => check.check === 'names')).toEqual({
+      check: 'names',
+      ok: false,
+      detail: `outside the name constraints of CN=Fenced Maker Root ${kind}: the DNS name fenced-device.evil.example is outside the subtrees the CA permits`,
+    });
+    // Chain, signature and validity hold: only the names fail.
+    expect(outside.checks.filter((check) => !check.ok).map((check) => check.check)).toEqual([
+      'names',
+      'status',
+    ]);
+
+    const inside = await fixture.pki.verifier.verify(device('fenced-device.devices.acme.com').der);
+    expect(inside.checks.find((check) => check.check === 'names')).toMatchObject({ ok: true });
+  });
+
   it('keeps private keys out of the data folder: no PKCS#8 bytes of injected keys and no PEM key markers', async () => {
     expect(injectedKeys.length).toBeGreaterThan(0);
     const files = await filesUnder(fixture.dataDir);

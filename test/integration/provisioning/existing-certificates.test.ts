@@ -11,6 +11,7 @@ import type { Pki } from '../../../src/pki/pki.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
+import { makeCa, makeDeviceCertificate, p256Keys } from '../../helpers/certificates.js';
 import { actor, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
 import {
@@ -213,6 +214,39 @@ describe('key mode existing', () => {
     expect(certificate).toMatchObject({ keyOrigin: 'external', status: 'ACTIVE' });
     expect(certificate!.caId).toBeUndefined();
     await expectInvariants(station, [device]);
+  });
+
+  it("refuses a certificate outside the name constraints of its CA's chain, registering nothing", async () => {
+    const fenced = makeCa({ commonName: 'Fenced Maker Root', permittedDns: ['devices.acme.com'] });
+    const pki = await station.pki();
+    await pki.factoryCa.registerExternal('fenced-maker', toPem('CERTIFICATE', fenced.certificate.der), actor);
+    const fencedJob = await existingJob('fenced maker devices', 'fenced-maker', {
+      allowWithoutCa: false,
+      requireProofOfPossession: false,
+    });
+    // The maker's line wrote key and certificate (esp-at), the certificate naming a host the CA fences out.
+    const device = createSimulator('esp-at', { seed: seed++ });
+    const keys = p256Keys();
+    const certificate = makeDeviceCertificate({
+      commonName: 'fenced-1',
+      issuer: fenced,
+      keys,
+      subjectAltNames: { dns: ['fenced-1.evil.example'] },
+    });
+    await withSession(device, async (session) => {
+      await session.writeCredential(
+        'key',
+        Buffer.from(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
+      );
+      await session.writeCredential('certificate', Buffer.from(toPem('CERTIFICATE', certificate.der)));
+    });
+    const outcome = await provisionDevice(fencedJob, plug(device));
+    expect(outcome.state).toBe('FAILED');
+    const record = await station.records.byId(outcome.recordId);
+    expect(record).toMatchObject({ stepReached: 'issue', errorCode: 'pki.name-constraint' });
+    expect(record!.errorMessage).toContain('the DNS name fenced-1.evil.example is outside the subtrees');
+    expect(await station.readOnlyPki().certificates.byId(certificate.id)).toBeUndefined();
+    expect(await station.devices.byIdentity('esp-at', device.identity.deviceId)).toBeUndefined();
   });
 
   it('refuses a device that holds no certificate', async () => {

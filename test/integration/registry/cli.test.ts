@@ -2,7 +2,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registryFile } from '../../../src/config/settings.js';
 import { migrations } from '../../../src/registry/migrations/index.js';
+import { Registry } from '../../../src/registry/registry.js';
 import { runCli, runCliJson } from '../../helpers/cli.js';
 
 let dataDir: string;
@@ -153,5 +155,66 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
     expect(area.json.map((entry) => entry.action)).toEqual(['thing.create', 'thing.update']);
     const verify = await runCliJson<{ ok: boolean; rows: number }>(['audit', 'verify'], { dataDir });
     expect(verify).toMatchObject({ code: 0, json: { ok: true, rows: 7 } });
+  });
+
+  it('detaches a certificate from a thing, refusing an ACTIVE one and a link that is not there', async () => {
+    expect((await runCli(['thing', 'create', 'SN-7'], { dataDir })).code).toBe(0);
+    const [live, revoked] = ['aa'.repeat(32), 'bb'.repeat(32)];
+    // What provisioning leaves: an old certificate revoked as superseded, the new one ACTIVE, both attached.
+    const registry = await Registry.open(registryFile(dataDir));
+    try {
+      const now = new Date().toISOString();
+      await registry.transaction('test:setup', async (tx) => {
+        for (const [id, status] of [
+          [live, 'ACTIVE'],
+          [revoked, 'REVOKED'],
+        ] as const) {
+          await tx.run(
+            `INSERT INTO certificates (id, pem, subject, serial_hex, not_before, not_after, status, key_origin, created_at)
+             VALUES (?, 'pem', 'CN=SN-7', '01', ?, ?, ?, 'device', ?)`,
+            [id, now, now, status, now],
+          );
+          await registry.things.attachPrincipal(tx, 'SN-7', id);
+        }
+      });
+    } finally {
+      await registry.close();
+    }
+
+    const active = await runCliJson<{ error: { code: string; message: string } }>(
+      ['thing', 'detach', 'SN-7', '--cert', live],
+      { dataDir },
+    );
+    expect(active.code).toBe(1);
+    expect(active.json.error).toMatchObject({ code: 'registry.in_use' });
+    expect(active.json.error.message).toContain(`Revoke it first (station cert revoke ${live}`);
+
+    const detached = await runCliJson(['thing', 'detach', 'SN-7', '--cert', revoked.toUpperCase()], {
+      dataDir,
+    });
+    expect(detached).toMatchObject({
+      code: 0,
+      json: { thingName: 'SN-7', certificateId: revoked, detached: true },
+    });
+    const again = await runCli(['thing', 'detach', 'SN-7', '--cert', revoked], { dataDir });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(
+      /^error: Certificate b+ is not attached to thing SN-7; nothing was detached/,
+    );
+    const badId = await runCliJson<{ error: { code: string; field: string } }>(
+      ['thing', 'detach', 'SN-7', '--cert', 'bb'],
+      { dataDir },
+    );
+    expect(badId).toMatchObject({ code: 1, json: { error: { code: 'input.invalid', field: 'cert' } } });
+
+    const described = await runCli(['thing', 'describe', 'SN-7'], { dataDir });
+    expect(described.stdout).toMatch(new RegExp(`certificates: ${live}\n`));
+    const audit = await runCliJson<{ action: string; details: { certificateId: string } }[]>(
+      ['audit', 'list', '--subject', 'SN-7'],
+      { dataDir },
+    );
+    expect(audit.json.filter((row) => row.action === 'thing.detach-principal')).toMatchObject([
+      { details: { certificateId: revoked } },
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { OutboxTable } from '../../../src/registry/outbox.js';
 import type { Registry } from '../../../src/registry/registry.js';
 import { openTempRegistry, type TempRegistry } from './temp-registry.js';
 
@@ -252,6 +253,110 @@ describe('deleting things', () => {
     await expect(refusal).rejects.toMatchObject({ code: 'registry.in_use', subject: 'SN-1' });
     await expect(refusal).rejects.toThrow(/certificate.*detach/);
     expect(await registry.things.describe('SN-1')).toMatchObject({ certificateIds: [certificateId] });
+  });
+});
+
+describe('detaching certificates from things', () => {
+  const certificateId = 'ab'.repeat(32);
+
+  /** SN-1 with one certificate of the given status attached, as provisioning leaves it. */
+  async function thingWithCertificate(status: string): Promise<void> {
+    const now = new Date().toISOString();
+    await registry.transaction(actor, async (tx) => {
+      await registry.things.create(tx, { name: 'SN-1' });
+      await tx.run(
+        `INSERT INTO certificates (id, pem, subject, serial_hex, not_before, not_after, status, key_origin, created_at)
+         VALUES (?, 'pem', 'CN=SN-1', '01', ?, ?, ?, 'device', ?)`,
+        [certificateId, now, now, status, now],
+      );
+      await registry.things.attachPrincipal(tx, 'SN-1', certificateId);
+    });
+  }
+
+  const pendingLinks = async () =>
+    (await new OutboxTable(registry.reader).pending()).filter((entry) => entry.kind === 'thing-principal');
+
+  it('detaches a revoked certificate, audits it, and queues the link as detached', async () => {
+    await thingWithCertificate('REVOKED');
+    // The attach was uploaded: the detach is news to the cloud and goes to the end of the queue.
+    await registry.transaction('test:upload', (tx) =>
+      tx.run("UPDATE outbox SET sent_at = '2026-01-01T00:00:00Z'"),
+    );
+    await registry.transaction(actor, (tx) => registry.things.detachPrincipal(tx, 'SN-1', certificateId));
+    expect(await registry.things.describe('SN-1')).toMatchObject({ certificateIds: [] });
+    const [last] = await registry.audit.list({ limit: 1 });
+    expect(last).toMatchObject({
+      actor,
+      action: 'thing.detach-principal',
+      subject: 'SN-1',
+      details: { certificateId, status: 'REVOKED' },
+    });
+    expect(await pendingLinks()).toMatchObject([
+      {
+        subject: `SN-1|${certificateId}`,
+        payload: { thingName: 'SN-1', certificateId, attached: false },
+      },
+    ]);
+    // With nothing attached, the thing may go.
+    await registry.transaction(actor, (tx) => registry.things.delete(tx, 'SN-1'));
+  });
+
+  it('turns a queued attach that was never sent into a detach in place', async () => {
+    await thingWithCertificate('INACTIVE');
+    await registry.transaction(actor, (tx) => registry.things.detachPrincipal(tx, 'SN-1', certificateId));
+    const queued = (await new OutboxTable(registry.reader).pending()).map(
+      (entry) => `${entry.kind}:${entry.subject}`,
+    );
+    expect(queued).toEqual(['thing:SN-1', `thing-principal:SN-1|${certificateId}`]);
+    expect(await pendingLinks()).toMatchObject([{ payload: { attached: false } }]);
+  });
+
+  it('refuses while the certificate is ACTIVE, saying to revoke it, and changes nothing', async () => {
+    await thingWithCertificate('ACTIVE');
+    const rows = await auditCount();
+    const outboxBefore = await new OutboxTable(registry.reader).pending();
+    const refusal = registry.transaction(actor, (tx) =>
+      registry.things.detachPrincipal(tx, 'SN-1', certificateId),
+    );
+    await expect(refusal).rejects.toMatchObject({
+      code: 'registry.in_use',
+      field: 'certificateId',
+      subject: 'SN-1',
+      details: { certificateId, status: 'ACTIVE' },
+    });
+    await expect(refusal).rejects.toThrow(/ACTIVE.*[Rr]evoke it first/);
+    expect(await registry.things.describe('SN-1')).toMatchObject({ certificateIds: [certificateId] });
+    expect(await auditCount()).toBe(rows);
+    expect(await new OutboxTable(registry.reader).pending()).toEqual(outboxBefore);
+  });
+
+  it('refuses a link that does not exist, and an unknown thing, changing nothing', async () => {
+    await thingWithCertificate('REVOKED');
+    await registry.transaction(actor, (tx) => registry.things.create(tx, { name: 'SN-2' }));
+    const rows = await auditCount();
+    const outboxBefore = await new OutboxTable(registry.reader).pending();
+    const notLinked = registry.transaction(actor, (tx) =>
+      registry.things.detachPrincipal(tx, 'SN-2', certificateId),
+    );
+    await expect(notLinked).rejects.toMatchObject({
+      code: 'registry.not_found',
+      field: 'certificateId',
+      subject: 'SN-2',
+    });
+    await expect(notLinked).rejects.toThrow(`is not attached to thing SN-2; nothing was detached`);
+    await expectRefused(
+      registry.transaction(actor, (tx) => registry.things.detachPrincipal(tx, 'SN-1', 'cd'.repeat(32))),
+      'registry.not_found',
+      'certificateId',
+    );
+    await expectRefused(
+      registry.transaction(actor, (tx) => registry.things.detachPrincipal(tx, 'SN-404', certificateId)),
+      'registry.not_found',
+      'thingName',
+    );
+    expect(await registry.things.describe('SN-1')).toMatchObject({ certificateIds: [certificateId] });
+    expect(await auditCount()).toBe(rows);
+    expect(await new OutboxTable(registry.reader).pending()).toEqual(outboxBefore);
   });
 });
 
