@@ -1,71 +1,70 @@
-import { open, readFile, rm } from 'node:fs/promises';
+import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite';
+import { readFile, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { StationError } from '../api/errors.js';
 
 /**
  * One bench per data folder: recovery closes every unfinished attempt, which is only right when no other
- * process is still working on them. The lock file holds the owner's pid and, on Linux, which process that
- * was (the boot and the process's start time): after a crash or a power loss the pid may belong to some
- * other program by now, and a lock whose owner is gone is taken over.
+ * process is still working on them.
+ *
+ * The lock is the operating system's, taken through SQLite on an empty database file: a transaction held
+ * open keeps a POSIX record lock on the file, which the kernel drops when the process ends however it
+ * ends. So a crash leaves nothing to clean up, no pid can be mistaken for the owner after a reboot or pid
+ * reuse, and two stations taking over a dead one's lock at the same moment cannot both get it (a pid
+ * file, read and then removed, let both through). The file stays: removing a lock file while another
+ * process waits on it would let two hold locks on two different files of one name.
  */
 export class BenchLock {
-  private constructor(private readonly file: string) {}
+  private constructor(private readonly db: DatabaseSyncInstance) {}
 
   static async acquire(dataDir: string): Promise<BenchLock> {
     const file = path.join(dataDir, 'bench.lock');
-    // Known before the file exists, so that it is written at once: an empty lock looks abandoned.
-    const content = `${process.pid}\n${(await processIdentity(process.pid)) ?? ''}\n`;
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; ; attempt++) {
+      const db = new DatabaseSync(file, { timeout: 0 });
       try {
-        const handle = await open(file, 'wx');
-        await handle.writeFile(content);
-        await handle.close();
-        return new BenchLock(file);
+        db.exec('BEGIN IMMEDIATE');
+        return new BenchLock(db);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-      const [pidLine = '', identity = ''] = (await readFile(file, 'utf8').catch(() => '')).split('\n');
-      const owner = Number.parseInt(pidLine, 10);
-      if (Number.isInteger(owner) && owner !== process.pid && (await isOwnerAlive(owner, identity))) {
+        db.close();
+        const code = (error as { sqliteCodeName?: string }).sqliteCodeName;
+        if (code === 'SQLITE_BUSY') {
+          const owner = await lockHolder(file);
+          throw new StationError(
+            'provisioning.bench-busy',
+            `Another station process${owner === undefined ? '' : ` (pid ${owner})`} is provisioning with this data folder; stop it first.`,
+          );
+        }
+        // A lock file of an earlier version held the owner's pid as text and no OS lock: nothing holds it.
+        if (code === 'SQLITE_NOTADB' && attempt === 0) {
+          await truncate(file);
+          continue;
+        }
         throw new StationError(
-          'provisioning.bench-busy',
-          `Another station process (pid ${owner}) is provisioning with this data folder; stop it first.`,
+          'provisioning.bench-lock-failed',
+          `Cannot take the bench lock ${file}: ${error instanceof Error ? error.message : String(error)}.`,
+          { cause: error },
         );
       }
-      await rm(file, { force: true }); // its owner is gone: a crash left it
     }
-    throw new StationError('provisioning.bench-busy', 'Could not take the bench lock; try again.');
   }
 
   release(): Promise<void> {
-    return rm(this.file, { force: true });
+    this.db.close(); // ends the transaction and its lock
+    return Promise.resolve();
   }
 }
 
-/** The pid runs, and is still the process that wrote the lock where the lock says which that was. */
-async function isOwnerAlive(pid: number, identity: string): Promise<boolean> {
+/** Linux: the process holding a lock on the file, from /proc/locks (for the message only). */
+async function lockHolder(file: string): Promise<number | undefined> {
   try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  return identity === '' || (await processIdentity(pid)) === identity;
-}
-
-/**
- * Linux: this boot's id and the process's start time (field 22 of /proc/PID/stat, in clock ticks since
- * boot); together they name one process for good. Undefined elsewhere or when the process is gone.
- */
-async function processIdentity(pid: number): Promise<string | undefined> {
-  try {
-    const [boot, stat] = await Promise.all([
-      readFile('/proc/sys/kernel/random/boot_id', 'utf8'),
-      readFile(`/proc/${pid}/stat`, 'utf8'),
-    ]);
-    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
-    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return startTime === undefined ? undefined : `${boot.trim()} ${startTime}`;
+    const [{ ino }, locks] = await Promise.all([stat(file), readFile('/proc/locks', 'utf8')]);
+    // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 1073741824 1073741824": pid, then dev:inode.
+    for (const line of locks.split('\n')) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[1] === 'POSIX' && Number(fields[5]?.split(':')[2]) === ino) return Number(fields[4]);
+    }
   } catch {
-    return undefined;
+    // Not Linux, or the file went away: the message goes without the pid.
   }
+  return undefined;
 }

@@ -1,60 +1,81 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BenchLock } from '../../../src/provisioning/bench-lock.js';
+import { repoRoot } from '../../helpers/repo-root.js';
+
+/** A station process that takes the bench lock, says so (or says it was refused), and holds it. */
+function stationTakingTheLock(dir: string): { child: ChildProcess; answer: Promise<string> } {
+  const script = `
+    import { BenchLock } from './src/provisioning/bench-lock.ts';
+    BenchLock.acquire(process.argv[1]).then(
+      (lock) => {
+        globalThis.lock = lock; // held for as long as the process runs
+        console.log('taken');
+      },
+      (error) => console.log(error.code),
+    );
+    setTimeout(() => undefined, 30_000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, dir], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const answer = new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the station process exited with ${code}`)));
+  });
+  return { child, answer };
+}
 
 describe('BenchLock', () => {
   let dir: string;
-  let other: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
 
   beforeEach(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'bench-lock-'));
   });
 
   afterEach(async () => {
-    other?.kill();
-    other = undefined;
+    for (const child of children.splice(0)) child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** Another live process, as a second station would be (or any program that got a crashed one's pid). */
-  async function liveProcess(): Promise<ChildProcess> {
-    other = spawn('sleep', ['30'], { stdio: 'ignore' });
-    await new Promise((resolve) => other!.once('spawn', resolve));
-    return other;
-  }
+  it('refuses while another station holds it, naming it, and is free the moment that one is killed', async () => {
+    const other = stationTakingTheLock(dir);
+    children.push(other.child);
+    expect(await other.answer).toBe('taken');
+    const refusal = BenchLock.acquire(dir);
+    await expect(refusal).rejects.toMatchObject({ code: 'provisioning.bench-busy' });
+    if (process.platform === 'linux')
+      await expect(refusal).rejects.toThrow(`Another station process (pid ${other.child.pid})`);
 
-  it('refuses while the process that took it runs, and is free once released', async () => {
-    const lock = await BenchLock.acquire(dir);
-    const [pid, identity] = (await readFile(path.join(dir, 'bench.lock'), 'utf8')).split('\n');
-    expect(pid).toBe(String(process.pid));
-    if (process.platform === 'linux') expect(identity).toMatch(/^\S+ \d+$/);
-    // The lock as another station that is still running wrote it.
-    const running = await liveProcess();
-    const runningIdentity = identity!.replace(/\d+$/, '') + (await startTime(running.pid!));
-    await lock.release();
-    await writeFile(path.join(dir, 'bench.lock'), `${running.pid}\n${runningIdentity}\n`);
-    await expect(BenchLock.acquire(dir)).rejects.toMatchObject({ code: 'provisioning.bench-busy' });
+    const gone = new Promise((resolve) => other.child.once('exit', resolve));
+    other.child.kill('SIGKILL'); // a crash: nothing runs to release it
+    await gone;
+    await (await BenchLock.acquire(dir)).release();
   });
 
-  it('takes over a lock whose pid now belongs to another process (a crash, then pid reuse)', async () => {
-    const unrelated = await liveProcess();
-    // Written by a station that died before this boot's process with the same pid started.
-    await writeFile(path.join(dir, 'bench.lock'), `${unrelated.pid}\nearlier-boot 12345\n`);
-    const lock = await BenchLock.acquire(dir);
-    expect((await readFile(path.join(dir, 'bench.lock'), 'utf8')).split('\n')[0]).toBe(String(process.pid));
-    await lock.release();
-  });
-
-  it('takes over a lock whose process is gone', async () => {
+  it('lets exactly one of several stations starting at once take it, over a crashed one too', async () => {
+    // What an earlier version left after a crash: a pid file naming a process that is gone.
     await writeFile(path.join(dir, 'bench.lock'), '2147483646\n');
+    const stations = Array.from({ length: 4 }, () => stationTakingTheLock(dir));
+    children.push(...stations.map(({ child }) => child));
+    const answers = await Promise.all(stations.map(({ answer }) => answer));
+    expect(answers.filter((answer) => answer === 'taken')).toHaveLength(1);
+    expect(answers.filter((answer) => answer === 'provisioning.bench-busy')).toHaveLength(3);
+  });
+
+  it('is held once per process too, and free again once released', async () => {
+    const lock = await BenchLock.acquire(dir);
+    await expect(BenchLock.acquire(dir)).rejects.toMatchObject({ code: 'provisioning.bench-busy' });
+    await lock.release();
+    await (await BenchLock.acquire(dir)).release();
+  });
+
+  it('takes over the pid file an earlier version left, whatever pid it names', async () => {
+    await writeFile(path.join(dir, 'bench.lock'), `${process.pid}\nsome-boot 12345\n`);
     await (await BenchLock.acquire(dir)).release();
   });
 });
-
-async function startTime(pid: number): Promise<string> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!;
-}
