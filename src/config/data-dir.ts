@@ -1,3 +1,4 @@
+import { mkdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StationError } from '../api/errors.js';
@@ -30,5 +31,40 @@ function platformDataHome(env: NodeJS.ProcessEnv): string {
       return path.join(home, 'Library', 'Application Support');
     default:
       return env.XDG_DATA_HOME ?? path.join(home, '.local', 'share');
+  }
+}
+
+/**
+ * `mkdir -p`, walking up at most once per path component. Node 20's own recursive mkdir never returns
+ * for a folder where the system answers ENOENT although the parent exists (/proc/1/x): it retries the
+ * same folder forever.
+ */
+export async function makeDirectory(folder: string, mode?: number): Promise<void> {
+  try {
+    const missing: string[] = [];
+    for (let current = path.resolve(folder); ; current = path.dirname(current)) {
+      try {
+        await mkdir(current, { mode });
+        break;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST' && (await stat(current)).isDirectory()) break;
+        if (code !== 'ENOENT' || path.dirname(current) === current) throw error;
+        missing.push(current);
+      }
+    }
+    for (const parentFirst of missing.reverse()) {
+      // Made by another process meanwhile is as good; a folder that still cannot be made ends it here.
+      await mkdir(parentFirst, { mode }).catch(async (error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || !(await stat(parentFirst)).isDirectory())
+          throw error;
+      });
+    }
+  } catch (error) {
+    throw new StationError(
+      'config.unwritable',
+      `Cannot create the folder ${folder}: ${error instanceof Error ? error.message : String(error)}. Choose a folder you can write (--data DIR).`,
+      { cause: error },
+    );
   }
 }

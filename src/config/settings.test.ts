@@ -64,4 +64,26 @@ describe('station.json', () => {
       keyStore: { kind: 'soft' },
     });
   });
+
+  it('makes the missing folders of a new data folder, owner-only', async () => {
+    const nested = path.join(dir, 'a', 'b', 'data');
+    await writeSettings(nested, { version: 1, keyStore: { kind: 'soft' } });
+    expect((await stat(nested)).mode & 0o077).toBe(0);
+    expect((await stat(path.join(dir, 'a'))).mode & 0o077).toBe(0);
+    await writeSettings(nested, { version: 1, keyStore: { kind: 'soft' } }); // there already: fine
+  });
+
+  it('refuses a data folder that cannot be made, with a clear error and in bounded time', async () => {
+    await writeFile(path.join(dir, 'plain-file'), '');
+    // Node 20's own recursive mkdir never returned for /proc/1/x, where the system answers ENOENT.
+    const unmakeable = [
+      path.join(dir, 'plain-file', 'data'),
+      ...(process.platform === 'linux' ? ['/proc/1/x/y'] : []),
+    ];
+    for (const folder of unmakeable)
+      await expect(writeSettings(folder, { version: 1, keyStore: { kind: 'soft' } })).rejects.toMatchObject({
+        code: 'config.unwritable',
+        message: expect.stringContaining(`Cannot create the folder ${folder}`),
+      });
+  }, 10_000);
 });

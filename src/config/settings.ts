@@ -1,7 +1,8 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { StationError } from '../api/errors.js';
+import { makeDirectory } from './data-dir.js';
 
 /** What lives in a data folder. */
 export const settingsFileName = 'station.json';
@@ -84,7 +85,7 @@ export async function requireSettings(dataDir: string): Promise<StationSettings>
 /** Creates the data folder (owner-only) and writes the settings atomically. */
 export async function writeSettings(dataDir: string, settings: StationSettings): Promise<void> {
   const valid = stationSettingsSchema.parse(settings);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await makeDirectory(dataDir, 0o700);
   const file = settingsFile(dataDir);
   const temporary = `${file}.${process.pid}.tmp`;
   await writeFile(temporary, `${JSON.stringify(valid, null, 2)}\n`, { encoding: 'utf8', mode: 0o600 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import type { JobSpec } from '../api/jobs.js';
 import type { KeyMode, ProvisioningEvent } from '../api/provisioning.js';
+import { makeDirectory } from '../config/data-dir.js';
 import { defaultSettings, writeSettings } from '../config/settings.js';
 import type { DriverName } from '../../hardware/drivers/device-driver.js';
 import { driverByName } from '../../hardware/drivers/index.js';
@@ -87,7 +87,7 @@ const demoTemplate = {
 };
 
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  await mkdir(options.dataDir, { recursive: true });
+  await makeDirectory(options.dataDir);
   await writeSettings(options.dataDir, defaultSettings);
   const station = await Station.open({
     dataDir: options.dataDir,

@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, generateKeyPair, generateKeyPairSync, sign } from 'node:crypto';
 import type { JsonWebKey, KeyObject } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StationError } from '../../api/errors.js';
+import { makeDirectory } from '../../config/data-dir.js';
 import { ecPkcs8, ecSpki, isEcAlgorithm, nodeHashNames, rsaModulusBits } from '../key-encoding.js';
 import {
   persistentKeyPurposes,
@@ -151,7 +151,7 @@ export class SoftKeyStore implements KeyStore {
         { field: 'passphrase' },
       );
     }
-    await mkdir(path.dirname(options.file), { recursive: true });
+    await makeDirectory(path.dirname(options.file));
     const store = new SoftKeyStore(options.file, await newFileKey(passphrase));
     await store.persist();
     return store;
