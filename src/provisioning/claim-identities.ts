@@ -1,4 +1,5 @@
 import { StationError } from '../api/errors.js';
+import type { KeyHandle } from '../keys/key-store.js';
 import { claimKeyLabel } from '../pki/issuance.js';
 import { evaluateAuthorization, validatePolicyDocument, type NamedPolicy } from '../policy/index.js';
 import type { Pki } from '../pki/pki.js';
@@ -84,7 +85,8 @@ export async function createClaimIdentity(
     );
   }
   const claims = new ClaimTable(station.registry.reader);
-  if (await claims.byName(options.name)) {
+  const taken = async (): Promise<void> => {
+    if (!(await claims.byName(options.name))) return;
     throw new StationError(
       'registry.conflict',
       `A claim named '${options.name}' exists; choose another name.`,
@@ -93,33 +95,39 @@ export async function createClaimIdentity(
         subject: options.name,
       },
     );
-  }
+  };
+  await taken();
   if (options.templateName !== undefined)
     refuseNonFleetTemplate(await station.templates.require(options.templateName));
   else await station.policies.require(options.policyName!);
 
   const pki = await station.pki();
-  // No claim of this name exists, so a key with its label was left by a claim create that died between
-  // making the key and recording the claim (a crash, a power loss): it belongs to nothing, and would
-  // block the name for good. It is destroyed before the claim's key is made.
   const keyStore = await station.keyStore();
-  const orphan = await keyStore.findKey({ label: claimKeyLabel(options.name) });
-  if (orphan) await keyStore.destroyKey(orphan);
-  const { prepared, key } = await pki.issuer.prepareClaim({
-    caName: options.caName,
-    commonName: options.name,
-    ...(options.days !== undefined && { days: options.days }),
-  });
+  let key: KeyHandle | undefined;
   try {
     return await station.registry.transaction(actor, async (tx) => {
-      const certificate = await pki.certificates.insert(tx, prepared.record);
+      // From here on this holds the registry's write lock: a `claim create` of the same name in another
+      // process waits for it, and then finds the claim. So a key under the claim's label can only be one
+      // a create left when it died between making the key and recording the claim (a crash, a power
+      // loss), never one another create is making right now. It belongs to nothing and would block the
+      // name for good: it is destroyed before the claim's key is made.
+      await taken();
+      const orphan = await keyStore.findKey({ label: claimKeyLabel(options.name) });
+      if (orphan) await keyStore.destroyKey(orphan);
+      const made = await pki.issuer.prepareClaim({
+        caName: options.caName,
+        commonName: options.name,
+        ...(options.days !== undefined && { days: options.days }),
+      });
+      key = made.key;
+      const certificate = await pki.certificates.insert(tx, made.prepared.record);
       // Queued for upload before the policy attached to it (PolicyRegistry queues the attachment).
       tx.queueUploads([certificateUpload(certificate)]);
       const claim = await claims.insert(tx, {
         certificateId: certificate.id,
         name: options.name,
         keyLabel: claimKeyLabel(options.name),
-        keyId: key.id,
+        keyId: made.key.id,
       });
       let policyName = options.policyName;
       if (options.templateName !== undefined) {
@@ -133,7 +141,7 @@ export async function createClaimIdentity(
       return { claim, certificate, policyName: policyName! };
     });
   } catch (error) {
-    await keyStore.destroyKey(key).catch(() => undefined);
+    if (key) await keyStore.destroyKey(key).catch(() => undefined);
     throw error;
   }
 }

@@ -2,6 +2,7 @@
 // (aws-iot-spec.md 3). A claim made for a JITP or bulk-registration template, or a claim job whose
 // template the claim's policies do not let a device register with, would leave every device it
 // provisions unable to register; both are refused before anything is made.
+import { X509Certificate } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../../src/api/jobs.js';
 import { claimKeyLabel } from '../../../src/pki/issuance.js';
@@ -165,5 +166,28 @@ describe('claims and their fleet-provisioning template', () => {
     expect(held?.id).toBe(made.claim.keyId);
     expect(held?.id).not.toBe(orphan.id);
     expect(await keyStore.findKey({ id: orphan.id })).toBeUndefined();
+  });
+
+  it('makes one claim of two creates of one name at once, and keeps its key', async () => {
+    const creates = await Promise.allSettled(
+      [0, 1].map(() =>
+        createClaimIdentity(station, { name: 'twice', caName, templateName: 'sensor' }, actor),
+      ),
+    );
+    const made = creates.flatMap((create) => (create.status === 'fulfilled' ? [create.value] : []));
+    expect(made).toHaveLength(1);
+    expect(creates.find((create) => create.status === 'rejected')).toMatchObject({
+      reason: { code: 'registry.conflict' },
+    });
+    // The other create neither took the first one's key for an orphan nor left one of its own.
+    const keyStore = await station.keyStore();
+    expect((await keyStore.findKey({ label: claimKeyLabel('twice') }))?.id).toBe(made[0]!.claim.keyId);
+    // What a claim job does first: the key must still be there and match the certificate.
+    const pki = await station.pki();
+    const spki = new X509Certificate(made[0]!.certificate.pem).publicKey.export({
+      format: 'der',
+      type: 'spki',
+    });
+    await expect(pki.issuer.exportClaimKey(made[0]!.claim.keyId, spki)).resolves.toBeInstanceOf(Uint8Array);
   });
 });
