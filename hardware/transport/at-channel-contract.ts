@@ -16,6 +16,12 @@ export interface AtChannelOptions {
   maxLineBytes: number;
   /** Line ends inside double quotes belong to the value (nRF91 %CMNG read returns raw PEM). */
   quoteAwareLines: boolean;
+  /**
+   * Strip ANSI CSI sequences (colour) from answer lines instead of failing them as garbled: for devices
+   * whose AT UART also carries Zephyr log output (nRF91, protocols.md 1.1). Off for the others, whose
+   * UART carries nothing but AT, so an escape byte there stays a sign of noise.
+   */
+  stripAnsiEscapes?: boolean;
   defaultTimeoutMs: number;
 }
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AtLineFramer, type FramerEvent } from './at-line-framer.js';
 
-const framer = (maxLineBytes = 64, quoteAwareLines = false) =>
-  new AtLineFramer({ maxLineBytes, quoteAwareLines });
+const framer = (maxLineBytes = 64, quoteAwareLines = false, stripAnsiEscapes = false) =>
+  new AtLineFramer({ maxLineBytes, quoteAwareLines, stripAnsiEscapes });
 const lines = (events: FramerEvent[]) =>
   events.filter((event) => event.kind === 'line').map((event) => event.text);
 
@@ -38,6 +38,30 @@ describe('AtLineFramer', () => {
     expect(framer().push(Buffer.from([0x4f, 0x00, 0x4b, 0x0d, 0x0a]))).toEqual([{ kind: 'garbled' }]);
     expect(framer().push(Buffer.from([0xff, 0x4b, 0x0d, 0x0a]))).toEqual([{ kind: 'garbled' }]);
     expect(lines(framer().push(Buffer.from('café\r\n')))).toEqual(['café']);
+  });
+
+  it('strips ANSI colour sequences from a Zephyr log line when asked to, and only then', () => {
+    const log = '\x1b[1;33m[00:00:05.120,000] <wrn> lte_lc: LTE link down\x1b[0m\r\nOK\r\n';
+    expect(framer(128, true, true).push(Buffer.from(log))).toEqual([
+      { kind: 'line', text: '[00:00:05.120,000] <wrn> lte_lc: LTE link down' },
+      { kind: 'line', text: 'OK' },
+    ]);
+    // A sequence split across reads, and a line that was nothing but colour codes.
+    const subject = framer(128, true, true);
+    const events = [
+      ...subject.push(Buffer.from('\x1b[0')),
+      ...subject.push(Buffer.from('m\x1b[K\r\nOK\r\n')),
+    ];
+    expect(events).toEqual([{ kind: 'line', text: 'OK' }]);
+    expect(framer(128).push(Buffer.from(log))[0]).toEqual({ kind: 'garbled' });
+  });
+
+  it('still reports an escape that starts no complete CSI sequence as garbled when stripping', () => {
+    expect(framer(64, false, true).push(Buffer.from('a\x1bb\r\n'))).toEqual([{ kind: 'garbled' }]);
+    expect(framer(64, false, true).push(Buffer.from('a\x1b[12\r\n'))).toEqual([{ kind: 'garbled' }]);
+    expect(framer(64, false, true).push(Buffer.from([0x1b, 0x5b, 0x6d, 0xff, 0x0d, 0x0a]))).toEqual([
+      { kind: 'garbled' },
+    ]);
   });
 
   it('sees the > prompt only while armed and only at the start of a line', () => {

@@ -16,12 +16,19 @@ export interface FramerOptions {
   maxLineBytes: number;
   /** CR and LF inside double quotes belong to the value (nRF91 %CMNG read returns raw PEM, protocols.md 1.3). */
   quoteAwareLines: boolean;
+  /**
+   * Remove ANSI CSI sequences (ESC [ parameters final-letter) from a line before judging it: Zephyr log
+   * lines that share the nRF91 AT UART come in colour, and hosts strip them (protocols.md 1.1). Only what
+   * remains is checked for control bytes, so any other escape or noise is still reported as garbled.
+   */
+  stripAnsiEscapes?: boolean;
 }
 
 const CR = 0x0d;
 const LF = 0x0a;
 const QUOTE = 0x22;
 const PROMPT = 0x3e;
+const ESC = 0x1b;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class AtLineFramer {
@@ -127,7 +134,8 @@ export class AtLineFramer {
   }
 
   private endLine(events: FramerEvent[]): void {
-    const bytes = this.line.subarray(0, this.length);
+    let bytes = this.line.subarray(0, this.length);
+    if (this.options.stripAnsiEscapes) bytes = withoutCsiSequences(bytes);
     this.length = 0;
     this.inQuotes = false;
     if (bytes.length === 0) return;
@@ -139,6 +147,32 @@ export class AtLineFramer {
     const trimmed = text.trim();
     if (trimmed.length > 0) events.push({ kind: 'line', text: trimmed });
   }
+}
+
+/**
+ * The bytes without complete CSI sequences: ESC, `[`, parameter bytes 0x30-0x3F, intermediate bytes
+ * 0x20-0x2F, one final byte 0x40-0x7E (ECMA-48 5.4), e.g. `ESC[1;33m` and `ESC[0m` around a Zephyr log
+ * line. An ESC that starts no complete sequence stays, for the garbled check to see.
+ */
+function withoutCsiSequences(bytes: Buffer): Buffer {
+  if (!bytes.includes(ESC)) return bytes;
+  const kept: number[] = [];
+  for (let index = 0; index < bytes.length; index++) {
+    const end = bytes[index] === ESC ? csiEnd(bytes, index) : undefined;
+    if (end === undefined) kept.push(bytes[index]!);
+    else index = end;
+  }
+  return Buffer.from(kept);
+}
+
+/** Index of the final byte of the CSI sequence starting at `start`, or undefined if none starts there. */
+function csiEnd(bytes: Buffer, start: number): number | undefined {
+  if (bytes[start + 1] !== 0x5b) return undefined;
+  let index = start + 2;
+  while (index < bytes.length && bytes[index]! >= 0x30 && bytes[index]! <= 0x3f) index++;
+  while (index < bytes.length && bytes[index]! >= 0x20 && bytes[index]! <= 0x2f) index++;
+  const final = bytes[index];
+  return final !== undefined && final >= 0x40 && final <= 0x7e ? index : undefined;
 }
 
 /** Text is printable UTF-8 plus CR, LF and TAB (line ends appear inside quoted values); else undefined. */

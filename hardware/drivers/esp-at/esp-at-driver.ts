@@ -105,7 +105,12 @@ export function createEspAtDriver(options: EspAtDriverOptions = {}): DeviceDrive
         // killed run can pass for it (protocols.md 2).
         const versions = await resynchronise(channel, {
           module: 'ESP-AT module',
-          probe: { command: 'AT+GMR', accepts: (info) => info[0]?.startsWith('AT version:') === true },
+          // A module with saved Wi-Fi credentials reports joining (WIFI CONNECTED, WIFI GOT IP) whenever it
+          // happens, so such lines may come before the answer's own.
+          probe: {
+            command: 'AT+GMR',
+            accepts: (info) => info.some((line) => line.startsWith('AT version:')),
+          },
           probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
           recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
           maxProbes: MAX_PROBES,
@@ -170,7 +175,10 @@ class EspAtSession implements DeviceSession {
 
   async identify(options: DeviceOperationOptions = {}): Promise<DeviceIdentity> {
     const macAnswer = await this.command('AT+CIPSTAMAC?', options);
-    const mac = /^\+CIPSTAMAC:"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"$/i.exec(macAnswer.info[0] ?? '')?.[1];
+    // Unsolicited Wi-Fi lines may come first: take the one line that answers.
+    const mac = macAnswer.info
+      .map((line) => /^\+CIPSTAMAC:"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"$/i.exec(line)?.[1])
+      .find(Boolean);
     if (!mac) throw this.unexpected('AT+CIPSTAMAC?', 'a station MAC address');
     const versions = this.versions;
     const firmware = versions.map((line) => /^AT version:([^(\s]+)/.exec(line)?.[1]).find(Boolean);

@@ -20,6 +20,12 @@ export interface EspAtSimulatorOptions extends SimulatorOptions {
    * time get `busy p...` and are dropped, as ESP-AT does for a command sent while one runs (protocols.md 2).
    */
   flashWriteMs?: number;
+  /**
+   * The module has saved Wi-Fi credentials and joins the network while it answers the first command that
+   * starts with this text: the unsolicited `WIFI CONNECTED` and `WIFI GOT IP` (ESP-AT Wi-Fi AT commands)
+   * come ahead of that answer's lines.
+   */
+  wifiJoinsDuring?: string;
 }
 
 const SLOT_NAMESPACES: Record<CredentialSlot, string> = {
@@ -72,8 +78,11 @@ export class EspAtSimulator implements DeviceSimulator {
   private busy = false;
   /** After an over-long command, the rest of it up to its line end is thrown away. */
   private discarding = false;
+  /** Whether the module has yet to report joining Wi-Fi (wifiJoinsDuring). */
+  private wifiJoinPending: boolean;
 
   constructor(private readonly options: EspAtSimulatorOptions = {}) {
+    this.wifiJoinPending = options.wifiJoinsDuring !== undefined;
     this.echo = options.echo ?? true;
     this.nvs = new MfgNvs(options.nvsCapacityBytes ?? 16 * 1024);
     this.slotIndex = options.slotIndex ?? 0;
@@ -301,6 +310,11 @@ export class EspAtSimulator implements DeviceSimulator {
   }
 
   private ok(command: string, info: string[] = []): void {
+    const joinsDuring = this.options.wifiJoinsDuring;
+    if (this.wifiJoinPending && joinsDuring !== undefined && command.toUpperCase().startsWith(joinsDuring)) {
+      this.wifiJoinPending = false;
+      info = ['WIFI CONNECTED', 'WIFI GOT IP', ...info];
+    }
     this.answer(command, `${info.map((line) => `${line}\r\n`).join('')}\r\nOK\r\n`, true);
   }
 

@@ -26,6 +26,10 @@ export interface JsonlDeviceProfile {
   firmware: string;
   /** Bytes each slot holds; a write.begin with a larger len is refused with slot.too-large. */
   slotCapacity: Record<SlotName, number>;
+  /** The line cap announced in hello, `\n` included (at least 256); MAX_LINE_BYTES by default. */
+  maxLineBytes?: number;
+  /** The chunk size announced in hello (16 to 256); MAX_CHUNK_BYTES by default. */
+  chunkBytes?: number;
 }
 
 export type JsonlResponse =
@@ -60,7 +64,13 @@ export class JsonlDevice {
   private deviceKey: KeyObject | undefined;
   private staged: StagedWrite | undefined;
 
-  constructor(readonly profile: JsonlDeviceProfile) {}
+  readonly maxLineBytes: number;
+  readonly chunkBytes: number;
+
+  constructor(readonly profile: JsonlDeviceProfile) {
+    this.maxLineBytes = profile.maxLineBytes ?? MAX_LINE_BYTES;
+    this.chunkBytes = profile.chunkBytes ?? MAX_CHUNK_BYTES;
+  }
 
   /** Answers one request line; never throws (every failure is an error response). */
   async answer(line: Buffer): Promise<JsonlResponse> {
@@ -151,8 +161,8 @@ export class JsonlDevice {
       fw: this.profile.firmware,
       caps: { keygen: true, keyInject: true, sign: true, readBack: 'full' },
       slots: { ...this.profile.slotCapacity },
-      maxLine: MAX_LINE_BYTES,
-      chunk: MAX_CHUNK_BYTES,
+      maxLine: this.maxLineBytes,
+      chunk: this.chunkBytes,
     };
   }
 
@@ -186,14 +196,14 @@ export class JsonlDevice {
     }
     // A new write replaces any unfinished one: the old staging is simply dropped.
     this.staged = { slot, length, sha256, chunks: [], next: 0 };
-    return { chunk: MAX_CHUNK_BYTES };
+    return { chunk: this.chunkBytes };
   }
 
   private writeChunk(slot: SlotName, offset: number, data: string, crc: string): Record<string, unknown> {
     const staged = this.stagedFor(slot);
     const bytes = Buffer.from(data, 'base64');
-    if (bytes.length === 0 || bytes.length > MAX_CHUNK_BYTES) {
-      throw new DeviceRefusal('proto.bad-args', `A chunk carries 1 to ${MAX_CHUNK_BYTES} bytes.`);
+    if (bytes.length === 0 || bytes.length > this.chunkBytes) {
+      throw new DeviceRefusal('proto.bad-args', `A chunk carries 1 to ${this.chunkBytes} bytes.`);
     }
     if (crc32Hex(bytes) !== crc) {
       throw new DeviceRefusal('payload.crc', 'The chunk does not match its CRC-32; send it again.');

@@ -25,4 +25,49 @@ describe('jsonl session', () => {
       await link.close();
     }
   });
+
+  it.each([
+    [384, 256],
+    [256, 256],
+    [1024, 64],
+  ])(
+    'fits every line it sends into the maxLine a device announces (%i bytes, chunk %i)',
+    async (maxLine, chunk) => {
+      const pair = createMemoryPair();
+      const simulator = new JsonlSimulator({ seed: 5, maxLineBytes: maxLine, chunkBytes: chunk });
+      simulator.attach(pair.device);
+      const lineLengths: number[] = [];
+      let pending = 0;
+      pair.device.on('data', (bytes: Buffer) => {
+        for (const byte of bytes) {
+          pending += 1;
+          if (byte === 0x0a) {
+            lineLengths.push(pending);
+            pending = 0;
+          }
+        }
+      });
+      const link = linkFromDuplex('mem-maxline', pair.host);
+      try {
+        const session = await jsonlDriver.open(link);
+        const certificate = Buffer.from(
+          `-----BEGIN CERTIFICATE-----\n${'MIIB'.repeat(400)}\n-----END CERTIFICATE-----\n`,
+        );
+        await session.writeCredential('certificate', certificate);
+        expect(Buffer.from(simulator.storedCredentials().get('certificate') ?? [])).toEqual(certificate);
+        expect(Math.max(...lineLengths)).toBeLessThanOrEqual(maxLine);
+        // No chunk larger than the device takes, and no more chunks than needed.
+        const chunks = (session.transcript?.() ?? []).filter((entry) => entry.text.includes('"write.chunk"'));
+        for (const entry of chunks) {
+          const { data } = JSON.parse(entry.text) as { data: string };
+          expect(Buffer.from(data, 'base64').length).toBeLessThanOrEqual(chunk);
+        }
+        expect(chunks.length).toBeLessThan(certificate.length / Math.min(chunk, (maxLine - 110) * 0.75) + 1);
+        await session.close();
+      } finally {
+        simulator.close();
+        await link.close();
+      }
+    },
+  );
 });

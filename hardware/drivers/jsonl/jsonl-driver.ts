@@ -17,6 +17,7 @@ import {
   MAX_CHALLENGE_BYTES,
   crc32Hex,
   emptyResultSchema,
+  encodeLine,
   helloResultSchema,
   keygenResultSchema,
   sha256Hex,
@@ -35,6 +36,8 @@ export const defaultJsonlUsbMatch: UsbMatch = { vendorId: '1209', productId: '00
 const commandTimeoutMs = 5_000;
 /** P-256 keygen plus a CSR signature takes a slow MCU a few seconds. */
 const keygenTimeoutMs = 20_000;
+/** Request ids count up to this and wrap to 1 (docs/jsonl-protocol.md section 3). */
+const MAX_REQUEST_ID = 0x7fffffff;
 /** A chunk whose CRC the device rejected is sent again this many times before giving up. */
 const chunkAttempts = 3;
 
@@ -141,7 +144,7 @@ class JsonlSession implements DeviceSession {
       emptyResultSchema.loose(),
       options,
     );
-    const chunkBytes = this.hello.chunk;
+    const chunkBytes = this.writeChunkBytes(slot, content.length);
     for (let offset = 0; offset < content.length; offset += chunkBytes) {
       const chunk = content.subarray(offset, offset + chunkBytes);
       await this.writeChunk(slot, offset, chunk, secret, options);
@@ -197,6 +200,31 @@ class JsonlSession implements DeviceSession {
   async close(): Promise<void> {
     this.channel.detach();
     if (!this.link.closed) await this.link.close();
+  }
+
+  /**
+   * The hello chunk size, or less when a write.chunk line of that size would not fit the device's line
+   * buffer (hello.maxLine, `\n` included): the line is the JSON envelope, at the largest id and offset it
+   * can have in this write, plus the base64 of the chunk (4 characters per 3 bytes).
+   */
+  private writeChunkBytes(slot: CredentialSlot, length: number): number {
+    const envelope = encodeLine({
+      id: MAX_REQUEST_ID,
+      cmd: 'write.chunk',
+      slot,
+      off: length,
+      data: '',
+      crc: crc32Hex(Buffer.alloc(0)),
+    }).length;
+    const fitting = Math.floor((this.hello.maxLine - envelope) / 4) * 3;
+    if (fitting < 1) {
+      throw new StationError(
+        'device.unsupported',
+        `The device on ${this.port} announces lines of at most ${this.hello.maxLine} bytes: too short for a write.chunk request.`,
+        { port: this.port, details: { maxLine: this.hello.maxLine } },
+      );
+    }
+    return Math.min(this.hello.chunk, fitting);
   }
 
   private async writeChunk(

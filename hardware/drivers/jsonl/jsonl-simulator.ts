@@ -4,11 +4,15 @@ import { SimWire } from '../../sim/sim-wire.js';
 import type { CredentialSlot, DeviceIdentity, DeviceSimulator, SimulatorOptions } from '../device-driver.js';
 import { JsonlDevice, type JsonlDeviceProfile, type JsonlResponse } from './jsonl-device.js';
 import { LineSplitter } from './line-splitter.js';
-import { MAX_LINE_BYTES, encodeLine, slotNames } from './protocol.js';
+import { encodeLine, slotNames } from './protocol.js';
 
 export interface JsonlSimulatorOptions extends SimulatorOptions {
   /** Bytes per slot; defaults leave room for a long chain in `ca` and an RSA-4096 key in `key`. */
   slotCapacity?: Partial<JsonlDeviceProfile['slotCapacity']>;
+  /** The device's line buffer, `\n` included, announced as hello.maxLine (MAX_LINE_BYTES by default). */
+  maxLineBytes?: number;
+  /** The chunk size announced in hello (MAX_CHUNK_BYTES by default). */
+  chunkBytes?: number;
 }
 
 const defaultSlotCapacity: JsonlDeviceProfile['slotCapacity'] = { ca: 8192, certificate: 4096, key: 4096 };
@@ -34,16 +38,19 @@ export class JsonlSimulator implements DeviceSimulator {
       model: this.identity.model ?? '',
       firmware: this.identity.firmware ?? '',
       slotCapacity: { ...defaultSlotCapacity, ...options.slotCapacity },
+      ...(options.maxLineBytes !== undefined && { maxLineBytes: options.maxLineBytes }),
+      ...(options.chunkBytes !== undefined && { chunkBytes: options.chunkBytes }),
     });
   }
 
   attach(stream: Duplex): void {
     this.device.reset();
     const wire = new SimWire(stream, this.options);
+    const maxLineBytes = this.device.maxLineBytes;
     const splitter = new LineSplitter(
-      MAX_LINE_BYTES,
+      maxLineBytes,
       (line) => this.enqueue(wire, line),
-      () => this.send(wire, '', tooLong),
+      () => this.send(wire, '', tooLong(maxLineBytes)),
     );
     wire.onBytes((chunk) => splitter.push(chunk));
     // A link that goes away is a reset to the device: an unfinished write is lost, never committed.
@@ -99,11 +106,11 @@ export class JsonlSimulator implements DeviceSimulator {
   }
 }
 
-const tooLong: JsonlResponse = {
+const tooLong = (maxLineBytes: number): JsonlResponse => ({
   id: 0,
   ok: false,
-  err: { code: 'proto.line-too-long', msg: `Lines are at most ${MAX_LINE_BYTES} bytes.` },
-};
+  err: { code: 'proto.line-too-long', msg: `Lines are at most ${maxLineBytes} bytes.` },
+});
 
 function commandName(line: Buffer): string {
   try {

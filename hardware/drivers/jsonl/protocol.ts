@@ -10,8 +10,10 @@ import { z } from 'zod';
 export const JSONL_PROTOCOL_VERSION = 1;
 
 /**
- * Longest line either side sends, `\n` included. 1 KiB lets a small MCU keep one static line buffer;
- * a full chunk line (256 bytes -> 344 base64 characters plus fields) stays well under it.
+ * Longest line the station takes from a device, `\n` included, and the reference device's line buffer
+ * (its hello.maxLine). 1 KiB lets a small MCU keep one static line buffer; a full chunk line (256 bytes ->
+ * 344 base64 characters plus fields) stays well under it. A device with less announces its own maxLine,
+ * and the station's chunks shrink to fit it.
  */
 export const MAX_LINE_BYTES = 1024;
 

@@ -27,6 +27,28 @@ async function openModem(options: Nrf91SimulatorOptions = {}, secTag?: number) {
   return { session, simulator };
 }
 
+/**
+ * A modem whose at_host already holds `leftover` when the session opens: what a terminal, another tool or
+ * a station killed in the middle of a write sent it. The modem keeps it: nothing tells at_host that the
+ * port on the host side was closed and opened again.
+ */
+async function openModemHolding(leftover: string, options: Nrf91SimulatorOptions = {}) {
+  const pair = createMemoryPair();
+  const simulator = new Nrf91Simulator({ seed: 3, ...options });
+  simulator.attach(pair.device);
+  simulators.push(simulator);
+  pair.host.write(leftover, 'latin1');
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const session = await createNrf91Driver({ commandTimeoutMs: 2_000 }).open(
+    linkFromDuplex('ttyACM9', pair.host),
+  );
+  sessions.push(session);
+  return { session, simulator };
+}
+
+const sent = (session: DeviceSession) =>
+  (session.transcript?.() ?? []).filter((entry) => entry.direction === 'tx').map((entry) => entry.text);
+
 const pem = (body: string) =>
   Buffer.from(`-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`);
 
@@ -50,6 +72,50 @@ describe('nrf91 driver', () => {
     expect(isValidImei(identity.imei!)).toBe(true);
   });
 
+  for (const style of ['colour', 'plain'] as const) {
+    it(`works with the application's Zephyr log (${style}) landing in its answers`, async () => {
+      const { session, simulator } = await openModem({ logOnAtUart: style });
+      expect(await session.identify()).toEqual(simulator.identity);
+      await session.writeCredential('certificate', pem('AAAA'));
+      expect(simulator.storedCredentials().get('certificate')).toEqual(Uint8Array.from(pem('AAAA')));
+      expect((await session.readCredential('certificate')).present).toBe(true);
+      expect(session.transcript?.().map((entry) => entry.text)).toContain(
+        '[00:00:05.120,000] <wrn> lte_lc: LTE link down',
+      );
+    });
+  }
+
+  it('opens with a bare line ending and one probe when at_host is at an empty line', async () => {
+    const { session } = await openModem();
+    expect(sent(session)).toEqual(['<bare line ending>', 'AT+CFUN?', 'AT+CMEE=1']);
+  });
+
+  it('opens a modem whose at_host holds a partial line, as nrfcredstore does', async () => {
+    const { session, simulator } = await openModemHolding('AT+CGM');
+    expect(await session.identify()).toEqual(simulator.identity);
+    expect(sent(session).slice(0, 3)).toEqual(['<bare line ending>', 'AT+CFUN?', 'AT+CMEE=1']);
+  });
+
+  it('ends a %CMNG write a killed station left inside its quote, then writes the slot again', async () => {
+    const { session, simulator } = await openModemHolding(
+      'AT%CMNG=0,16842753,1,"-----BEGIN CERTIFICATE-----\nMIIB',
+      { bootCfun: 4 },
+    );
+    expect(await session.identify()).toEqual(simulator.identity);
+    // The stub went in as junk when its quote was closed; the station writes the slot again.
+    await session.writeCredential('certificate', pem('AAAA'));
+    expect(simulator.storedCredentials().get('certificate')).toEqual(Uint8Array.from(pem('AAAA')));
+  });
+
+  it('ends a write of the longest command cut just before its closing quote, at_host buffer full', async () => {
+    const { session: writer } = await openModem();
+    const room = writer.capabilities().maxCredentialBytes;
+    const command = `AT%CMNG=0,16842753,1,"${'A'.repeat(room)}"`;
+    expect(command.length).toBe(maxCommandBytes);
+    const { session, simulator } = await openModemHolding(command.slice(0, -1));
+    expect(await session.identify()).toEqual(simulator.identity);
+  });
+
   it('takes an online modem offline before writing (the simulator boots in CFUN=1)', async () => {
     const { session, simulator } = await openModem({ bootCfun: 1 });
     await session.writeCredential('certificate', pem('AAAA'));
@@ -63,10 +129,13 @@ describe('nrf91 driver', () => {
     expect((await session.readCredential('ca')).present).toBe(true);
   });
 
-  it('refuses a credential that would make the command longer than 4,096 bytes, before sending it', async () => {
+  it('refuses a credential that would make the command longer than 4,094 bytes, before sending it', async () => {
     const { session, simulator } = await openModem();
     const room = session.capabilities().maxCredentialBytes;
-    expect(room).toBe(maxCommandBytes - 'AT%CMNG=0,16842753,0,""'.length);
+    // at_host stores 4,095 characters (NUL after them), the CR of the CRLF one of them.
+    expect(maxCommandBytes).toBe(4_094);
+    expect(room).toBe(4_094 - 'AT%CMNG=0,16842753,0,""'.length);
+    expect(room).toBe(4_071);
     await session.writeCredential('ca', Buffer.alloc(room, 0x41));
     await expect(session.writeCredential('certificate', Buffer.alloc(room + 1, 0x41))).rejects.toMatchObject({
       code: 'device.credential-too-large',

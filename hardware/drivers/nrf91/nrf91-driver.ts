@@ -13,6 +13,7 @@ import type {
 import { AtChannel } from '../../transport/at-channel.js';
 import type { AtCommandOptions, AtResponse, TranscriptEntry } from '../../transport/at-channel-contract.js';
 import type { ByteLink, SerialSettings } from '../../transport/byte-link.js';
+import { resynchronise } from '../../transport/command-mode.js';
 import { parseKeygenLine } from './keygen-response.js';
 import { isValidImei } from './modem-identity.js';
 import { credentialTypes, defaultSecTag } from './nrf91-credentials.js';
@@ -26,8 +27,31 @@ export interface Nrf91DriverOptions {
   commandTimeoutMs?: number;
 }
 
-/** at_host's command buffer: longer commands are silently cut by the modem (protocols.md 1.1, 6.4). */
-export const maxCommandBytes = 4096;
+/**
+ * The longest command at_host takes whole (protocols.md 1.1, 6.4): its 4,096-byte buffer keeps a NUL after
+ * the text, so 4,095 characters fit, and one of them is a line-end byte (the CR of our CRLF, which at_host
+ * stores before the LF sends the command; in its CR mode, the LF left over from the previous command). A
+ * longer command is silently cut: its closing quote or line end is dropped and the modem never answers.
+ */
+export const maxCommandBytes = 4094;
+/** nrfcredstore's opening (protocols.md 1.1): a bare line ending runs or drops a partial line. */
+const BARE_LINE_END = Buffer.from('\r\n');
+/** A modem at an empty line answers the probe at once; one inside an open quote never does. */
+const PROBE_TIMEOUT_MS = 500;
+/**
+ * The first probe and one after each recovery: a recovery sent to a modem that was silent for another
+ * reason (still busy) opens a quote, which the next recovery closes.
+ */
+const MAX_PROBES = 3;
+/**
+ * Ends a %CMNG write a killed station left inside its open quote, where at_host keeps taking line ends as
+ * content (protocols.md 1.1): the quote closes and the line end sends the stub, which the modem refuses or
+ * stores as junk in that slot, which the station writes again before anything reads it. The two
+ * backspaces first make room when the stub, our bare line ending and the probe filled at_host's buffer
+ * (a write cut just before its closing quote): they delete only bytes we sent after the stub's quote.
+ */
+const CLOSE_DANGLING_QUOTE = Buffer.from('\b\b"\r\n', 'latin1');
+
 /** Responses carry up to a whole stored PEM inside one quoted line. */
 const maxResponseLineBytes = 16 * 1024;
 
@@ -71,10 +95,13 @@ export function createNrf91Driver(options: Nrf91DriverOptions = {}): DeviceDrive
         echo: false,
         maxLineBytes: maxResponseLineBytes,
         quoteAwareLines: true,
+        // The application's Zephyr log may share the AT UART, in colour (protocols.md 1.1).
+        stripAnsiEscapes: true,
         defaultTimeoutMs: timeoutMs,
       });
       const session = new Nrf91Session(channel, secTag);
       try {
+        await resynchroniseModem(channel, openOptions, timeoutMs);
         // Numeric CME codes first, as nrfcredstore does (protocols.md 1.1).
         await session.command('AT+CMEE=1', openOptions);
       } catch (error) {
@@ -87,6 +114,43 @@ export function createNrf91Driver(options: Nrf91DriverOptions = {}): DeviceDrive
 }
 
 export const nrf91Driver = createNrf91Driver();
+
+/**
+ * Brings at_host to an empty line, in step, before the session's first command. A partial line in its
+ * buffer (a terminal, another tool) would prefix our first command; a %CMNG write a killed station left
+ * inside its open quote makes at_host take every later line end as content, so nothing would ever be
+ * answered until a power cycle. As nrfcredstore opens a port, a bare line ending runs or drops whatever
+ * is buffered (protocols.md 1.1). nrfcredstore then waits 0.2 s for the answer to pass; here the probe
+ * goes at once, as it costs every device on the happy path: AT+CFUN?, whose `+CFUN:` line no leftover
+ * answer (the ERROR to a partial line) can pass for, so a late one only means waiting for quiet and probing
+ * again. Silence means an open quote, which is closed.
+ */
+async function resynchroniseModem(
+  channel: AtChannel,
+  options: DeviceOperationOptions,
+  commandTimeoutMs: number,
+): Promise<void> {
+  const { signal } = options;
+  await channel.writeRaw(BARE_LINE_END, '<bare line ending>', signal);
+  await resynchronise(channel, {
+    module: 'nRF91 modem',
+    probe: {
+      command: 'AT+CFUN?',
+      // Log lines of the application may come along (protocols.md 1.1).
+      accepts: (info) => info.some((line) => /^\+CFUN:\s*\d+$/.test(line)),
+    },
+    probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, options.timeoutMs ?? PROBE_TIMEOUT_MS),
+    recoveredProbeTimeoutMs: options.timeoutMs ?? commandTimeoutMs,
+    maxProbes: MAX_PROBES,
+    recover: () =>
+      channel.writeRaw(
+        CLOSE_DANGLING_QUOTE,
+        '<backspaces, quote and line end closing an unfinished write>',
+        signal,
+      ),
+    signal,
+  });
+}
 
 class Nrf91Session implements DeviceSession {
   readonly driver = 'nrf91' as const;
@@ -101,10 +165,10 @@ class Nrf91Session implements DeviceSession {
   }
 
   async identify(options: DeviceOperationOptions = {}): Promise<DeviceIdentity> {
-    const imeiLine = lastLine(await this.command('AT+CGSN', options));
-    // Tools take the last line's first 15 characters (protocols.md 1.5).
-    const imei = imeiLine.slice(0, 15);
-    if (!isValidImei(imei)) throw this.badAnswer('AT+CGSN', imeiLine);
+    const imeiAnswer = await this.command('AT+CGSN', options);
+    // Tools take the last line's first 15 characters (protocols.md 1.5); any line that holds them will do.
+    const imei = imeiAnswer.info.map((line) => line.slice(0, 15)).findLast(isValidImei);
+    if (imei === undefined) throw this.badAnswer('AT+CGSN', lastLine(imeiAnswer));
     const uuid = await this.deviceUuid(options);
     const firmware = lastLine(await this.command('AT+CGMR', options));
     const model = lastLine(await this.command('AT+CGMM', options));
@@ -203,17 +267,21 @@ class Nrf91Session implements DeviceSession {
     await this.channel.link.close();
   }
 
-  /** Sends one command; CME codes become the errors a technician can act on. */
+  /**
+   * Sends one command; CME codes become the errors a technician can act on. Zephyr log lines that landed
+   * among the answer's lines are no part of it (the transcript keeps them).
+   */
   async command(
     command: string,
     options: DeviceOperationOptions & AtCommandOptions = {},
   ): Promise<AtResponse> {
     try {
-      return await this.channel.send(command, {
+      const response = await this.channel.send(command, {
         ...(options.signal && { signal: options.signal }),
         ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }),
         ...(options.secret && { secret: true }),
       });
+      return { ...response, info: response.info.filter((line) => !isZephyrLogLine(line)) };
     } catch (error) {
       throw this.explained(error);
     }
@@ -292,6 +360,14 @@ function credentialText(content: Uint8Array): string {
     }
   }
   return Buffer.from(content).toString('latin1');
+}
+
+/**
+ * A line of the application's Zephyr log on the AT UART: `[00:00:05.120,000] <wrn> lte_lc: ...` (the
+ * timestamp may be ticks or absent), or the boot banner `*** Booting nRF Connect SDK ... ***`.
+ */
+export function isZephyrLogLine(line: string): boolean {
+  return /^(?:\[[\d:.,]+\]\s*)?<(?:err|wrn|inf|dbg)>\s/.test(line) || /^\*\*\* Booting /.test(line);
 }
 
 function lastLine(response: AtResponse): string {

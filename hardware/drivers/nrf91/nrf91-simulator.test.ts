@@ -136,12 +136,20 @@ describe('nRF91 simulator', () => {
     expect(simulator.storedCredentials().size).toBe(0);
   });
 
-  it('accepts exactly 4,096 bytes of command', async () => {
+  it('runs a command of 4,094 bytes, the most that fits at_host with its line end and NUL', async () => {
     const { host } = modem({ bootCfun: 4 });
     const prefix = 'AT%CMNG=0,16842753,0,""';
-    const command = write(16842753, 0, 'A'.repeat(4_096 - prefix.length));
-    expect(command.length).toBe(4_096);
+    const command = write(16842753, 0, 'A'.repeat(4_094 - prefix.length));
+    expect(command.length).toBe(4_094);
     expect(await exchangeRaw(host, `${command}\r\n`)).toBe('OK\r\n');
+  });
+
+  it('never ends a command of 4,095 bytes: its line end finds the buffer full', async () => {
+    const { host, simulator } = modem({ bootCfun: 4 });
+    const prefix = 'AT%CMNG=0,16842753,0,""';
+    const command = write(16842753, 0, 'A'.repeat(4_095 - prefix.length));
+    expect(await exchangeRaw(host, `${command}\r\n`)).toBe('');
+    expect(simulator.storedCredentials().size).toBe(0);
   });
 
   it('makes a real P-256 CSR with CN = device UUID on KEYGEN, and lists the key it keeps', async () => {

@@ -24,10 +24,18 @@ export interface Nrf91SimulatorOptions extends SimulatorOptions {
   capacityBytes?: number;
   /** at_host disables UART RX while a command runs, so bytes sent then are lost (protocols.md 1.1). */
   dropInputWhileBusy?: boolean;
+  /**
+   * The application's Zephyr log shares the AT UART: a log line lands in every answer just before its
+   * final result code (the worst place for a host parser), in colour as Zephyr prints it to a terminal
+   * (ANSI escapes, protocols.md 1.1) or plain.
+   */
+  logOnAtUart?: 'colour' | 'plain';
 }
 
 /** CONFIG_AT_HOST_CMD_MAX_LEN default; overflow is silently dropped (protocols.md 1.1). */
 export const atHostBufferBytes = 4096;
+/** at_host keeps a NUL after the command, so its buffer stores 4,095 characters. */
+const storedCharacters = atHostBufferBytes - 1;
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -38,7 +46,8 @@ const maxSecTag = 2_147_483_647;
 
 /**
  * An nRF91 modem behind NCS at_host, as protocols.md section 1 describes it: no echo, CR/LF/CRLF, quotes
- * protect line ends, a 4,096-byte buffer that drops overflow, CMEE and CFUN behaviour, %CMNG storage
+ * protect line ends, a 4,096-byte buffer (4,095 characters, the line end's included) that drops
+ * overflow, CMEE and CFUN behaviour, %CMNG storage
  * byte-exact with uppercase SHA-256 in lists, %KEYGEN making a real P-256 key and CSR.
  */
 export class Nrf91Simulator implements DeviceSimulator {
@@ -48,7 +57,7 @@ export class Nrf91Simulator implements DeviceSimulator {
   private readonly firmware: string;
   private readonly model: string;
   private readonly credentials = new Map<string, Buffer>();
-  private readonly line = Buffer.alloc(atHostBufferBytes);
+  private readonly line = Buffer.alloc(storedCharacters);
   private length = 0;
   private inQuotes = false;
   private busy = false;
@@ -94,6 +103,10 @@ export class Nrf91Simulator implements DeviceSimulator {
     for (const byte of chunk) {
       if (this.busy && (this.options.dropInputWhileBusy ?? true)) continue;
       if ((byte === CR || byte === LF) && !this.inQuotes) {
+        // The line end takes a character too: at_host in CRLF mode stores the CR and sends the command on
+        // the LF (in CR mode the previous command's LF waits at the start of the buffer). In a full buffer
+        // it is dropped like any overflow, and the command is never sent.
+        if (this.length === this.line.length) continue;
         const command = this.line.toString('latin1', 0, this.length);
         this.length = 0;
         this.inQuotes = false;
@@ -101,8 +114,9 @@ export class Nrf91Simulator implements DeviceSimulator {
         if (/[!-~]/.test(command)) this.run(wire, command);
         continue;
       }
+      // Delete the previous character; at_host leaves its quote parity as it was, even for a quote.
       if (byte === 0x08 || byte === 0x7f) {
-        if (this.length > 0 && this.line[--this.length] === QUOTE) this.inQuotes = !this.inQuotes;
+        if (this.length > 0) this.length--;
         continue;
       }
       if (this.length === this.line.length) continue;
@@ -115,6 +129,7 @@ export class Nrf91Simulator implements DeviceSimulator {
     if (wire.disconnectsDuring(command, command.length, command.length)) return;
     this.busy = true;
     const lines = wire.fault(command, 'refuse') ? this.cmeError(514) : this.execute(wire, command.trim());
+    if (this.options.logOnAtUart) lines.splice(-1, 0, logLine(this.options.logOnAtUart));
     const answer = Buffer.from(lines.map((text) => `${text}\r\n`).join(''), 'latin1');
     wire.answer(command, answer, true, () => {
       if (this.wire === wire) this.busy = false;
@@ -262,6 +277,12 @@ export class Nrf91Simulator implements DeviceSimulator {
   private cmeError(code: number): string[] {
     return [this.cmee === 1 ? `+CME ERROR: ${code}` : 'ERROR'];
   }
+}
+
+/** A Zephyr warning as the logging subsystem prints it, coloured (bold yellow) for a terminal or plain. */
+function logLine(style: 'colour' | 'plain'): string {
+  const text = '[00:00:05.120,000] <wrn> lte_lc: LTE link down';
+  return style === 'colour' ? `\x1b[1;33m${text}\x1b[0m` : text;
 }
 
 function sha256Upper(bytes: Buffer): string {

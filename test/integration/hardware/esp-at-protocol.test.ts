@@ -77,6 +77,25 @@ describe('ESP-AT driver', () => {
     });
   });
 
+  it.each(['AT+GMR', 'AT+CIPSTAMAC?'])(
+    'opens and identifies a module whose Wi-Fi URCs come ahead of the answer to %s',
+    async (command) => {
+      const { device, session } = await connect(espAtDriver, { wifiJoinsDuring: command });
+      expect(await session.identify()).toEqual({
+        deviceId: device.simulator.identity.mac,
+        mac: device.simulator.identity.mac,
+        model: 'WROOM-32',
+        firmware: '2.4.0.0',
+      });
+      const transcript = session.transcript?.() ?? [];
+      const received = transcript.filter((entry) => entry.direction === 'rx').map((entry) => entry.text);
+      expect(received).toEqual(expect.arrayContaining(['WIFI CONNECTED', 'WIFI GOT IP']));
+      // The probe at open took its first answer, URCs and all: no second probe.
+      const sent = transcript.filter((entry) => entry.direction === 'tx').map((entry) => entry.text);
+      expect(sent.filter((text) => text === 'AT+GMR')).toHaveLength(1);
+    },
+  );
+
   it('says it cannot generate keys and refuses to', async () => {
     const { session } = await connect();
     expect(session.capabilities()).toMatchObject({
