@@ -117,6 +117,13 @@ interface DeviceAttempt {
   prior?: ProvisioningRecord;
   /** The live certificate a reverify or reprovision concerns. */
   liveCertificate?: CertificateRecord;
+  /** inject mode: liveCertificate was issued, never finished, and its key died with the station. */
+  keyLost?: boolean;
+  /**
+   * The claim a device with no identity of its own carries, written by a claim job whose attempt
+   * completed: re-verified, or, with --reprovision, written over. A claim is shared: never revoked here.
+   */
+  carriedClaim?: CertificateRecord;
   parameters?: Parameters;
   plan?: ResourcePlan;
   thingName?: string;
@@ -418,7 +425,9 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         const identity = await attempt.session!.identify({ signal });
         attempt.identity = identity;
         await decideAttemptMode(runtime, attempt, identity);
-        if (attempt.mode === 'reissue' && !runtime.reprovision) await settleLostKey(runtime, attempt, signal);
+        if (attempt.keyLost) await settleLostKey(runtime, attempt, signal);
+        if (job.status !== 'active' && newIdentityModes.includes(attempt.mode))
+          refuseClosedJob(runtime, attempt);
         log(attempt, describeIdentity(attempt.port.driver.name, identity));
         const plan = describeMode(runtime, attempt);
         if (plan) log(attempt, plan.message, plan.level);
@@ -669,6 +678,19 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
   ];
 }
 
+/**
+ * The bench of a closed job (see openJobRuntime) only finishes the identities issued before it closed:
+ * a device that would need a new one is turned away before it makes a key.
+ */
+function refuseClosedJob(runtime: JobRuntime, attempt: DeviceAttempt): never {
+  const { job } = runtime;
+  throw new StationError(
+    'provisioning.job-closed',
+    `Job ${job.id} (${job.label}) is ${job.status}: its bench only finishes the identities issued before it closed; provision this device with an open job.`,
+    { port: attempt.port.name },
+  );
+}
+
 /** The first characters of a certificate id, for a log line (`station cert list` shows whole ids). */
 const shortId = (id: string) => `${id.slice(0, 12)}…`;
 
@@ -700,8 +722,14 @@ function describeMode(
         level: 'info',
       };
     case 'reissue':
+      if (attempt.carriedClaim) {
+        return {
+          message: `--reprovision: the claim it carries (certificate ${shortId(attempt.carriedClaim.id)}) will be written over; the claim itself stays valid`,
+          level: 'warn',
+        };
+      }
       return {
-        message: runtime.reprovision
+        message: !attempt.keyLost
           ? `--reprovision: certificate ${shortId(certificate!)} will be revoked and replaced`
           : `the key of certificate ${shortId(certificate!)} was lost before it reached the device: a new certificate replaces it`,
         level: 'warn',
@@ -760,6 +788,7 @@ async function decideAttemptMode(
       : prior?.certificateId
         ? await runtime.pki.certificates.byId(prior.certificateId)
         : undefined;
+  const carriedClaim = liveCertificate ? undefined : await carriedClaimOf(runtime, driver, identity.deviceId);
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
   if (!liveCertificate && device?.thingName && !runtime.reprovision) {
@@ -775,8 +804,16 @@ async function decideAttemptMode(
       return;
     }
     // A claim is shared, never revoked for one device: a device that has it is re-verified (or, with
-    // --reprovision, written again); one whose write did not finish gets it written.
+    // --reprovision, written again); one whose write did not finish gets it written. One that carries
+    // another claim, or this one from another claim job, is re-verified too, or written over.
     const claim = runtime.claim!;
+    if (
+      carriedClaim &&
+      (carriedClaim.id !== claim.certificateId || prior?.certificateId !== claim.certificateId)
+    ) {
+      takeCarriedClaim(runtime, attempt, carriedClaim);
+      return;
+    }
     if (prior?.certificateId === claim.certificateId) {
       attempt.certificateId = claim.certificateId;
       attempt.certificatePem = claim.certificatePem;
@@ -785,20 +822,28 @@ async function decideAttemptMode(
     return;
   }
 
-  // With --reprovision a live identity is always replaced, even when the last attempt with it failed (a
-  // failed re-verification would otherwise be resumed: for an existing certificate, verified again).
-  // Without it, an identity the device once completed is only verified, however the last attempt ended:
-  // resuming writes the certificate again, and a device that failed its re-verification because it was
-  // erased holds no key for it any more (an nRF91 cannot show which key it holds).
+  // An identity the device once completed is only verified (or, with --reprovision, replaced), however
+  // the last attempt ended: resuming writes the certificate again, and a device that failed its
+  // re-verification because it was erased holds no key for it any more (an nRF91 cannot show which key
+  // it holds). One this job's latest attempt issued and never finished is resumed, --reprovision or
+  // not: it is the replacement a re-provisioning unplugged mid-write was making, and issuing another
+  // would spend the quota again on every plug. An existing certificate is the device's to change, not
+  // the station's to write: with --reprovision the one it holds now is registered (or found unchanged).
   if (
     liveCertificate &&
-    (runtime.reprovision ||
+    ((runtime.reprovision && job.keyMode === 'existing') ||
       prior?.state === 'PROVISIONED' ||
       !prior ||
       prior.certificateId !== liveCertificate.id ||
       (await station.records.provisionedWith(driver, identity.deviceId, liveCertificate.id)))
   ) {
     takeLiveIdentity(runtime, attempt, liveCertificate, device!.thingName!);
+    return;
+  }
+  // A device that carries a claim is provisioned, though it has no thing: another job does not write over
+  // its claim unless told --reprovision.
+  if (carriedClaim) {
+    takeCarriedClaim(runtime, attempt, carriedClaim);
     return;
   }
   if (prior?.certificateId && priorCertificate?.status === 'ACTIVE') {
@@ -812,6 +857,7 @@ async function decideAttemptMode(
     }
     attempt.liveCertificate = priorCertificate;
     attempt.mode = 'reissue';
+    attempt.keyLost = true;
   }
 }
 
@@ -880,6 +926,35 @@ function takeLiveIdentity(
   attempt.certificatePem = live.pem;
 }
 
+/** The device carries a claim (see DeviceAttempt.carriedClaim): re-verified, or, with --reprovision, replaced. */
+function takeCarriedClaim(runtime: JobRuntime, attempt: DeviceAttempt, claim: CertificateRecord): void {
+  attempt.carriedClaim = claim;
+  if (runtime.reprovision) {
+    attempt.mode = 'reissue';
+    return;
+  }
+  attempt.mode = 'reverify';
+  attempt.certificateId = claim.id;
+  attempt.certificatePem = claim.pem;
+}
+
+/**
+ * The claim the device carries, if the attempt that wrote it completed and the claim is still ACTIVE. A
+ * device whose claim write failed may hold half of it, and one holding a revoked claim should lose it: those
+ * are provisioned as new devices (and their carrier rows go with the identity written over them).
+ */
+async function carriedClaimOf(
+  runtime: JobRuntime,
+  driver: string,
+  deviceId: string,
+): Promise<CertificateRecord | undefined> {
+  const carried = await new ClaimTable(runtime.station.registry.reader).carriedByDevice(driver, deviceId);
+  const latest = carried.filter((row) => row.recordState === 'PROVISIONED').at(-1);
+  if (!latest) return undefined;
+  const claim = await runtime.pki.certificates.byId(latest.certificateId);
+  return claim?.status === 'ACTIVE' ? claim : undefined;
+}
+
 /**
  * A device whose last certificate someone revoked (key compromise, a retired device) does not quietly get
  * a new identity: that takes --reprovision. Certificates the station superseded (re-provisioning, a claim
@@ -923,6 +998,24 @@ async function refuseDuplicateIdentity(runtime: JobRuntime, attempt: DeviceAttem
 }
 
 /**
+ * existing mode, register step: the job still open and its CA (if any) still enabled, as they are now in
+ * the registry, not as they were when the bench opened (acceptDeviceCertificate checked that snapshot).
+ */
+async function refuseClosedExisting(runtime: JobRuntime, tx: Transaction): Promise<void> {
+  const [, ca] = await Promise.all([
+    runtime.station.jobs.requireActive(tx, runtime.job.id),
+    runtime.ca && runtime.pki.factoryCa.cas.byId(runtime.ca.id, tx),
+  ]);
+  if (runtime.ca && ca?.status !== 'ACTIVE') {
+    throw new StationError(
+      'pki.ca-disabled',
+      `CA '${runtime.ca.name}' was disabled while the bench ran; its certificates are not accepted.`,
+      { subject: runtime.ca.name },
+    );
+  }
+}
+
+/**
  * The one transaction that makes the identity (design.md 8): quota, certificate, thing, groups, policies,
  * attachments, device binding, record ISSUED and outbox rows. All or nothing: a crash before COMMIT
  * leaves no trace but a record IN_PROGRESS; after it, the record says ISSUED and a re-plug finishes it.
@@ -949,12 +1042,13 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
   await refuseDuplicateIdentity(runtime, attempt, tx);
   // Statements that do not depend on each other go to SQLite together: inside the one transaction their
   // order does not matter, and the device waits for a few round trips instead of one per statement.
-  const reason =
-    attempt.mode === 'reissue' && !runtime.reprovision ? 'superseded: key lost before write' : 'superseded';
+  const reason = attempt.keyLost ? 'superseded: key lost before write' : 'superseded';
   const [certificate] = await Promise.all([
     runtime.pki.certificates.insert(tx, prepared.record),
-    // The quota counts certificates the station signs; an existing certificate was signed elsewhere.
-    job.keyMode !== 'existing' ? station.jobs.spendQuota(tx, job.id) : undefined,
+    // The quota counts certificates the station signs; an existing certificate was signed elsewhere, but
+    // its job and CA are read again here all the same: either may have been closed or disabled since the
+    // bench opened (spendQuota refuses a closed job for the others).
+    job.keyMode !== 'existing' ? station.jobs.spendQuota(tx, job.id) : refuseClosedExisting(runtime, tx),
     attempt.liveCertificate
       ? runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, reason)
       : undefined,
@@ -970,7 +1064,13 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
     certificateId: certificate.id,
     resources: { plan, applied },
   });
-  await Promise.all([binding, issued]);
+  // The device's own identity replaces any claim it carried: `station claim devices` lists it no more.
+  const uncarried = new ClaimTable(registry.reader).removeCarrier(tx, {
+    driver: attempt.port.driver.name,
+    deviceId: attempt.identity!.deviceId,
+    recordId: attempt.recordId,
+  });
+  await Promise.all([binding, issued, uncarried]);
   attempt.plan = plan;
   attempt.certificateId = certificate.id;
   attempt.certificatePem = certificate.pem;
@@ -982,7 +1082,13 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
  */
 async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal: AbortSignal): Promise<void> {
   const session = attempt.session!;
-  if (runtime.job.keyMode === 'existing' || attempt.liveCertificate?.keyOrigin === 'external') {
+  // Decided by the certificate verified here, not the one it may replace: a device re-provisioned from
+  // an external certificate now holds what this job wrote, CA included, and is checked like any other.
+  const external =
+    attempt.mode === 'reverify'
+      ? attempt.liveCertificate?.keyOrigin === 'external'
+      : runtime.job.keyMode === 'existing';
+  if (external) {
     // The station wrote nothing: the device must still hold the certificate the registry has.
     const held = await readDeviceCertificate(attempt, signal);
     if (held.certificate.id !== attempt.certificateId) {
@@ -997,11 +1103,15 @@ async function verifyDevice(runtime: JobRuntime, attempt: DeviceAttempt, signal:
   }
   const expected = attempt.written.size > 0 ? new Map(attempt.written) : await earlierWrite(runtime, attempt);
   // A device provisioned before that lost its credentials (erased, reflashed) needs them again.
-  const remedy = !runtime.claim
-    ? 'give it a new certificate (the old one is revoked)'
-    : attempt.liveCertificate
-      ? 'write the claim in its place (its own certificate is revoked)'
-      : 'write the claim again';
+  const remedy = attempt.carriedClaim
+    ? runtime.claim?.certificateId === attempt.carriedClaim.id
+      ? 'write the claim again'
+      : `write ${runtime.claim ? "this job's claim" : 'a certificate of its own'} in place of the claim it carried`
+    : !runtime.claim
+      ? 'give it a new certificate (the old one is revoked)'
+      : attempt.liveCertificate
+        ? 'write the claim in its place (its own certificate is revoked)'
+        : 'write the claim again';
   const lostEarlier = (what: string) =>
     `${what}, though it was provisioned before${attempt.thingName ? ` as ${attempt.thingName}` : ''}; plug it in with --reprovision to ${remedy}.`;
   for (const [slot, bytes] of expected) {
@@ -1040,14 +1150,16 @@ async function earlierWrite(
   runtime: JobRuntime,
   attempt: DeviceAttempt,
 ): Promise<Map<CredentialSlot, Uint8Array>> {
-  const issued = attempt.liveCertificate; // absent: this claim job's claim
+  const issued = attempt.liveCertificate ?? attempt.carriedClaim; // absent: this claim job's claim
   const caId = issued ? issued.caId : runtime.ca!.id;
   const ca =
     caId === runtime.ca?.id ? runtime.ca : caId ? await runtime.pki.factoryCa.cas.byId(caId) : undefined;
   const written = new Map<CredentialSlot, Uint8Array>();
   if (ca) written.set('ca', Buffer.from(ca.pem));
   written.set('certificate', Buffer.from(attempt.certificatePem!));
-  if (!issued && runtime.claim) written.set('key', runtime.claim.keyPem);
+  // Only this job's claim key is in memory; another claim's is proven by a signed challenge, where it can be.
+  if (runtime.claim && (!issued || issued.id === runtime.claim.certificateId))
+    written.set('key', runtime.claim.keyPem);
   return written;
 }
 
@@ -1163,8 +1275,8 @@ function acceptDeviceCertificate(runtime: JobRuntime, attempt: DeviceAttempt): P
 
 /**
  * claim mode, register step: records that this device carries the claim, before the claim is written, in
- * one transaction with the record ISSUED. The claim is re-checked here, so a claim revoked while the bench
- * runs reaches no further device.
+ * one transaction with the record ISSUED. The claim and the job are re-checked here, so a claim revoked or
+ * a job closed while the bench runs reaches no further device.
  */
 async function registerClaimCarrier(
   runtime: JobRuntime,
@@ -1173,11 +1285,23 @@ async function registerClaimCarrier(
 ): Promise<void> {
   const { station, job } = runtime;
   const claim = runtime.claim!;
-  await usableClaim(station, runtime.pki, claim.certificateId, tx);
+  // The job too: one closed while its bench runs hands its claim to no further device.
+  await Promise.all([
+    usableClaim(station, runtime.pki, claim.certificateId, tx),
+    station.jobs.requireActive(tx, job.id),
+  ]);
   // The claim's key replaces the key of the device's own identity: that certificate can serve no more.
   if (attempt.liveCertificate)
     await runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, `superseded: claim ${claim.name}`);
-  await new ClaimTable(station.registry.reader).recordCarrier(tx, {
+  const claims = new ClaimTable(station.registry.reader);
+  // Another claim the device carried is written over by this one.
+  await claims.removeCarrier(tx, {
+    driver: attempt.port.driver.name,
+    deviceId: attempt.identity!.deviceId,
+    recordId: attempt.recordId,
+    keep: claim.certificateId,
+  });
+  await claims.recordCarrier(tx, {
     certificateId: claim.certificateId,
     driver: attempt.port.driver.name,
     deviceId: attempt.identity!.deviceId,

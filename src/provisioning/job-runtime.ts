@@ -369,7 +369,11 @@ export async function openJobRuntime(
   options: RuntimeOptions,
 ): Promise<JobRuntime> {
   const job = await station.jobs.require(jobId);
-  if (job.status !== 'active') {
+  // A closed job issues nothing more, but the identities it issued before it closed (a device unplugged
+  // mid-write, a station that stopped) would otherwise stay ACTIVE on no device: its bench still opens
+  // while it has some, and only finishes them (the pipeline refuses new identities at identify; an
+  // injected key lost meanwhile gets its certificate revoked, not replaced).
+  if (job.status !== 'active' && (await station.records.unfinishedIdentities(job.id)).length === 0) {
     throw new StationError(
       'provisioning.job-closed',
       `Job ${job.id} (${job.label}) is ${job.status}; open a new job.`,

@@ -37,6 +37,29 @@ interface ClaimRow {
 
 const claimColumns = 'certificate_id, name, key_label, key_id, created_at';
 
+interface CarrierRow {
+  certificate_id: string;
+  driver: string;
+  device_id: string;
+  job_id: number;
+  record_id: number;
+  state: RecordState;
+  recorded_at: string;
+}
+
+const carrierColumns =
+  'c.certificate_id, c.driver, c.device_id, c.job_id, c.record_id, r.state, c.recorded_at';
+
+const toCarrier = (row: CarrierRow): ClaimCarrier => ({
+  certificateId: row.certificate_id,
+  driver: row.driver,
+  deviceId: row.device_id,
+  jobId: row.job_id,
+  recordId: row.record_id,
+  recordState: row.state,
+  recordedAt: row.recorded_at,
+});
+
 const toClaim = (row: ClaimRow): Claim => ({
   certificateId: row.certificate_id,
   name: row.name,
@@ -122,29 +145,50 @@ export class ClaimTable {
 
   /** The devices carrying a claim, in the order they received it. */
   async carriers(certificateId: string, reader: SqlReader = this.reader): Promise<ClaimCarrier[]> {
-    const rows = await reader.all<{
-      certificate_id: string;
-      driver: string;
-      device_id: string;
-      job_id: number;
-      record_id: number;
-      state: RecordState;
-      recorded_at: string;
-    }>(
-      `SELECT c.certificate_id, c.driver, c.device_id, c.job_id, c.record_id, r.state, c.recorded_at
-         FROM claim_carriers c JOIN provisioning_records r ON r.id = c.record_id
+    const rows = await reader.all<CarrierRow>(
+      `SELECT ${carrierColumns} FROM claim_carriers c JOIN provisioning_records r ON r.id = c.record_id
         WHERE c.certificate_id = ? ORDER BY c.recorded_at, c.driver, c.device_id`,
       [certificateId],
     );
-    return rows.map((row) => ({
-      certificateId: row.certificate_id,
-      driver: row.driver,
-      deviceId: row.device_id,
-      jobId: row.job_id,
-      recordId: row.record_id,
-      recordState: row.state,
-      recordedAt: row.recorded_at,
-    }));
+    return rows.map(toCarrier);
+  }
+
+  /** The claims a device carries (or may carry), with the state of the attempt that wrote each, oldest first. */
+  async carriedByDevice(
+    driver: string,
+    deviceId: string,
+    reader: SqlReader = this.reader,
+  ): Promise<ClaimCarrier[]> {
+    const rows = await reader.all<CarrierRow>(
+      `SELECT ${carrierColumns} FROM claim_carriers c JOIN provisioning_records r ON r.id = c.record_id
+        WHERE c.driver = ? AND c.device_id = ? ORDER BY c.recorded_at, c.certificate_id`,
+      [driver, deviceId],
+    );
+    return rows.map(toCarrier);
+  }
+
+  /**
+   * The device no longer carries these claims: an identity of its own, or another claim, is written over
+   * them by attempt `recordId`, in the caller's transaction (the one that records what replaces them).
+   * `keep` is the claim being written, if one is. Each row removed is audited, so a leak is still traced.
+   */
+  async removeCarrier(
+    tx: Transaction,
+    carrier: { driver: string; deviceId: string; recordId: number; keep?: string },
+  ): Promise<void> {
+    const removed = await tx.all<{ certificate_id: string; job_id: number; record_id: number }>(
+      `DELETE FROM claim_carriers WHERE driver = ? AND device_id = ? AND certificate_id != ?
+        RETURNING certificate_id, job_id, record_id`,
+      [carrier.driver, carrier.deviceId, carrier.keep ?? ''],
+    );
+    for (const row of removed) {
+      await tx.audit('claim.carrier-superseded', `${carrier.driver}:${carrier.deviceId}`, {
+        certificateId: row.certificate_id,
+        jobId: row.job_id,
+        recordId: row.record_id,
+        supersededBy: carrier.recordId,
+      });
+    }
   }
 
   /** The claims (certificate ids) a device carries, oldest first. */

@@ -163,14 +163,19 @@ export class JobTable {
     if (refusal) throw refusal;
   }
 
+  /**
+   * Fails unless the job is active, read in the caller's transaction: a job that signs nothing (existing,
+   * claim) has no quota to spend, yet a job closed while its bench runs must register no further device.
+   */
+  async requireActive(tx: Transaction, id: number): Promise<void> {
+    const refusal = closedRefusal(await this.require(id, tx));
+    if (refusal) throw refusal;
+  }
+
   /** Why the job can issue no further certificate, if it cannot. */
   private unusable(job: Job): StationError | undefined {
-    if (job.status !== 'active') {
-      return new StationError(
-        'provisioning.job-closed',
-        `Job ${job.id} (${job.label}) is ${job.status}; open a new job.`,
-      );
-    }
+    const closed = closedRefusal(job);
+    if (closed) return closed;
     if (!quotaSpent(job)) return undefined;
     return new StationError(
       'provisioning.quota-exhausted',
@@ -228,6 +233,14 @@ function toJob(row: JobRow): Job {
     createdAt: row.created_at,
     finishedAt: row.finished_at,
   };
+}
+
+function closedRefusal(job: Job): StationError | undefined {
+  if (job.status === 'active') return undefined;
+  return new StationError(
+    'provisioning.job-closed',
+    `Job ${job.id} (${job.label}) is ${job.status}; open a new job.`,
+  );
 }
 
 /** Whether a job that signs certificates (csr, inject) has signed as many as its quota allows. */

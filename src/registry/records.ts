@@ -234,6 +234,30 @@ export class RecordTable {
     return row !== undefined;
   }
 
+  /**
+   * Identities a job issued that never reached their device: for each device, its latest attempt in the
+   * job names a certificate still ACTIVE that no attempt of the device ever completed (PROVISIONED). A
+   * claim is not one: it is shared, and a device whose write of it failed may go to any claim job.
+   */
+  async unfinishedIdentities(jobId: number, reader: SqlReader = this.reader): Promise<ProvisioningRecord[]> {
+    const rows = await reader.all<RecordRow>(
+      `SELECT ${columns
+        .split(', ')
+        .map((column) => `r.${column}`)
+        .join(', ')}
+         FROM provisioning_records r JOIN certificates c ON c.id = r.certificate_id
+        WHERE r.job_id = ? AND r.state != 'PROVISIONED' AND c.status = 'ACTIVE' AND c.key_origin != 'claim'
+          AND r.id = (SELECT max(l.id) FROM provisioning_records l
+                       WHERE l.job_id = r.job_id AND l.driver = r.driver AND l.device_id = r.device_id)
+          AND NOT EXISTS (SELECT 1 FROM provisioning_records p
+                           WHERE p.driver = r.driver AND p.device_id = r.device_id
+                             AND p.certificate_id = r.certificate_id AND p.state = 'PROVISIONED')
+        ORDER BY r.id`,
+      [jobId],
+    );
+    return rows.map(toRecord);
+  }
+
   /** Attempts no process finished: after a crash, what recovery reports and resolves. */
   async unfinished(jobId?: number): Promise<ProvisioningRecord[]> {
     const params: SqlValue[] = [];

@@ -173,10 +173,36 @@ export const jobCommands: CommandModule = {
       .description('close a work order: it issues nothing more')
       .action(async (id: string) => {
         const cli = context();
-        const closed = await withStation(cli, (station) =>
-          station.registry.transaction(cliActor(), (tx) => station.jobs.close(tx, jobId(id))),
+        const { closed, unfinished } = await withStation(cli, async (station) => {
+          const job = await station.registry.transaction(cliActor(), (tx) =>
+            station.jobs.close(tx, jobId(id)),
+          );
+          return { closed: job, unfinished: await station.records.unfinishedIdentities(job.id) };
+        });
+        // Identities issued before the close stay ACTIVE until their device has them: the job's bench
+        // still opens to finish them (and only them), rather than strand them (job-runtime.ts).
+        cli.print(
+          {
+            ...jobView(closed),
+            unfinished: unfinished.map((record) => ({
+              ...attentionView(record),
+              certificateId: record.certificateId,
+            })),
+          },
+          (view) =>
+            [
+              `job ${view.id} closed after ${view.issuedCount} certificates`,
+              ...(unfinished.length > 0
+                ? [
+                    `${unfinished.length} ${unfinished.length === 1 ? 'identity was' : 'identities were'} issued but never finished on ${unfinished.length === 1 ? 'its device' : 'their devices'}: plug ${unfinished.length === 1 ? 'it' : 'them'} in on 'station provision --job ${view.id}', which still finishes them and issues nothing new, or revoke them (station cert revoke):`,
+                    ...unfinished.map(
+                      (record) =>
+                        `  record ${record.id} ${record.driver ?? '?'} ${record.deviceId ?? '?'} ${record.thingName ?? ''} certificate ${record.certificateId ?? '?'}`,
+                    ),
+                  ]
+                : []),
+            ].join('\n'),
         );
-        cli.print(jobView(closed), (view) => `job ${view.id} closed after ${view.issuedCount} certificates`);
       });
   },
 };

@@ -72,7 +72,11 @@ export const provisionCommands: CommandModule = {
               operatorInput: prompt.ask,
             });
             const { job } = runtime;
-            if ((job.keyMode === 'csr' || job.keyMode === 'inject') && quotaSpent(job)) {
+            if (job.status !== 'active') {
+              process.stderr.write(
+                `Job ${job.id} is ${job.status}: this bench only finishes the identities it issued before it closed (plug those devices in); it issues nothing new. Open a new job (station job create) for other devices.\n`,
+              );
+            } else if ((job.keyMode === 'csr' || job.keyMode === 'inject') && quotaSpent(job)) {
               process.stderr.write(
                 `Job ${job.id} has issued all ${job.quota} certificates of its quota: the devices it provisioned are re-verified, new ones are refused; open a new job (station job create) for more.\n`,
               );

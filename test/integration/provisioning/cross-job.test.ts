@@ -11,6 +11,7 @@ import { provisionDevice, type JobRuntime } from '../../../src/provisioning/devi
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { expectInvariants } from './invariants.js';
 import { createClaimJob, plug, withSession } from './key-mode-fixture.js';
 
 describe('a device plugged into the bench of another job', () => {
@@ -130,12 +131,66 @@ describe('a device plugged into the bench of another job', () => {
     expect(carriers.map((carrier) => carrier.deviceId)).toContain(device.identity.deviceId);
   });
 
-  it('a device that carried the claim and then got an identity of its own keeps it from the claim job', async () => {
+  async function carrying() {
     const device = createSimulator('esp-at', { seed: seed++ });
     const claimRuntime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
     const claimed = await provisionDevice(claimRuntime, plug(device));
     expect(claimed.error?.message ?? claimed.state).toBe('PROVISIONED');
+    return { device, claimRuntime };
+  }
+  const carriedBy = async (device: ReturnType<typeof createSimulator>) =>
+    (await new ClaimTable(station.registry.reader).carriers(claimId)).some(
+      (carrier) => carrier.deviceId === device.identity.deviceId,
+    );
+
+  it('a device carrying the claim is re-verified by another job, which writes nothing over it', async () => {
+    const { device } = await carrying();
+    const held = device.storedCredentials();
     const inject = await openJobRuntime(station, fixture.jobs.inject, { actor, emit: () => undefined });
+    const issued = (await station.jobs.require(fixture.jobs.inject)).issuedCount;
+    const again = await provisionDevice(inject, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again).toMatchObject({ mode: 'reverify', certificateId: claimId });
+    expect(device.storedCredentials()).toEqual(held);
+    expect((await station.jobs.require(fixture.jobs.inject)).issuedCount).toBe(issued);
+    expect(await carriedBy(device)).toBe(true);
+
+    // Erased since, it is told how to get an identity of its own instead.
+    const erased = createSimulator('esp-at', { seed: seed - 1 });
+    const refused = await provisionDevice(inject, plug(erased));
+    expect(refused).toMatchObject({ state: 'FAILED', mode: 'reverify' });
+    expect(refused.error?.message).toContain(
+      'plug it in with --reprovision to write a certificate of its own in place of the claim it carried.',
+    );
+  });
+
+  it('with --reprovision, another job writes an identity of its own over the claim: no longer listed', async () => {
+    const { device, claimRuntime } = await carrying();
+    const replacing = await openJobRuntime(station, fixture.jobs.inject, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const own = await provisionDevice(replacing, plug(device));
+    expect(own.error?.message ?? own.state).toBe('PROVISIONED');
+    expect(own.mode).toBe('reissue');
+    expect(await carriedBy(device)).toBe(false);
+    const claim = await station.readOnlyPki().certificates.byId(claimId);
+    expect(claim?.status, 'the claim stays valid for the devices that carry it').toBe('ACTIVE');
+    await expectInvariants(station, [device]);
+
+    // The claim job, its last record naming the claim, re-verifies the identity the device holds now.
+    const again = await provisionDevice(claimRuntime, plug(device));
+    expect(again).toMatchObject({ state: 'PROVISIONED', mode: 'reverify', certificateId: own.certificateId });
+  });
+
+  it('a device that carried the claim and then got an identity of its own keeps it from the claim job', async () => {
+    const { device, claimRuntime } = await carrying();
+    const inject = await openJobRuntime(station, fixture.jobs.inject, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
     const own = await provisionDevice(inject, plug(device));
     expect(own.error?.message ?? own.state).toBe('PROVISIONED');
 

@@ -2,13 +2,23 @@
 // station does not hold, registered as external) are registered as they are: certificate read back,
 // chain and validity checked, key proven where the driver can sign, thing and policy made, nothing written.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeviceSimulator, DriverName } from '../../../hardware/drivers/device-driver.js';
+import type {
+  CredentialSlot,
+  DeviceDriver,
+  DeviceOperationOptions,
+  DeviceSimulator,
+  DriverName,
+} from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { ExistingCertificateOptions } from '../../../src/api/jobs.js';
 import { parseCertificate } from '../../../src/pki/certificate-reader.js';
 import { pemBlocks, toPem } from '../../../src/pki/pem.js';
 import type { Pki } from '../../../src/pki/pki.js';
-import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
+import {
+  provisionDevice,
+  type DevicePort,
+  type JobRuntime,
+} from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { makeCa, makeDeviceCertificate, p256Keys } from '../../helpers/certificates.js';
@@ -51,6 +61,25 @@ type Preload =
   | 'device-key' // the device made its key; the maker CA certified it (jsonl)
   | 'injected-key' // the maker wrote certificate and key (esp-at)
   | 'foreign-key'; // the device made its key, but holds a certificate for another key
+
+/** The port, its device acknowledging every write of `slot` without storing it. */
+function ignoringWrites(port: DevicePort, slot: CredentialSlot): DevicePort {
+  const driver: DeviceDriver = Object.create(port.driver) as DeviceDriver;
+  driver.open = async (link, options) => {
+    const session = await port.driver.open(link, options);
+    return new Proxy(session, {
+      get(target, property, receiver) {
+        if (property === 'writeCredential') {
+          return (written: CredentialSlot, content: Uint8Array, writeOptions?: DeviceOperationOptions) =>
+            written === slot ? Promise.resolve() : target.writeCredential(written, content, writeOptions);
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  };
+  return { ...port, driver };
+}
 
 describe('key mode existing', () => {
   let factory: BenchFixture;
@@ -193,6 +222,22 @@ describe('key mode existing', () => {
     expect(device.storedCredentials()).toEqual(held);
     const steps = await station.records.steps(again.recordId);
     expect(steps.find((entry) => entry.step === 'verify')?.outcome).toBe('ok');
+  });
+
+  it('verifies a device re-provisioned from its external certificate as fully as any: its CA slot too', async () => {
+    const device = await preload('jsonl', 'device-key');
+    const registered = await provisionDevice(runtimes.trusting, plug(device));
+    expect(registered.error?.message ?? registered.state).toBe('PROVISIONED');
+    const csrJob = await openJobRuntime(station, factory.jobs.csr, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    // The device acknowledges the factory CA but keeps the maker's: only reading the slot back shows it.
+    const outcome = await provisionDevice(csrJob, ignoringWrites(plug(device), 'ca'));
+    expect(outcome).toMatchObject({ state: 'FAILED', mode: 'reissue' });
+    expect(outcome.error).toMatchObject({ code: 'device.credential-mismatch', details: { slot: 'ca' } });
+    expect(await station.records.byId(outcome.recordId)).toMatchObject({ stepReached: 'verify' });
   });
 
   it('refuses a certificate from a CA it does not know, naming the issuer', async () => {

@@ -83,11 +83,13 @@ export async function provisionUntilCrash(
   jobId: number,
   device: DeviceSimulator,
   step: PipelineStep,
+  options: { reprovision?: boolean } = {},
 ): Promise<{ cut: DeviceOutcome; crashedDir: string }> {
   const stop = new AbortController();
   let crashedDir: string | undefined;
   const dying = await openJobRuntime(station, jobId, {
     actor: 'test:crash',
+    ...(options.reprovision && { reprovision: true }),
     emit: (event) => {
       if (event.type === 'step-begin' && event.step === step && !crashedDir) {
         crashedDir = snapshotDataFolder(station.dataDir);
