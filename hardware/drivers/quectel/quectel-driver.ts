@@ -121,7 +121,8 @@ export function createQuectelDriver(options: QuectelDriverOptions = {}): DeviceD
         // OK no leftover of a killed run can pass for it.
         const about = await resynchronise(channel, {
           module: 'Quectel module',
-          probe: { command: 'ATI', accepts: (info) => info[0] === 'Quectel' },
+          // The start-up URCs (RDY, +CPIN: READY) may come ahead of the answer's lines.
+          probe: { command: 'ATI', accepts: (info) => info.includes('Quectel') },
           probeTimeoutMs: Math.min(PROBE_TIMEOUT_MS, openOptions.timeoutMs ?? PROBE_TIMEOUT_MS),
           recoveredProbeTimeoutMs: openOptions.timeoutMs ?? COMMAND_TIMEOUT_MS,
           maxProbes: MAX_PROBES,

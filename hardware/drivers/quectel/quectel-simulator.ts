@@ -20,6 +20,11 @@ export interface QuectelSimulatorOptions extends SimulatorOptions {
   sslContext?: number;
   /** Some SIMs pad the ICCID with a trailing F (protocols.md 3). */
   iccidTrailingF?: boolean;
+  /**
+   * The module is still starting up while it answers the first command that starts with this text: its
+   * unsolicited `RDY`, `+CPIN: READY` and `+QIND: SMS DONE` come ahead of that answer's lines.
+   */
+  startupUrcsDuring?: string;
 }
 
 /** protocols.md gives no command-length limit for Quectel; the buffer is bounded anyway (INFERRED). */
@@ -105,6 +110,8 @@ export class QuectelSimulator implements DeviceSimulator {
   private readonly openFiles = new Map<number, OpenFile>();
   private nextHandle = 1;
   private echo: boolean;
+  /** Whether the start-up URCs (startupUrcsDuring) are still to come. */
+  private startupUrcsPending: boolean;
   private cmee = 1;
   private wire?: SimWire;
   private pending = Buffer.alloc(0);
@@ -112,6 +119,7 @@ export class QuectelSimulator implements DeviceSimulator {
   private discarding = false;
 
   constructor(private readonly options: QuectelSimulatorOptions = {}) {
+    this.startupUrcsPending = options.startupUrcsDuring !== undefined;
     this.echo = options.echo ?? true;
     this.sslContext = options.sslContext ?? 1;
     this.drives = {
@@ -469,6 +477,11 @@ export class QuectelSimulator implements DeviceSimulator {
   }
 
   private ok(command: string, info: string[] = []): void {
+    const startingUp = this.options.startupUrcsDuring;
+    if (this.startupUrcsPending && startingUp !== undefined && command.toUpperCase().startsWith(startingUp)) {
+      this.startupUrcsPending = false;
+      info = ['RDY', '+CPIN: READY', '+QIND: SMS DONE', ...info];
+    }
     const body = info.map((text) => `\r\n${text}`).join('');
     this.answer(command, `${body}${body ? '\r\n' : ''}\r\nOK\r\n`, true);
   }

@@ -55,6 +55,17 @@ describe('Quectel driver', () => {
     expect(identity.serialNumber).toMatch(/^\d{19}$/);
   });
 
+  it('opens in one probe when the start-up URCs come ahead of the ATI answer', async () => {
+    const { device, session } = await connect(quectelDriver, { startupUrcsDuring: 'ATI' });
+    expect(await session.identify()).toMatchObject({ model: 'BG96', firmware: 'BG96MAR02A07M1G' });
+    const transcript = session.transcript?.() ?? [];
+    const received = transcript.filter((entry) => entry.direction === 'rx').map((entry) => entry.text);
+    expect(received).toEqual(expect.arrayContaining(['RDY', '+CPIN: READY']));
+    const sent = transcript.filter((entry) => entry.direction === 'tx').map((entry) => entry.text);
+    expect(sent.filter((text) => text === 'ATI')).toHaveLength(1);
+    expect(device.simulator.identity.imei).toMatch(/^\d{15}$/);
+  });
+
   it('binds the uploaded files to the configured SSL context', async () => {
     const bound = await connect(createQuectelDriver({ sslContext: 3 }), { sslContext: 3 });
     await bound.session.writeCredential('certificate', certificate);
