@@ -791,9 +791,7 @@ async function decideAttemptMode(
   const carriedClaim = liveCertificate ? undefined : await carriedClaimOf(runtime, driver, identity.deviceId);
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
-  if (!liveCertificate && device?.thingName && !runtime.reprovision) {
-    await refuseRevokedIdentity(runtime, attempt, device.thingName);
-  }
+  if (!liveCertificate && !runtime.reprovision) await refuseRevokedIdentity(runtime, attempt, identity);
 
   if (job.keyMode === 'claim') {
     // A device with an identity of its own (another job's, perhaps written over the claim it had) would
@@ -960,13 +958,19 @@ async function carriedClaimOf(
  * a new identity: that takes --reprovision. Certificates the station superseded (re-provisioning, a claim
  * written over) do not count: the device was meant to get another.
  */
-async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt, thingName: string) {
-  const latest = await runtime.pki.certificates.latestForThing(thingName);
+async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt, identity: DeviceIdentity) {
+  // From the device's records, not its thing's principals: a certificate detached from the thing, or a
+  // thing deleted, after the revocation must not let the device slip through.
+  const last = await runtime.station.records.lastIdentityOf(attempt.port.driver.name, identity.deviceId);
+  const latest = last && (await runtime.pki.certificates.byId(last.certificateId));
   if (latest?.status !== 'REVOKED' || latest.revocationReason?.startsWith('superseded')) return;
+  const was = last!.thingName
+    ? `This device is ${last!.thingName}, whose certificate`
+    : "This device's certificate";
   throw new StationError(
     'provisioning.identity-revoked',
-    `This device is ${thingName}, whose certificate ${shortId(latest.id)} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
-    { port: attempt.port.name, subject: thingName, details: { certificateId: latest.id } },
+    `${was} ${shortId(latest.id)} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
+    { port: attempt.port.name, subject: last!.thingName ?? undefined, details: { certificateId: latest.id } },
   );
 }
 

@@ -219,6 +219,26 @@ export class RecordTable {
     return row && toRecord(row);
   }
 
+  /**
+   * The last certificate of its own an attempt gave this device, in any job (claims, which devices share,
+   * left out), and the thing it was for: the device's history, whatever became of the thing since
+   * (certificate detached, thing deleted).
+   */
+  async lastIdentityOf(
+    driver: string,
+    deviceId: string,
+    reader: SqlReader = this.reader,
+  ): Promise<{ certificateId: string; thingName: string | null } | undefined> {
+    const row = await reader.get<{ certificate_id: string; thing_name: string | null }>(
+      `SELECT r.certificate_id, r.thing_name FROM provisioning_records r
+         JOIN certificates c ON c.id = r.certificate_id
+        WHERE r.driver = ? AND r.device_id = ? AND c.key_origin != 'claim'
+        ORDER BY r.id DESC LIMIT 1`,
+      [driver, deviceId],
+    );
+    return row && { certificateId: row.certificate_id, thingName: row.thing_name };
+  }
+
   /** Whether an attempt of this device ever finished (PROVISIONED) with this certificate, in any job. */
   async provisionedWith(
     driver: string,

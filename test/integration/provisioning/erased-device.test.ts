@@ -129,4 +129,27 @@ describe('a provisioned device plugged in again after it was erased', () => {
     expect(replaced.certificateId).not.toBe(first.certificateId);
     await expectInvariants(station, [device]);
   });
+
+  it.each(['detached from its thing', 'detached and its thing deleted'])(
+    'a device whose revoked certificate was then %s still needs --reprovision',
+    async (afterwards) => {
+      const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+      const device = createSimulator('nrf91', { seed: afterwards.includes('deleted') ? 305 : 304 });
+      const first = await provisionDevice(runtime, plug(device));
+      expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+      await (await station.pki()).revocation.revoke(first.certificateId!, 'keyCompromise', actor);
+      await station.registry.transaction(actor, async (tx) => {
+        await station.registry.things.detachPrincipal(tx, first.thingName!, first.certificateId!);
+        if (afterwards.includes('deleted')) await station.registry.things.delete(tx, first.thingName!);
+      });
+      const issued = (await station.jobs.require(fixture.jobs.csr)).issuedCount;
+
+      const refused = await provisionDevice(runtime, plug(device));
+      expect(refused.error?.code ?? refused.state).toBe('provisioning.identity-revoked');
+      expect(refused.error?.message).toContain(
+        `This device is ${first.thingName}, whose certificate ${first.certificateId!.slice(0, 12)}… was revoked (keyCompromise, `,
+      );
+      expect((await station.jobs.require(fixture.jobs.csr)).issuedCount).toBe(issued);
+    },
+  );
 });
