@@ -34,9 +34,9 @@ export class BenchLock {
             `Another station process${owner === undefined ? '' : ` (pid ${owner})`} is provisioning with this data folder; stop it first.`,
           );
         }
-        // A lock file of an earlier version held the owner's pid as text and no OS lock: nothing holds it.
+        // The pid file of an earlier version, which took no OS lock: its station may still be running.
         if (code === 'SQLITE_NOTADB' && attempt === 0) {
-          await truncate(file);
+          await takeOverPidFile(file);
           continue;
         }
         throw new StationError(
@@ -51,6 +51,47 @@ export class BenchLock {
   release(): Promise<void> {
     this.db.close(); // ends the transaction and its lock
     return Promise.resolve();
+  }
+}
+
+/**
+ * An earlier version's lock: the owner's pid and, on Linux, which process that was (this boot's id and the
+ * process's start time), so that a pid reused since is not taken for it. Refused while that process runs;
+ * emptied (and so made this version's lock file) once it is gone.
+ */
+async function takeOverPidFile(file: string): Promise<void> {
+  const [pidLine = '', identity = ''] = (await readFile(file, 'utf8').catch(() => '')).split('\n');
+  const owner = Number.parseInt(pidLine, 10);
+  if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && (await isAlive(owner, identity))) {
+    throw new StationError(
+      'provisioning.bench-busy',
+      `Another station process (pid ${owner}, an earlier version) is provisioning with this data folder; stop it first.`,
+    );
+  }
+  await truncate(file);
+}
+
+async function isAlive(pid: number, identity: string): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return identity === '' || (await processIdentity(pid)) === identity;
+}
+
+/** Linux: this boot's id and the start time of the process (field 22 of /proc/PID/stat). */
+async function processIdentity(pid: number): Promise<string | undefined> {
+  try {
+    const [boot, stat] = await Promise.all([
+      readFile('/proc/sys/kernel/random/boot_id', 'utf8'),
+      readFile(`/proc/${pid}/stat`, 'utf8'),
+    ]);
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return startTime === undefined ? undefined : `${boot.trim()} ${startTime}`;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -74,8 +74,30 @@ describe('BenchLock', () => {
     await (await BenchLock.acquire(dir)).release();
   });
 
-  it('takes over the pid file an earlier version left, whatever pid it names', async () => {
-    await writeFile(path.join(dir, 'bench.lock'), `${process.pid}\nsome-boot 12345\n`);
+  it("takes over an earlier version's pid file once its station is gone, not while it runs", async () => {
+    const file = path.join(dir, 'bench.lock');
+    // A live process, as the earlier version wrote its lock (pid, then boot id and start time on Linux).
+    const running = spawn('sleep', ['30'], { stdio: 'ignore' });
+    children.push(running);
+    await new Promise((resolve) => running.once('spawn', resolve));
+    await writeFile(file, `${running.pid}\n${await processIdentity(running.pid!)}\n`);
+    await expect(BenchLock.acquire(dir)).rejects.toMatchObject({
+      code: 'provisioning.bench-busy',
+      message: expect.stringContaining(`pid ${running.pid}, an earlier version`),
+    });
+    // The same pid, but a process of an earlier boot: gone, whoever has the number now.
+    await writeFile(file, `${running.pid}\nearlier-boot 12345\n`);
+    await (await BenchLock.acquire(dir)).release();
+    await writeFile(file, '2147483646\n');
     await (await BenchLock.acquire(dir)).release();
   });
 });
+
+/** As the earlier version identified a process: this boot's id and the process's start time. */
+async function processIdentity(pid: number): Promise<string> {
+  const [boot, stat] = await Promise.all([
+    readFile('/proc/sys/kernel/random/boot_id', 'utf8'),
+    readFile(`/proc/${pid}/stat`, 'utf8'),
+  ]);
+  return `${boot.trim()} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+}
