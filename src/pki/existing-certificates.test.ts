@@ -116,6 +116,17 @@ describe('acceptExistingCertificate: the name constraints of the issuing chain',
     });
   });
 
+  it('refuses a host-name CN outside the permitted subtrees when there is no DNS SAN, as openssl does', () => {
+    const ca = makeCa({ commonName: 'Maker Root', permittedDns: ['devices.acme.com'] });
+    const certificate = makeDeviceCertificate({ commonName: 'thing-1.evil.example', issuer: ca });
+    expect(refusal({ certificate, extras: [] }, ca)).toMatchObject({
+      code: 'pki.name-constraint',
+      message: expect.stringContaining(
+        'the subject CN (taken as a host name) thing-1.evil.example is outside',
+      ),
+    });
+  });
+
   it('applies the constraints of an intermediate the device holds', () => {
     const root = makeCa({ commonName: 'Maker Root', permittedDns: ['acme.com'] });
     const line = makeCa({ commonName: 'Maker Line CA', issuer: root, permittedDns: ['line-1.acme.com'] });

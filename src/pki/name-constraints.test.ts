@@ -54,6 +54,24 @@ describe('name constraints', () => {
     expect(nameConstraintProblem(fence, names({ ip: ['192.0.2.1'] }))).toBeUndefined();
   });
 
+  it('checks a host-like subject CN as a DNS name when there is no DNS name, as OpenSSL does', () => {
+    const fence = constraints([dns('devices.acme.com')]);
+    const withCn = (commonName: string, extra: Partial<CertificateNames> = {}) =>
+      names({ subject: attributesOf(encodeName({ commonName, organization: 'Acme' })), ...extra });
+    expect(nameConstraintProblem(fence, withCn('thing-1.evil.example'))).toContain(
+      'the subject CN (taken as a host name) thing-1.evil.example is outside',
+    );
+    expect(nameConstraintProblem(fence, withCn('thing-1.devices.acme.com'))).toBeUndefined();
+    // A CN without a dot, or with spaces, is no host name; with a DNS name in the SAN the CN is not one.
+    for (const commonName of ['thing-1', 'Thing One. Model 2', '-bad.example'])
+      expect(nameConstraintProblem(fence, withCn(commonName))).toBeUndefined();
+    expect(
+      nameConstraintProblem(fence, withCn('thing-1.evil.example', { dns: ['t.devices.acme.com'] })),
+    ).toBeUndefined();
+    const excluded = constraints([], [dns('evil.example')]);
+    expect(nameConstraintProblem(excluded, withCn('thing-1.evil.example'))).toContain('excludes');
+  });
+
   it('applies excluded subtrees, IP ranges, URI hosts and directory names', () => {
     const fence = constraints(
       [

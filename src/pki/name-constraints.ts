@@ -78,10 +78,17 @@ export function readNameConstraints(der: Uint8Array, value: DerElement): NameCon
 }
 
 /**
+ * A common name OpenSSL takes for a host name (NAME_CONSTRAINTS_check_CN): letters, digits and
+ * underscores in labels joined by dots, with hyphens inside labels, and at least one dot.
+ */
+const hostLikeName =
+  /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)+$/;
+
+/**
  * Why the CA's constraints forbid these names, or undefined when they allow them: each name must lie in a
- * permitted subtree of its form (when the CA permits any of that form) and in no excluded one. The
- * subject CN is not checked as a DNS name: thing names hold no dots, and verifiers only treat a CN with
- * dots as a host name.
+ * permitted subtree of its form (when the CA permits any of that form) and in no excluded one. A
+ * certificate without DNS names has its subject CNs that look like host names checked as DNS names, as
+ * OpenSSL does (a station thing name holds no dot, so never looks like one; a device maker's CN may).
  */
 export function nameConstraintProblem(
   constraints: NameConstraints,
@@ -97,6 +104,17 @@ export function nameConstraintProblem(
     {
       form: 'DNS name',
       values: names.dns,
+      inTree: (value, trees) => trees.dns.some((base) => dnsWithin(value, base)),
+      has: (trees) => trees.dns.length > 0,
+    },
+    {
+      form: 'subject CN (taken as a host name)',
+      values:
+        names.dns.length > 0
+          ? []
+          : names.subject
+              .filter((attribute) => attribute.oid === '2.5.4.3' && hostLikeName.test(attribute.value))
+              .map((attribute) => attribute.value),
       inTree: (value, trees) => trees.dns.some((base) => dnsWithin(value, base)),
       has: (trees) => trees.dns.length > 0,
     },
