@@ -1,41 +1,31 @@
-import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite';
-import { readFile, stat, truncate } from 'node:fs/promises';
+import { readFile, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { StationError } from '../api/errors.js';
+import { lockHolder, ProcessLock } from '../config/process-lock.js';
 
 /**
  * One bench per data folder: recovery closes every unfinished attempt, which is only right when no other
- * process is still working on them.
- *
- * The lock is the operating system's, taken through SQLite on an empty database file: a transaction held
- * open keeps a POSIX record lock on the file, which the kernel drops when the process ends however it
- * ends. So a crash leaves nothing to clean up, no pid can be mistaken for the owner after a reboot or pid
- * reuse, and two stations taking over a dead one's lock at the same moment cannot both get it (a pid
- * file, read and then removed, let both through). The file stays: removing a lock file while another
- * process waits on it would let two hold locks on two different files of one name.
+ * process is still working on them. The operating system's lock (ProcessLock): two stations taking over a
+ * crashed one's lock at the same moment cannot both get it, as they could a pid file read and then removed.
  */
 export class BenchLock {
-  private constructor(private readonly db: DatabaseSyncInstance) {}
+  private constructor(private readonly lock: ProcessLock) {}
 
   static async acquire(dataDir: string): Promise<BenchLock> {
     const file = path.join(dataDir, 'bench.lock');
     for (let attempt = 0; ; attempt++) {
-      const db = new DatabaseSync(file, { timeout: 0 });
       try {
-        db.exec('BEGIN IMMEDIATE');
-        return new BenchLock(db);
+        const lock = ProcessLock.tryTake(file);
+        if (lock !== 'busy') return new BenchLock(lock);
+        const owner = await lockHolder(file);
+        throw new StationError(
+          'provisioning.bench-busy',
+          `Another station process${owner === undefined ? '' : ` (pid ${owner})`} is provisioning with this data folder; stop it first.`,
+        );
       } catch (error) {
-        db.close();
-        const code = (error as { sqliteCodeName?: string }).sqliteCodeName;
-        if (code === 'SQLITE_BUSY') {
-          const owner = await lockHolder(file);
-          throw new StationError(
-            'provisioning.bench-busy',
-            `Another station process${owner === undefined ? '' : ` (pid ${owner})`} is provisioning with this data folder; stop it first.`,
-          );
-        }
+        if (error instanceof StationError) throw error;
         // The pid file of an earlier version, which took no OS lock: its station may still be running.
-        if (code === 'SQLITE_NOTADB' && attempt === 0) {
+        if ((error as { sqliteCodeName?: string }).sqliteCodeName === 'SQLITE_NOTADB' && attempt === 0) {
           await takeOverPidFile(file);
           continue;
         }
@@ -49,7 +39,7 @@ export class BenchLock {
   }
 
   release(): Promise<void> {
-    this.db.close(); // ends the transaction and its lock
+    this.lock.release();
     return Promise.resolve();
   }
 }
@@ -93,19 +83,4 @@ async function processIdentity(pid: number): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** Linux: the process holding a lock on the file, from /proc/locks (for the message only). */
-async function lockHolder(file: string): Promise<number | undefined> {
-  try {
-    const [{ ino }, locks] = await Promise.all([stat(file), readFile('/proc/locks', 'utf8')]);
-    // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 1073741824 1073741824": pid, then dev:inode.
-    for (const line of locks.split('\n')) {
-      const fields = line.trim().split(/\s+/);
-      if (fields[1] === 'POSIX' && Number(fields[5]?.split(':')[2]) === ino) return Number(fields[4]);
-    }
-  } catch {
-    // Not Linux, or the file went away: the message goes without the pid.
-  }
-  return undefined;
 }

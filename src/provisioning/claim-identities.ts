@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { StationError } from '../api/errors.js';
+import { lockHolder, ProcessLock } from '../config/process-lock.js';
 import type { KeyHandle } from '../keys/key-store.js';
 import { claimKeyLabel } from '../pki/issuance.js';
 import { evaluateAuthorization, validatePolicyDocument, type NamedPolicy } from '../policy/index.js';
@@ -33,6 +35,8 @@ export interface ClaimIdentity {
 }
 
 const claimNamePattern = /^[A-Za-z0-9._-]{1,64}$/;
+/** A create takes a moment; one that waits longer than this for another is told to retry. */
+const claimLockWaitMs = 10_000;
 
 /**
  * The claim policy of aws-iot-spec.md 3 (P15) for one template: connect, then only the certificate and
@@ -101,25 +105,34 @@ export async function createClaimIdentity(
     refuseNonFleetTemplate(await station.templates.require(options.templateName));
   else await station.policies.require(options.policyName!);
 
+  // Creates take turns through a lock of their own, not the registry's write lock: a slow token must not
+  // hold up a bench in another process, which waits for that one. While this lock is held, a key under the
+  // claim's label that no claim records can only be one a create left when it died between making the key
+  // and recording the claim (a crash, a power loss), never one another create is making now.
+  const lockFile = path.join(station.dataDir, 'claim-create.lock');
+  const lock = await ProcessLock.take(lockFile, claimLockWaitMs);
+  if (lock === 'busy') {
+    const owner = await lockHolder(lockFile);
+    throw new StationError(
+      'registry.busy',
+      `Another claim create${owner === undefined ? '' : ` (pid ${owner})`} is running on this data folder; retry once it is done.`,
+    );
+  }
   const pki = await station.pki();
   const keyStore = await station.keyStore();
   let key: KeyHandle | undefined;
   try {
+    await taken(); // again, now that creates of this name have taken their turns
+    // It belongs to nothing, and would block the name for good.
+    const orphan = await keyStore.findKey({ label: claimKeyLabel(options.name) });
+    if (orphan) await keyStore.destroyKey(orphan);
+    const made = await pki.issuer.prepareClaim({
+      caName: options.caName,
+      commonName: options.name,
+      ...(options.days !== undefined && { days: options.days }),
+    });
+    key = made.key;
     return await station.registry.transaction(actor, async (tx) => {
-      // From here on this holds the registry's write lock: a `claim create` of the same name in another
-      // process waits for it, and then finds the claim. So a key under the claim's label can only be one
-      // a create left when it died between making the key and recording the claim (a crash, a power
-      // loss), never one another create is making right now. It belongs to nothing and would block the
-      // name for good: it is destroyed before the claim's key is made.
-      await taken();
-      const orphan = await keyStore.findKey({ label: claimKeyLabel(options.name) });
-      if (orphan) await keyStore.destroyKey(orphan);
-      const made = await pki.issuer.prepareClaim({
-        caName: options.caName,
-        commonName: options.name,
-        ...(options.days !== undefined && { days: options.days }),
-      });
-      key = made.key;
       const certificate = await pki.certificates.insert(tx, made.prepared.record);
       // Queued for upload before the policy attached to it (PolicyRegistry queues the attachment).
       tx.queueUploads([certificateUpload(certificate)]);
@@ -143,6 +156,8 @@ export async function createClaimIdentity(
   } catch (error) {
     if (key) await keyStore.destroyKey(key).catch(() => undefined);
     throw error;
+  } finally {
+    lock.release();
   }
 }
 

@@ -190,4 +190,37 @@ describe('claims and their fleet-provisioning template', () => {
     });
     await expect(pki.issuer.exportClaimKey(made[0]!.claim.keyId, spki)).resolves.toBeInstanceOf(Uint8Array);
   });
+
+  it("makes the claim key without holding the registry: another terminal's station writes meanwhile", async () => {
+    // Another terminal on the same data folder, as a bench beside `station claim create` would be.
+    const other = await fixture.open();
+    const keyStore = await station.keyStore();
+    const generate = keyStore.generateKeyPair.bind(keyStore);
+    let release!: () => void;
+    const slowToken = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const generating = new Promise<void>((resolve) => (started = resolve));
+    keyStore.generateKeyPair = async (options) => {
+      started();
+      await slowToken;
+      return generate(options);
+    };
+    try {
+      const creating = createClaimIdentity(
+        station,
+        { name: 'slow-token', caName, templateName: 'sensor' },
+        actor,
+      );
+      await generating;
+      await other.registry.transaction(actor, (tx) =>
+        tx.run(`INSERT INTO operators (name, role, created_at) VALUES ('eve', 'quality', 'now')`),
+      );
+      release();
+      expect((await creating).claim.name).toBe('slow-token');
+    } finally {
+      release();
+      keyStore.generateKeyPair = generate;
+      await other.close();
+    }
+  });
 });
