@@ -2,7 +2,7 @@ import { StationError } from '../api/errors.js';
 import { CaCertificateTable, CertificateTable, type CertificateStatus } from '../registry/certificates.js';
 import type { Registry } from '../registry/registry.js';
 import { certificatesInPem } from './ca-records.js';
-import { issuerProblem, nameConstraintBreach, namedIssuerOf, signedBy } from './chain.js';
+import { chainAbove, issuerProblem, nameConstraintBreach, namedIssuerOf, signedBy } from './chain.js';
 import { parseCertificate, subjectText, type ParsedCertificate } from './certificate-reader.js';
 import { derBlocksFrom } from './pem.js';
 
@@ -40,21 +40,31 @@ export class CertificateVerifier {
   }
 
   async verify(content: Uint8Array, now: Date = new Date()): Promise<VerificationResult> {
-    const certificate = readLeaf(content);
+    const [certificate, ...given] = readCertificates(content);
     const checks: VerificationCheck[] = [];
-    const issuer = await this.findIssuer(certificate);
+    const issuer = await this.findIssuer(certificate, given);
     if (!issuer) {
-      checks.push({ check: 'issuer', ok: false, detail: 'no station CA names and signs this certificate' });
+      checks.push({
+        check: 'issuer',
+        ok: false,
+        detail:
+          given.length > 0
+            ? 'no station CA names and signs this certificate or a certificate above it in the file'
+            : 'no station CA names and signs this certificate',
+      });
     } else {
+      const through = issuer.intermediates.map((intermediate) => subjectText(intermediate)).join(', ');
       checks.push({
         check: 'issuer',
         ok: true,
-        detail: `issued by CA '${issuer.name}' (${subjectText(issuer.certificate)})`,
+        detail: `issued by CA '${issuer.name}' (${subjectText(issuer.certificate)})${through ? ` through ${through} from the file` : ''}`,
       });
       checks.push({
         check: 'signature',
         ok: true,
-        detail: `signature verifies with the key of CA '${issuer.name}'`,
+        detail: through
+          ? `signatures verify up to the key of CA '${issuer.name}'`
+          : `signature verifies with the key of CA '${issuer.name}'`,
       });
       // The CA and every CA above it: a CA, within validity, allowed to sign (keyCertSign, pathLen).
       const problem = issuerProblem(issuer.chain, now);
@@ -113,25 +123,49 @@ export class CertificateVerifier {
     };
   }
 
+  /**
+   * The registered CA that signs the certificate, or the top of the intermediates the file gives after it
+   * (as a device or a maker hands them out: leaf first). `chain` is the path above the certificate: those
+   * intermediates, then the CA's own registered chain.
+   */
   private async findIssuer(
     certificate: ParsedCertificate,
+    given: readonly ParsedCertificate[],
   ): Promise<
-    { name: string; status: string; certificate: ParsedCertificate; chain: ParsedCertificate[] } | undefined
-  > {
-    for (const ca of await this.cas.list()) {
-      const chain = certificatesInPem(ca.pem, 'ca');
-      const caCertificate = chain[0]!;
-      if (namedIssuerOf(certificate, caCertificate) && signedBy(certificate, caCertificate.spki)) {
-        return { name: ca.name, status: ca.status, certificate: caCertificate, chain };
+    | {
+        name: string;
+        status: string;
+        certificate: ParsedCertificate;
+        intermediates: ParsedCertificate[];
+        chain: ParsedCertificate[];
       }
+    | undefined
+  > {
+    const path = chainAbove(certificate, given);
+    for (const ca of await this.cas.list()) {
+      const caChain = certificatesInPem(ca.pem, 'ca');
+      const caCertificate = caChain[0]!;
+      const below = path.findIndex(
+        (member) => namedIssuerOf(member, caCertificate) && signedBy(member, caCertificate.spki),
+      );
+      if (below < 0) continue;
+      const intermediates = path.slice(1, below + 1);
+      return {
+        name: ca.name,
+        status: ca.status,
+        certificate: caCertificate,
+        intermediates,
+        chain: [...intermediates, ...caChain],
+      };
     }
     return undefined;
   }
 }
 
-function readLeaf(content: Uint8Array): ParsedCertificate {
-  const [first] = derBlocksFrom(content, ['CERTIFICATE']);
-  if (!first) {
+/** The certificates of the file, the one to verify first. */
+function readCertificates(content: Uint8Array): [ParsedCertificate, ...ParsedCertificate[]] {
+  const blocks = derBlocksFrom(content, ['CERTIFICATE']);
+  if (blocks.length === 0) {
     throw new StationError(
       'pki.no-certificate',
       'The file holds no certificate (PEM CERTIFICATE block or DER).',
@@ -141,7 +175,7 @@ function readLeaf(content: Uint8Array): ParsedCertificate {
     );
   }
   try {
-    return parseCertificate(first);
+    return blocks.map((block) => parseCertificate(block)) as [ParsedCertificate, ...ParsedCertificate[]];
   } catch (error) {
     throw new StationError(
       'pki.certificate-unreadable',

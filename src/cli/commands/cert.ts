@@ -146,7 +146,10 @@ export const certCommands: CommandModule = {
     cert
       .command('verify')
       .description('check a certificate: chain to a station CA, validity, registry status')
-      .argument('<file>', 'the certificate (PEM or DER)')
+      .argument(
+        '<file>',
+        'the certificate (PEM or DER), in PEM optionally followed by the intermediates above it',
+      )
       .action(async (file: string) => {
         const cli = context();
         const content = await readInputFile(file);

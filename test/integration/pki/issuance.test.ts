@@ -333,6 +333,47 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     expect(later.valid).toBe(false);
   });
 
+  it('follows the intermediates the file gives after the certificate up to a registered CA', async () => {
+    const root = makeCa({ commonName: `Maker Root only ${kind}` });
+    const line = makeCa({
+      commonName: `Maker Line unregistered ${kind}`,
+      issuer: root,
+      permittedDns: ['acme.com'],
+    });
+    await fixture.pki.factoryCa.registerExternal(
+      `maker-root-only-${kind}`,
+      toPem('CERTIFICATE', root.certificate.der),
+      actor,
+    );
+    const device = makeDeviceCertificate({ commonName: 'maker-device-2', issuer: line });
+    const alone = await fixture.pki.verifier.verify(device.der);
+    expect(alone.checks.find((check) => check.check === 'issuer')).toMatchObject({ ok: false });
+
+    const withLine = toPem('CERTIFICATE', device.der) + toPem('CERTIFICATE', line.certificate.der);
+    const followed = await fixture.pki.verifier.verify(Buffer.from(withLine));
+    expect(followed).toMatchObject({ ca: `maker-root-only-${kind}` });
+    expect(followed.checks.find((check) => check.check === 'issuer')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining(`through CN=Maker Line unregistered ${kind} from the file`),
+    });
+    // Only the registry status fails: the device certificate was never registered here.
+    expect(followed.checks.filter((check) => !check.ok).map((check) => check.check)).toEqual(['status']);
+
+    // The intermediate's own name constraints apply.
+    const fenced = makeDeviceCertificate({
+      commonName: 'maker-device-3',
+      issuer: line,
+      subjectAltNames: { dns: ['maker-device-3.evil.example'] },
+    });
+    const outside = await fixture.pki.verifier.verify(
+      Buffer.from(toPem('CERTIFICATE', fenced.der) + toPem('CERTIFICATE', line.certificate.der)),
+    );
+    expect(outside.checks.find((check) => check.check === 'names')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(`CN=Maker Line unregistered ${kind}`),
+    });
+  });
+
   it("fails a certificate outside the name constraints of its CA's chain, naming the CA and the name", async () => {
     const root = makeCa({ commonName: `Fenced Maker Root ${kind}`, permittedDns: ['devices.acme.com'] });
     const line = makeCa({ commonName: `Fenced Maker Line ${kind}`, issuer: root });
