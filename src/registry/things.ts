@@ -332,7 +332,8 @@ export class ThingRegistry {
     if (current.certificateIds.length > 0) {
       throw new StationError(
         'registry.in_use',
-        `Thing ${name} has ${current.certificateIds.length} certificate(s) attached (${current.certificateIds.map((id) => id.slice(0, 12)).join(', ')}); detach them before deleting the thing (station thing detach ${name} --cert ID).`,
+        // Whole ids: they are what thing detach takes.
+        `Thing ${name} has ${current.certificateIds.length} certificate(s) attached (${current.certificateIds.join(', ')}); detach them before deleting the thing (station thing detach ${name} --cert ID).`,
         { subject: name, details: { certificateIds: current.certificateIds } },
       );
     }

@@ -252,6 +252,8 @@ describe('deleting things', () => {
     const refusal = registry.transaction(actor, (tx) => registry.things.delete(tx, 'SN-1'));
     await expect(refusal).rejects.toMatchObject({ code: 'registry.in_use', subject: 'SN-1' });
     await expect(refusal).rejects.toThrow(/certificate.*detach/);
+    // The whole id, as `station thing detach SN-1 --cert ID` takes it.
+    await expect(refusal).rejects.toThrow(`(${certificateId})`);
     expect(await registry.things.describe('SN-1')).toMatchObject({ certificateIds: [certificateId] });
   });
 });
