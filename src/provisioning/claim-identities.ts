@@ -105,6 +105,9 @@ export async function createClaimIdentity(
     refuseNonFleetTemplate(await station.templates.require(options.templateName));
   else await station.policies.require(options.policyName!);
 
+  // Opened first: a PIN prompt or a key store that fails must not keep the lock below.
+  const pki = await station.pki();
+  const keyStore = await station.keyStore();
   // Creates take turns through a lock of their own, not the registry's write lock: a slow token must not
   // hold up a bench in another process, which waits for that one. While this lock is held, a key under the
   // claim's label that no claim records can only be one a create left when it died between making the key
@@ -118,8 +121,6 @@ export async function createClaimIdentity(
       `Another claim create${owner === undefined ? '' : ` (pid ${owner})`} is running on this data folder; retry once it is done.`,
     );
   }
-  const pki = await station.pki();
-  const keyStore = await station.keyStore();
   let key: KeyHandle | undefined;
   try {
     await taken(); // again, now that creates of this name have taken their turns

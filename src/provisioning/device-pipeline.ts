@@ -960,10 +960,16 @@ async function carriedClaimOf(
  */
 async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt, identity: DeviceIdentity) {
   // From the device's records, not its thing's principals: a certificate detached from the thing, or a
-  // thing deleted, after the revocation must not let the device slip through.
+  // thing deleted, after the revocation must not let the device slip through. A device moved onto a claim
+  // since (with --reprovision) carries that now; a claim is shared and never stops a device here.
   const last = await runtime.station.records.lastIdentityOf(attempt.port.driver.name, identity.deviceId);
   const latest = last && (await runtime.pki.certificates.byId(last.certificateId));
-  if (latest?.status !== 'REVOKED' || latest.revocationReason?.startsWith('superseded')) return;
+  if (
+    latest?.status !== 'REVOKED' ||
+    latest.keyOrigin === 'claim' ||
+    latest.revocationReason?.startsWith('superseded')
+  )
+    return;
   const was = last!.thingName
     ? `This device is ${last!.thingName}, whose certificate`
     : "This device's certificate";

@@ -220,20 +220,21 @@ export class RecordTable {
   }
 
   /**
-   * The last certificate of its own an attempt gave this device, in any job (claims, which devices share,
-   * left out), and the thing it was for: the device's history, whatever became of the thing since
-   * (certificate detached, thing deleted).
+   * The certificate this device was given last, in any job (its own, an existing one, or a claim), and the
+   * thing it was for: the device's history, whatever became of the thing since (certificate detached,
+   * thing deleted). Last by the attempt that first named it: a later attempt that names an earlier one
+   * (a re-verification on another job's bench) does not make it the latest again.
    */
   async lastIdentityOf(
     driver: string,
     deviceId: string,
     reader: SqlReader = this.reader,
   ): Promise<{ certificateId: string; thingName: string | null } | undefined> {
+    // With one min() aggregate, SQLite takes the bare columns from the row holding the minimum.
     const row = await reader.get<{ certificate_id: string; thing_name: string | null }>(
-      `SELECT r.certificate_id, r.thing_name FROM provisioning_records r
-         JOIN certificates c ON c.id = r.certificate_id
-        WHERE r.driver = ? AND r.device_id = ? AND c.key_origin != 'claim'
-        ORDER BY r.id DESC LIMIT 1`,
+      `SELECT certificate_id, thing_name, min(id) AS first FROM provisioning_records
+        WHERE driver = ? AND device_id = ? AND certificate_id IS NOT NULL
+        GROUP BY certificate_id ORDER BY first DESC LIMIT 1`,
       [driver, deviceId],
     );
     return row && { certificateId: row.certificate_id, thingName: row.thing_name };

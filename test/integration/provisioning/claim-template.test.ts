@@ -3,8 +3,10 @@
 // template the claim's policies do not let a device register with, would leave every device it
 // provisions unable to register; both are refused before anything is made.
 import { X509Certificate } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobSpec } from '../../../src/api/jobs.js';
+import { ProcessLock } from '../../../src/config/process-lock.js';
 import { claimKeyLabel } from '../../../src/pki/issuance.js';
 import { createClaimIdentity } from '../../../src/provisioning/claim-identities.js';
 import { createJob } from '../../../src/provisioning/job-runtime.js';
@@ -222,5 +224,20 @@ describe('claims and their fleet-provisioning template', () => {
       keyStore.generateKeyPair = generate;
       await other.close();
     }
+  });
+
+  it('leaves the claim-create lock free when the key store cannot be opened (a wrong PIN)', async () => {
+    const open = station.keyStore.bind(station);
+    station.keyStore = () => Promise.reject(new Error('CKR_PIN_INCORRECT'));
+    try {
+      await expect(
+        createClaimIdentity(station, { name: 'after-bad-pin', caName, templateName: 'sensor' }, actor),
+      ).rejects.toThrow('CKR_PIN_INCORRECT');
+    } finally {
+      station.keyStore = open;
+    }
+    const lock = ProcessLock.tryTake(path.join(station.dataDir, 'claim-create.lock'));
+    expect(lock).not.toBe('busy');
+    if (lock !== 'busy') lock.release();
   });
 });

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulator } from '../../../hardware/drivers/index.js';
+import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import type { Station } from '../../../src/station.js';
+import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
+import { createClaimJob, plug } from './key-mode-fixture.js';
+
+describe('a revoked identity, found from the device records across jobs', () => {
+  let fixture: BenchFixture;
+  let station: Station;
+  let first: JobRuntime;
+  let second: number;
+  let claimJob: number;
+
+  beforeAll(async () => {
+    fixture = await createBenchFixture({ kind: 'soft' }, { passphrase: 'revoked-across-jobs' });
+    ({ jobId: claimJob } = await createClaimJob(fixture, {
+      caName,
+      claim: 'moved-claim',
+      template: 'sensor',
+      label: 'claim line',
+    }));
+    station = await fixture.open();
+    second = (
+      await createJob(
+        station,
+        {
+          label: 'second line',
+          template: { name: 'sensor' },
+          parameters: {
+            constants: {},
+            identity: { SerialNumber: 'deviceId' },
+            sequence: { parameter: 'ThingName', pattern: 'second-{000}', start: 1 },
+          },
+          driver: 'auto',
+          ca: caName,
+          keyMode: 'csr',
+          quota: 10,
+        },
+        actor,
+      )
+    ).id;
+    first = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+  }, 60_000);
+
+  afterAll(async () => {
+    await station?.close();
+    await fixture?.cleanup();
+  });
+
+  it('a re-verify in an older job does not hide a later certificate revoked for key compromise', async () => {
+    const device = createSimulator('nrf91', { seed: 7101 });
+    expect((await provisionDevice(first, plug(device))).state).toBe('PROVISIONED');
+    const replacing = await openJobRuntime(station, second, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const replaced = await provisionDevice(replacing, plug(device));
+    expect(replaced.error?.message ?? replaced.state).toBe('PROVISIONED');
+    // Back on the first job's bench: re-verified. Its record names the first job's certificate, superseded.
+    const again = await provisionDevice(first, plug(device));
+    expect(again).toMatchObject({ state: 'PROVISIONED', mode: 'reverify' });
+    await (await station.pki()).revocation.revoke(replaced.certificateId!, 'keyCompromise', actor);
+
+    const plain = await openJobRuntime(station, second, { actor, emit: () => undefined });
+    const issued = (await station.jobs.require(second)).issuedCount;
+    const refused = await provisionDevice(plain, plug(device));
+    expect(refused.error?.code ?? refused.state).toBe('provisioning.identity-revoked');
+    expect((await station.jobs.require(second)).issuedCount).toBe(issued);
+  });
+
+  it('a device re-provisioned with --reprovision onto a claim is re-verified, not refused', async () => {
+    const device = createSimulator('nrf91', { seed: 7102 });
+    const own = await provisionDevice(first, plug(device));
+    expect(own.state).toBe('PROVISIONED');
+    await (await station.pki()).revocation.revoke(own.certificateId!, 'keyCompromise', actor);
+    const claimRe = await openJobRuntime(station, claimJob, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const claimed = await provisionDevice(claimRe, plug(device));
+    expect(claimed.error?.message ?? claimed.state).toBe('PROVISIONED');
+
+    const claimRuntime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
+    const again = await provisionDevice(claimRuntime, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again.mode).toBe('reverify');
+  });
+});
