@@ -125,6 +125,17 @@ describe('acceptExistingCertificate: the name constraints of the issuing chain',
         'the subject CN (taken as a host name) thing-1.evil.example is outside',
       ),
     });
+    // OpenSSL drops trailing NULs before it looks, and refuses a NUL inside (error 47 either way).
+    for (const [commonName, why] of [
+      ['thing-1.evil.example\u0000', 'thing-1.evil.example is outside'],
+      ['thing-1.devices.acme.com\u0000.evil.example', 'holds a NUL byte'],
+    ] as const) {
+      const hidden = makeDeviceCertificate({ commonName, issuer: ca });
+      expect(refusal({ certificate: hidden, extras: [] }, ca)).toMatchObject({
+        code: 'pki.name-constraint',
+        message: expect.stringContaining(why),
+      });
+    }
   });
 
   it('applies the constraints of an intermediate the device holds', () => {

@@ -95,6 +95,16 @@ export function nameConstraintProblem(
   names: CertificateNames,
 ): string | undefined {
   const { permitted, excluded } = constraints;
+  // Without DNS names, the CNs are candidates for host names; OpenSSL drops trailing NULs first and
+  // refuses a CN with a NUL inside when the CA constrains DNS names (unsupported name syntax).
+  const commonNames =
+    names.dns.length > 0
+      ? []
+      : names.subject
+          .filter((attribute) => attribute.oid === '2.5.4.3')
+          .map((attribute) => attribute.value.replace(/\0+$/, ''));
+  if (permitted.dns.length + excluded.dns.length > 0 && commonNames.some((name) => name.includes('\0')))
+    return 'the subject CN holds a NUL byte, which no verifier takes for a host name under DNS name constraints';
   const checks: {
     form: string;
     values: readonly string[];
@@ -109,12 +119,7 @@ export function nameConstraintProblem(
     },
     {
       form: 'subject CN (taken as a host name)',
-      values:
-        names.dns.length > 0
-          ? []
-          : names.subject
-              .filter((attribute) => attribute.oid === '2.5.4.3' && hostLikeName.test(attribute.value))
-              .map((attribute) => attribute.value),
+      values: commonNames.filter((name) => hostLikeName.test(name)),
       inTree: (value, trees) => trees.dns.some((base) => dnsWithin(value, base)),
       has: (trees) => trees.dns.length > 0,
     },
