@@ -967,7 +967,7 @@ async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt
   if (
     latest?.status !== 'REVOKED' ||
     latest.keyOrigin === 'claim' ||
-    latest.revocationReason?.startsWith('superseded')
+    latest.revocationReason?.startsWith('superseded:')
   )
     return;
   const was = last!.thingName
@@ -1052,7 +1052,9 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
   await refuseDuplicateIdentity(runtime, attempt, tx);
   // Statements that do not depend on each other go to SQLite together: inside the one transaction their
   // order does not matter, and the device waits for a few round trips instead of one per statement.
-  const reason = attempt.keyLost ? 'superseded: key lost before write' : 'superseded';
+  // Always with a note after the reason's name: an operator's own `cert revoke --reason superseded` has
+  // none, and stops the device as any revocation does (refuseRevokedIdentity).
+  const reason = attempt.keyLost ? 'superseded: key lost before write' : 'superseded: re-provisioned';
   const [certificate] = await Promise.all([
     runtime.pki.certificates.insert(tx, prepared.record),
     // The quota counts certificates the station signs; an existing certificate was signed elsewhere, but

@@ -152,4 +152,15 @@ describe('a provisioned device plugged in again after it was erased', () => {
       expect((await station.jobs.require(fixture.jobs.csr)).issuedCount).toBe(issued);
     },
   );
+
+  it("stops a device whose certificate an operator revoked as superseded, unlike the station's own", async () => {
+    const runtime = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
+    const device = createSimulator('nrf91', { seed: 306 });
+    const first = await provisionDevice(runtime, plug(device));
+    expect(first.error?.message ?? first.state).toBe('PROVISIONED');
+    await (await station.pki()).revocation.revoke(first.certificateId!, 'superseded', actor);
+    const refused = await provisionDevice(runtime, plug(device));
+    expect(refused.error?.code ?? refused.state).toBe('provisioning.identity-revoked');
+    expect(refused.error?.message).toContain('was revoked (superseded, ');
+  });
 });

@@ -374,7 +374,7 @@ describe('key mode existing', () => {
     expect(replaced.certificateId).not.toBe(first.certificateId);
     expect(await station.readOnlyPki().certificates.byId(first.certificateId!)).toMatchObject({
       status: 'REVOKED',
-      revocationReason: 'superseded',
+      revocationReason: 'superseded: re-provisioned',
     });
     await expectInvariants(station, [device]);
   });
