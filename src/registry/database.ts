@@ -62,11 +62,24 @@ export class SqliteConnection implements SqlWriter {
     const connection = new SqliteConnection(db, file);
     // WAL lets readers (UI, CLI) run while the pipeline writes; NORMAL sync is durable under WAL
     // except for the last commits on power loss, which the audit anchor file detects.
-    await connection.exec(
-      // A 64 MiB page cache (SQLite's default is 2 MiB) keeps a large registry's search indexes in
-      // memory; a search by group touches things scattered over the whole table.
-      'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;',
-    );
+    try {
+      await connection.exec(
+        // A 64 MiB page cache (SQLite's default is 2 MiB) keeps a large registry's search indexes in
+        // memory; a search by group touches things scattered over the whole table.
+        'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -65536;',
+      );
+    } catch (error) {
+      db.close();
+      // Even reading takes writing here: WAL mode needs its shared-memory file.
+      if (error instanceof StationError && error.code === 'registry.read-only') {
+        throw new StationError(
+          'registry.read-only',
+          `The registry ${file} is read-only for this user; run the station as the user who owns the data folder, or choose a folder you can write (--data DIR).`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
     return connection;
   }
 
@@ -168,6 +181,13 @@ export function isConstraintError(error: unknown): boolean {
 function toRegistryError(error: unknown): StationError {
   if (error instanceof StationError) return error;
   const code = (error as SqliteError).sqliteCodeName ?? 'unknown';
+  if (code === 'SQLITE_READONLY') {
+    return new StationError(
+      'registry.read-only',
+      `The registry cannot be written by this user (${messageOf(error)}); run the station as the user who owns the data folder.`,
+      { details: { sqliteCode: code }, cause: error },
+    );
+  }
   const busy = code === 'SQLITE_BUSY';
   return new StationError(
     busy ? 'registry.busy' : 'registry.sql_failed',
