@@ -8,11 +8,18 @@ import { lockHolder, ProcessLock } from '../config/process-lock.js';
  * process is still working on them. The operating system's lock (ProcessLock): two stations taking over a
  * crashed one's lock at the same moment cannot both get it, as they could a pid file read and then removed.
  */
+const benchLockFile = (dataDir: string): string => path.join(dataDir, 'bench.lock');
+
 export class BenchLock {
   private constructor(private readonly lock: ProcessLock) {}
 
+  /** Linux: the pid of a bench running on the data folder, found without taking its lock. */
+  static holder(dataDir: string): Promise<number | undefined> {
+    return lockHolder(benchLockFile(dataDir));
+  }
+
   static async acquire(dataDir: string): Promise<BenchLock> {
-    const file = path.join(dataDir, 'bench.lock');
+    const file = benchLockFile(dataDir);
     for (let attempt = 0; ; attempt++) {
       try {
         const lock = ProcessLock.tryTake(file);

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { catalogueDriverNames, driverByName } from '../../../hardware/drivers/index.js';
 import { invalidInput } from '../../api/errors.js';
 import { identityFieldSchema, jobSpecSchema, type JobSpec } from '../../api/jobs.js';
+import { BenchLock } from '../../provisioning/bench-lock.js';
 import { parseParameterList } from '../../provisioning/parameters.js';
 import { createJob } from '../../provisioning/job-runtime.js';
 import type { Job } from '../../registry/jobs.js';
@@ -179,6 +180,10 @@ export const jobCommands: CommandModule = {
           );
           return { closed: job, unfinished: await station.records.unfinishedIdentities(job.id) };
         });
+        // A bench still running may finish them any moment: looked up without taking its lock, which would
+        // turn away a bench starting at that instant.
+        const benchPid = unfinished.length > 0 ? await BenchLock.holder(cli.dataDir) : undefined;
+        const plural = unfinished.length !== 1;
         // Identities issued before the close stay ACTIVE until their device has them: the job's bench
         // still opens to finish them (and only them), rather than strand them (job-runtime.ts).
         cli.print(
@@ -188,13 +193,16 @@ export const jobCommands: CommandModule = {
               ...attentionView(record),
               certificateId: record.certificateId,
             })),
+            benchRunning: benchPid !== undefined,
           },
           (view) =>
             [
-              `job ${view.id} closed after ${view.issuedCount} certificates`,
+              `job ${view.id} closed after ${view.issuedCount} certificate${view.issuedCount === 1 ? '' : 's'}`,
               ...(unfinished.length > 0
                 ? [
-                    `${unfinished.length} ${unfinished.length === 1 ? 'identity was' : 'identities were'} issued but never finished on ${unfinished.length === 1 ? 'its device' : 'their devices'}: plug ${unfinished.length === 1 ? 'it' : 'them'} in on 'station provision --job ${view.id}', which still finishes them and issues nothing new, or revoke them (station cert revoke):`,
+                    benchPid !== undefined
+                      ? `${unfinished.length} ${plural ? 'identities are' : 'identity is'} issued and not yet finished on ${plural ? 'their devices' : 'its device'}; a bench (pid ${benchPid}) is running on this data folder and may still finish ${plural ? 'them' : 'it'}: look again with 'station job describe ${view.id}' once it stops, before revoking any:`
+                      : `${unfinished.length} ${plural ? 'identities were' : 'identity was'} issued but never finished on ${plural ? 'their devices' : 'its device'}: plug ${plural ? 'them' : 'it'} in on 'station provision --job ${view.id}', which still finishes them and issues nothing new, or revoke ${plural ? 'them' : 'it'} (station cert revoke ID --reason cessationOfOperation):`,
                     ...unfinished.map(
                       (record) =>
                         `  record ${record.id} ${record.driver ?? '?'} ${record.deviceId ?? '?'} ${record.thingName ?? ''} certificate ${record.certificateId ?? '?'}`,

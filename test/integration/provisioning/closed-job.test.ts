@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeviceSimulator } from '../../../hardware/drivers/device-driver.js';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import type { Pki } from '../../../src/pki/pki.js';
+import { BenchLock } from '../../../src/provisioning/bench-lock.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
 import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import { ClaimTable } from '../../../src/registry/claims.js';
@@ -150,14 +151,21 @@ describe('a job closed, or its CA disabled, while its bench runs', () => {
     const cut = await provisionDevice(running, plug(device));
     expect(await station.records.byId(cut.recordId)).toMatchObject({ state: 'FAILED', stepReached: 'write' });
 
+    // Closed from another terminal while the bench still runs (it holds the bench lock): the close says the
+    // bench may still finish the identity, rather than have the technician revoke it.
+    const bench = await BenchLock.acquire(fixture.dataDir);
     const closing = await runCliJson<{
       status: string;
       unfinished: { recordId: number; certificateId: string }[];
-    }>(['job', 'close', String(jobId)], { dataDir: fixture.dataDir, env: fixture.env });
+      benchRunning: boolean;
+    }>(['job', 'close', String(jobId)], { dataDir: fixture.dataDir, env: fixture.env }).finally(() =>
+      bench.release(),
+    );
     expect(closing.code, closing.stderr).toBe(0);
     expect(closing.json).toMatchObject({
       status: 'completed',
       unfinished: [{ recordId: cut.recordId, certificateId: cut.certificateId }],
+      benchRunning: process.platform === 'linux',
     });
     const issued = (await station.jobs.require(jobId)).issuedCount;
 
