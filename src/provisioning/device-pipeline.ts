@@ -583,7 +583,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
         }
         log(
           attempt,
-          `certificate ${shortId(attempt.prepared.record.id)} for ${attempt.thingName} signed by CA ${options.caName}, valid ${options.days} days${job.keyMode === 'inject' ? ', its key made by the key store' : ''}`,
+          `certificate ${attempt.prepared.record.id} for ${attempt.thingName} signed by CA ${options.caName}, valid ${options.days} days${job.keyMode === 'inject' ? ', its key made by the key store' : ''}`,
         );
       },
     },
@@ -691,9 +691,6 @@ function refuseClosedJob(runtime: JobRuntime, attempt: DeviceAttempt): never {
   );
 }
 
-/** The first characters of a certificate id, for a log line (`station cert list` shows whole ids). */
-const shortId = (id: string) => `${id.slice(0, 12)}…`;
-
 function describeIdentity(driver: string, identity: DeviceIdentity): string {
   const facts = (['imei', 'mac', 'serialNumber', 'model', 'firmware'] as const)
     .filter((field) => identity[field] !== undefined && identity[field] !== identity.deviceId)
@@ -713,25 +710,25 @@ function describeMode(
       return undefined;
     case 'reverify':
       return {
-        message: `provisioned before${thing} (certificate ${shortId(certificate!)}): verifying it, nothing is issued`,
+        message: `provisioned before${thing} (certificate ${certificate}): verifying it, nothing is issued`,
         level: 'info',
       };
     case 'resume':
       return {
-        message: `finishing record ${attempt.prior?.id ?? '?'}: certificate ${shortId(certificate!)} was issued, not yet verified on the device`,
+        message: `finishing record ${attempt.prior?.id ?? '?'}: certificate ${certificate} was issued, not yet verified on the device`,
         level: 'info',
       };
     case 'reissue':
       if (attempt.carriedClaim) {
         return {
-          message: `--reprovision: the claim it carries (certificate ${shortId(attempt.carriedClaim.id)}) will be written over; the claim itself stays valid`,
+          message: `--reprovision: the claim it carries (certificate ${attempt.carriedClaim.id}) will be written over; the claim itself stays valid`,
           level: 'warn',
         };
       }
       return {
         message: !attempt.keyLost
-          ? `--reprovision: certificate ${shortId(certificate!)} will be revoked and replaced`
-          : `the key of certificate ${shortId(certificate!)} was lost before it reached the device: a new certificate replaces it`,
+          ? `--reprovision: certificate ${certificate} will be revoked and replaced`
+          : `the key of certificate ${certificate} was lost before it reached the device: a new certificate replaces it`,
         level: 'warn',
       };
   }
@@ -900,7 +897,7 @@ async function settleLostKey(
     );
     throw new StationError(
       'provisioning.key-lost',
-      `The key of certificate ${shortId(dead.id)} was lost when the station stopped before writing it to the device, so that certificate is now revoked. ${(refusal as Error).message}`,
+      `The key of certificate ${dead.id} was lost when the station stopped before writing it to the device, so that certificate is now revoked. ${(refusal as Error).message}`,
       { port: attempt.port.name, cause: refusal },
     );
   }
@@ -975,7 +972,7 @@ async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt
     : "This device's certificate";
   throw new StationError(
     'provisioning.identity-revoked',
-    `${was} ${shortId(latest.id)} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
+    `${was} ${latest.id} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
     { port: attempt.port.name, subject: last!.thingName ?? undefined, details: { certificateId: latest.id } },
   );
 }

@@ -121,7 +121,7 @@ describe('an injected key lost with the station', () => {
       expect(refused.state).toBe('FAILED');
       expect(refused.error).toMatchObject({ code: 'provisioning.key-lost' });
       expect(refused.error?.message).toBe(
-        `Device on ${refused.port} failed during identification: The key of certificate ${cut.certificateId!.slice(0, 12)}… was lost when the station stopped before writing it to the device, so that certificate is now revoked. Job ${job.id} (one device) has issued all 1 certificates of its quota; open a new job (station job create) for more devices.`,
+        `Device on ${refused.port} failed during identification: The key of certificate ${cut.certificateId} was lost when the station stopped before writing it to the device, so that certificate is now revoked. Job ${job.id} (one device) has issued all 1 certificates of its quota; open a new job (station job create) for more devices.`,
       );
       expect((await restarted.readOnlyPki().certificates.byId(cut.certificateId!))?.status).toBe('REVOKED');
       expect((await restarted.jobs.require(job.id)).issuedCount).toBe(1);
