@@ -86,4 +86,14 @@ describe('station.json', () => {
         message: expect.stringContaining(`Cannot create the folder ${folder}`),
       });
   }, 10_000);
+
+  it('says a data folder that is a file is not a folder', async () => {
+    const file = path.join(dir, 'plain-file');
+    await writeFile(file, '');
+    await expect(readSettings(file)).rejects.toMatchObject({
+      code: 'config.unreadable',
+      field: 'data',
+      message: `The data folder ${file} is not a folder; give a folder (--data DIR).`,
+    });
+  });
 });

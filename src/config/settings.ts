@@ -47,8 +47,23 @@ export async function readSettings(dataDir: string): Promise<StationSettings | u
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StationError('config.unreadable', `Cannot read ${file}: ${String(error)}.`, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOTDIR') {
+      throw new StationError(
+        'config.unreadable',
+        `The data folder ${dataDir} is not a folder; give a folder (--data DIR).`,
+        {
+          field: 'data',
+          cause: error,
+        },
+      );
+    }
+    throw new StationError(
+      'config.unreadable',
+      `Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}.`,
+      { cause: error },
+    );
   }
   let json: unknown;
   try {
