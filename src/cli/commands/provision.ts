@@ -42,6 +42,14 @@ export const provisionCommands: CommandModule = {
       .option('--log', "also print each device's log lines: identified, issued, written, verified")
       .action(async (options: ProvisionOptions) => {
         const cli = context();
+        // --ports takes every word after it, an option's name too: `--ports --driver nrf91` gave no ports.
+        const option = options.ports.find((entry) => entry.startsWith('-'));
+        if (option !== undefined) {
+          throw invalidInput(
+            'ports',
+            `"${option}" is not a port: give the ports right after --ports (paths, or auto), and other options before it.`,
+          );
+        }
         const tally = new BatchTally();
         const display = cli.json ? undefined : new LiveDisplay(process.stdout, { log: options.log === true });
         const batcher = new EventBatcher((batch) => display?.update(batch));

@@ -148,6 +148,13 @@ describe('station provision', () => {
     });
     expect(other.code).toBe(1);
     expect(other.stderr).toContain('the job is for nrf91 devices, not jsonl');
+    // --ports takes the words after it, an option's name too: the technician hears which word is no port.
+    const swallowed = await runCli(['provision', '--job', '2', '--ports', '--driver', 'nrf91'], {
+      dataDir,
+      env,
+    });
+    expect(swallowed.code).toBe(1);
+    expect(swallowed.stderr).toContain('"--driver" is not a port: give the ports right after --ports');
     // Paced at 115,200 baud and slow to answer: the devices are mid-pipeline when Ctrl+C comes.
     const ports = await startSims('nrf91', 2, ['--baud', '115200', '--latency', '150']);
     const child = spawn(
