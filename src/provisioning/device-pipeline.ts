@@ -972,7 +972,7 @@ async function refuseRevokedIdentity(runtime: JobRuntime, attempt: DeviceAttempt
     : "This device's certificate";
   throw new StationError(
     'provisioning.identity-revoked',
-    `${was} ${latest.id} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); plug it in with --reprovision to give it a new one.`,
+    `${was} ${latest.id} was revoked (${latest.revocationReason ?? 'no reason given'}, ${latest.revokedAt?.slice(0, 10) ?? 'date unknown'}); ${runtime.job.status === 'active' ? 'plug it in with --reprovision to give it a new one' : `job ${runtime.job.id} is ${runtime.job.status}: provision it on an open job with --reprovision to give it a new one`}.`,
     { port: attempt.port.name, subject: last!.thingName ?? undefined, details: { certificateId: latest.id } },
   );
 }

@@ -191,4 +191,44 @@ describe('a job closed, or its CA disabled, while its bench runs', () => {
       code: 'provisioning.job-closed',
     });
   }, 30_000);
+
+  it("a revoked identity on a closed job's bench is sent to an open job with --reprovision", async () => {
+    const jobId = (
+      await createJob(
+        station,
+        {
+          label: 'closing line',
+          template: { name: 'sensor' },
+          parameters: {
+            constants: {},
+            identity: { SerialNumber: 'deviceId' },
+            sequence: { parameter: 'ThingName', pattern: 'closing-{000}', start: 1 },
+          },
+          driver: 'auto',
+          ca: caName,
+          keyMode: 'csr',
+          quota: 10,
+        },
+        actor,
+      )
+    ).id;
+    const running = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
+    const cutDevice = () =>
+      createSimulator('jsonl', {
+        seed: seed++,
+        faults: [{ kind: 'disconnect', match: 'write.chunk', nth: 1 }],
+      });
+    const [revokedDevice, otherDevice] = [cutDevice(), cutDevice()];
+    const revoked = await provisionDevice(running, plug(revokedDevice));
+    await provisionDevice(running, plug(otherDevice)); // keeps the closed job's bench open
+    await station.registry.transaction(actor, (tx) => station.jobs.close(tx, jobId));
+    await (await station.pki()).revocation.revoke(revoked.certificateId!, 'cessationOfOperation', actor);
+
+    const reopened = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
+    const refused = await provisionDevice(reopened, plug(revokedDevice));
+    expect(refused.error?.code ?? refused.state).toBe('provisioning.identity-revoked');
+    expect(refused.error?.message).toContain(
+      `job ${jobId} is completed: provision it on an open job with --reprovision to give it a new one.`,
+    );
+  }, 30_000);
 });
