@@ -14,7 +14,7 @@ import type { Station } from '../../../src/station.js';
 import { runCliJson } from '../../helpers/cli.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { createClaimJob, createStationFolder, plug, withSession } from './key-mode-fixture.js';
+import { createClaimJob, createCsrJob, createStationFolder, plug, withSession } from './key-mode-fixture.js';
 
 describe('a job closed, or its CA disabled, while its bench runs', () => {
   let fixture: BenchFixture;
@@ -193,25 +193,12 @@ describe('a job closed, or its CA disabled, while its bench runs', () => {
   }, 30_000);
 
   it("a revoked identity on a closed job's bench is sent to an open job with --reprovision", async () => {
-    const jobId = (
-      await createJob(
-        station,
-        {
-          label: 'closing line',
-          template: { name: 'sensor' },
-          parameters: {
-            constants: {},
-            identity: { SerialNumber: 'deviceId' },
-            sequence: { parameter: 'ThingName', pattern: 'closing-{000}', start: 1 },
-          },
-          driver: 'auto',
-          ca: caName,
-          keyMode: 'csr',
-          quota: 10,
-        },
-        actor,
-      )
-    ).id;
+    const jobId = await createCsrJob(station, {
+      label: 'closing line',
+      prefix: 'closing',
+      ca: caName,
+      actor,
+    });
     const running = await openJobRuntime(station, jobId, { actor, emit: () => undefined });
     const cutDevice = () =>
       createSimulator('jsonl', {

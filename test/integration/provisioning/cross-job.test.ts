@@ -8,11 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import { ClaimTable } from '../../../src/registry/claims.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
-import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
 import { expectInvariants } from './invariants.js';
-import { createClaimJob, plug, withSession } from './key-mode-fixture.js';
+import { createClaimJob, createCsrJob, plug, withSession } from './key-mode-fixture.js';
 
 describe('a device plugged into the bench of another job', () => {
   let fixture: BenchFixture;
@@ -34,25 +34,14 @@ describe('a device plugged into the bench of another job', () => {
     station = await fixture.open();
     const pki = await station.pki();
     await pki.factoryCa.createRoot({ name: 'second', days: 3650, pathLength: 0 }, actor);
-    const second = await createJob(
-      station,
-      {
-        label: 'second CA line',
-        template: { name: 'sensor' },
-        parameters: {
-          constants: {},
-          identity: { SerialNumber: 'deviceId' },
-          sequence: { parameter: 'ThingName', pattern: 'second-{000}', start: 1 },
-        },
-        driver: 'auto',
-        ca: 'second',
-        keyMode: 'csr',
-        quota: 10,
-      },
+    const second = await createCsrJob(station, {
+      label: 'second CA line',
+      prefix: 'second',
+      ca: 'second',
       actor,
-    );
+    });
     first = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
-    otherCa = await openJobRuntime(station, second.id, { actor, emit: () => undefined });
+    otherCa = await openJobRuntime(station, second, { actor, emit: () => undefined });
   }, 60_000);
 
   afterAll(async () => {

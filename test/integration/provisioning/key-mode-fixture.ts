@@ -17,12 +17,37 @@ import {
   type DeviceOutcome,
   type DevicePort,
 } from '../../../src/provisioning/device-pipeline.js';
-import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import { recoverInterruptedAttempts, type InterruptedAttempt } from '../../../src/provisioning/recovery.js';
 import { Station } from '../../../src/station.js';
 import { runCliJson } from '../../helpers/cli.js';
 
 let plugs = 0;
+
+/** A csr job of the fixture's sensor template for any driver, things named `${prefix}-001`, ...: its id. */
+export async function createCsrJob(
+  station: Station,
+  options: { label: string; prefix: string; ca: string; actor: string },
+): Promise<number> {
+  const job = await createJob(
+    station,
+    {
+      label: options.label,
+      template: { name: 'sensor' },
+      parameters: {
+        constants: {},
+        identity: { SerialNumber: 'deviceId' },
+        sequence: { parameter: 'ThingName', pattern: `${options.prefix}-{000}`, start: 1 },
+      },
+      driver: 'auto',
+      ca: options.ca,
+      keyMode: 'csr',
+      quota: 10,
+    },
+    options.actor,
+  );
+  return job.id;
+}
 
 /** A port on which the simulator answers, as if plugged into the bench. */
 export function plug(simulator: DeviceSimulator, name = `mem-${simulator.driver}-${++plugs}`): DevicePort {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator } from '../../../hardware/drivers/index.js';
 import { provisionDevice, type JobRuntime } from '../../../src/provisioning/device-pipeline.js';
-import { createJob, openJobRuntime } from '../../../src/provisioning/job-runtime.js';
+import { openJobRuntime } from '../../../src/provisioning/job-runtime.js';
 import type { Station } from '../../../src/station.js';
 import { actor, caName, createBenchFixture, type BenchFixture } from './bench-fixture.js';
-import { createClaimJob, plug } from './key-mode-fixture.js';
+import { createClaimJob, createCsrJob, plug } from './key-mode-fixture.js';
 
 describe('a revoked identity, found from the device records across jobs', () => {
   let fixture: BenchFixture;
@@ -22,25 +22,7 @@ describe('a revoked identity, found from the device records across jobs', () => 
       label: 'claim line',
     }));
     station = await fixture.open();
-    second = (
-      await createJob(
-        station,
-        {
-          label: 'second line',
-          template: { name: 'sensor' },
-          parameters: {
-            constants: {},
-            identity: { SerialNumber: 'deviceId' },
-            sequence: { parameter: 'ThingName', pattern: 'second-{000}', start: 1 },
-          },
-          driver: 'auto',
-          ca: caName,
-          keyMode: 'csr',
-          quota: 10,
-        },
-        actor,
-      )
-    ).id;
+    second = await createCsrJob(station, { label: 'second line', prefix: 'second', ca: caName, actor });
     first = await openJobRuntime(station, fixture.jobs.csr, { actor, emit: () => undefined });
   }, 60_000);
 
