@@ -912,25 +912,23 @@ function takeLiveIdentity(
 ): void {
   attempt.liveCertificate = live;
   attempt.thingName = thingName;
-  if (runtime.reprovision) {
-    attempt.mode = 'reissue';
-    return;
-  }
-  attempt.mode = 'reverify';
-  attempt.certificateId = live.id;
-  attempt.certificatePem = live.pem;
+  reverifyOrReplace(runtime, attempt, live);
 }
 
 /** The device carries a claim (see DeviceAttempt.carriedClaim): re-verified, or, with --reprovision, replaced. */
 function takeCarriedClaim(runtime: JobRuntime, attempt: DeviceAttempt, claim: CertificateRecord): void {
   attempt.carriedClaim = claim;
+  reverifyOrReplace(runtime, attempt, claim);
+}
+
+function reverifyOrReplace(runtime: JobRuntime, attempt: DeviceAttempt, held: CertificateRecord): void {
   if (runtime.reprovision) {
     attempt.mode = 'reissue';
     return;
   }
   attempt.mode = 'reverify';
-  attempt.certificateId = claim.id;
-  attempt.certificatePem = claim.pem;
+  attempt.certificateId = held.id;
+  attempt.certificatePem = held.pem;
 }
 
 /**
