@@ -45,11 +45,24 @@ export class ProcessLock {
 /** Linux: the process holding a lock on the file, from /proc/locks (for messages only). */
 export async function lockHolder(file: string): Promise<number | undefined> {
   try {
-    const [{ ino }, locks] = await Promise.all([stat(file), readFile('/proc/locks', 'utf8')]);
-    // "1: POSIX  ADVISORY  WRITE 4242 08:01:1234567 1073741824 1073741824": pid, then dev:inode.
+    const [{ dev, ino }, locks] = await Promise.all([
+      stat(file, { bigint: true }),
+      readFile('/proc/locks', 'utf8'),
+    ]);
+    // "1: POSIX  ADVISORY  WRITE 4242 fe:00:1234567 1073741824 1073741824": pid, then the device's major and
+    // minor number in hex and the inode: all three, since another file system has the same inode numbers.
+    const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+    const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
     for (const line of locks.split('\n')) {
       const fields = line.trim().split(/\s+/);
-      if (fields[1] === 'POSIX' && Number(fields[5]?.split(':')[2]) === ino) return Number(fields[4]);
+      const [lockMajor, lockMinor, lockInode] = fields[5]?.split(':') ?? [];
+      if (
+        fields[1] === 'POSIX' &&
+        lockInode === String(ino) &&
+        BigInt(`0x${lockMajor}`) === major &&
+        BigInt(`0x${lockMinor}`) === minor
+      )
+        return Number(fields[4]);
     }
   } catch {
     // Not Linux, or the file went away: the message goes without the pid.

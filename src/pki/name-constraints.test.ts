@@ -70,6 +70,10 @@ describe('name constraints', () => {
     ).toBeUndefined();
     const excluded = constraints([], [dns('evil.example')]);
     expect(nameConstraintProblem(excluded, withCn('thing-1.evil.example'))).toContain('excludes');
+    // A NUL inside a CN is refused under any constraints, IP ones too (OpenSSL error 53); trailing ones go.
+    const ipOnly = constraints([subtree(contextPrimitive(7), Uint8Array.of(10, 0, 0, 0, 255, 0, 0, 0))]);
+    expect(nameConstraintProblem(ipOnly, withCn('dev\u0000.example'))).toContain('holds a NUL byte');
+    expect(nameConstraintProblem(ipOnly, withCn('dev.example\u0000'))).toBeUndefined();
   });
 
   it('applies excluded subtrees, IP ranges, URI hosts and directory names', () => {

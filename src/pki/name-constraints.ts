@@ -96,15 +96,15 @@ export function nameConstraintProblem(
 ): string | undefined {
   const { permitted, excluded } = constraints;
   // Without DNS names, the CNs are candidates for host names; OpenSSL drops trailing NULs first and
-  // refuses a CN with a NUL inside when the CA constrains DNS names (unsupported name syntax).
+  // refuses a CN with a NUL inside under any constraints (error 53, unsupported name syntax).
   const commonNames =
     names.dns.length > 0
       ? []
       : names.subject
           .filter((attribute) => attribute.oid === '2.5.4.3')
           .map((attribute) => attribute.value.replace(/\0+$/, ''));
-  if (permitted.dns.length + excluded.dns.length > 0 && commonNames.some((name) => name.includes('\0')))
-    return 'the subject CN holds a NUL byte, which no verifier takes for a host name under DNS name constraints';
+  if (commonNames.some((name) => name.includes('\0')))
+    return 'the subject CN holds a NUL byte, which verifiers refuse under any name constraints';
   const checks: {
     form: string;
     values: readonly string[];

@@ -142,21 +142,22 @@ export class CertificateVerifier {
     | undefined
   > {
     const path = chainAbove(certificate, given);
-    for (const ca of await this.cas.list()) {
-      const caChain = certificatesInPem(ca.pem, 'ca');
-      const caCertificate = caChain[0]!;
-      const below = path.findIndex(
-        (member) => namedIssuerOf(member, caCertificate) && signedBy(member, caCertificate.spki),
-      );
-      if (below < 0) continue;
-      const intermediates = path.slice(1, below + 1);
-      return {
-        name: ca.name,
-        status: ca.status,
-        certificate: caCertificate,
-        intermediates,
-        chain: [...intermediates, ...caChain],
-      };
+    const cas = (await this.cas.list()).map((ca) => ({ ca, chain: certificatesInPem(ca.pem, 'ca') }));
+    // The registered CA closest to the certificate decides: a file listing a disabled CA's certificate
+    // must not reach the active root above it instead.
+    for (const [below, member] of path.entries()) {
+      for (const { ca, chain: caChain } of cas) {
+        const caCertificate = caChain[0]!;
+        if (!namedIssuerOf(member, caCertificate) || !signedBy(member, caCertificate.spki)) continue;
+        const intermediates = path.slice(1, below + 1);
+        return {
+          name: ca.name,
+          status: ca.status,
+          certificate: caCertificate,
+          intermediates,
+          chain: [...intermediates, ...caChain],
+        };
+      }
     }
     return undefined;
   }

@@ -788,7 +788,10 @@ async function decideAttemptMode(
   const carriedClaim = liveCertificate ? undefined : await carriedClaimOf(runtime, driver, identity.deviceId);
   attempt.prior = prior;
   if (prior?.parameters) attempt.parameters = prior.parameters;
-  if (!liveCertificate && !runtime.reprovision) await refuseRevokedIdentity(runtime, attempt, identity);
+  // A device carrying a claim carries it since its own identity, if any: a claim written over that
+  // identity leaves no carrier row behind it.
+  if (!liveCertificate && !carriedClaim && !runtime.reprovision)
+    await refuseRevokedIdentity(runtime, attempt, identity);
 
   if (job.keyMode === 'claim') {
     // A device with an identity of its own (another job's, perhaps written over the claim it had) would

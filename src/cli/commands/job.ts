@@ -201,7 +201,7 @@ export const jobCommands: CommandModule = {
               ...(unfinished.length > 0
                 ? [
                     benchPid !== undefined
-                      ? `${unfinished.length} ${plural ? 'identities are' : 'identity is'} issued and not yet finished on ${plural ? 'their devices' : 'its device'}; a bench (pid ${benchPid}) is running on this data folder and may still finish ${plural ? 'them' : 'it'}: look again with 'station job describe ${view.id}' once it stops, before revoking any:`
+                      ? `${unfinished.length} ${plural ? 'identities are' : 'identity is'} issued and not yet finished on ${plural ? 'their devices' : 'its device'}; a bench (pid ${benchPid}) is running on this data folder and, if it is this job's, may still finish ${plural ? 'them' : 'it'}: look again with 'station job describe ${view.id}' once it stops, before revoking any:`
                       : `${unfinished.length} ${plural ? 'identities were' : 'identity was'} issued but never finished on ${plural ? 'their devices' : 'its device'}: plug ${plural ? 'them' : 'it'} in on 'station provision --job ${view.id}', which still finishes them and issues nothing new, or revoke ${plural ? 'them' : 'it'} (station cert revoke ID --reason cessationOfOperation):`,
                     ...unfinished.map(
                       (record) =>

@@ -374,6 +374,23 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('issuance with the %s key store', (
     });
   });
 
+  it('keeps a disabled CA refused when the file gives its certificate above the device certificate', async () => {
+    const root = makeCa({ commonName: `Listed Root ${kind}` });
+    const line = makeCa({ commonName: `Listed Line ${kind}`, issuer: root });
+    const rootPem = toPem('CERTIFICATE', root.certificate.der);
+    const linePem = toPem('CERTIFICATE', line.certificate.der);
+    // Registered in this name order, the root came first and vouched for the line's certificate in the file.
+    await fixture.pki.factoryCa.registerExternal(`a-listed-root-${kind}`, rootPem, actor);
+    await fixture.pki.factoryCa.registerExternal(`b-listed-line-${kind}`, linePem + rootPem, actor);
+    await fixture.pki.factoryCa.disable(`b-listed-line-${kind}`, actor);
+    const device = makeDeviceCertificate({ commonName: 'listed-device', issuer: line });
+    for (const content of [device.der, Buffer.from(toPem('CERTIFICATE', device.der) + linePem)]) {
+      const result = await fixture.pki.verifier.verify(content);
+      expect(result).toMatchObject({ ca: `b-listed-line-${kind}` });
+      expect(result.checks.find((check) => check.check === 'ca')).toMatchObject({ ok: false });
+    }
+  });
+
   it("fails a certificate outside the name constraints of its CA's chain, naming the CA and the name", async () => {
     const root = makeCa({ commonName: `Fenced Maker Root ${kind}`, permittedDns: ['devices.acme.com'] });
     const line = makeCa({ commonName: `Fenced Maker Line ${kind}`, issuer: root });

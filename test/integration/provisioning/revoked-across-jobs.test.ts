@@ -71,4 +71,33 @@ describe('a revoked identity, found from the device records across jobs', () => 
     expect(again.error?.message ?? again.state).toBe('PROVISIONED');
     expect(again.mode).toBe('reverify');
   });
+
+  it('a device put back on a claim it had before is re-verified, not refused', async () => {
+    const device = createSimulator('nrf91', { seed: 7103 });
+    // 1. On the claim first.
+    const claimPlain = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
+    const claimed = await provisionDevice(claimPlain, plug(device));
+    expect(claimed.error?.message ?? claimed.state).toBe('PROVISIONED');
+    // 2. Its own identity over the claim (--reprovision), later revoked for key compromise.
+    const ownRe = await openJobRuntime(station, fixture.jobs.csr, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const own = await provisionDevice(ownRe, plug(device));
+    expect(own.error?.message ?? own.state).toBe('PROVISIONED');
+    await (await station.pki()).revocation.revoke(own.certificateId!, 'keyCompromise', actor);
+    // 3. Back onto the claim, deliberately (--reprovision).
+    const claimRe = await openJobRuntime(station, claimJob, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const back = await provisionDevice(claimRe, plug(device));
+    expect(back.error?.message ?? back.state).toBe('PROVISIONED');
+    // 4. Plugged again: it carries the claim, and is only re-verified.
+    const again = await provisionDevice(claimPlain, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again.mode).toBe('reverify');
+  });
 });
