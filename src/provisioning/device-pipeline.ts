@@ -664,9 +664,20 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
       async run(attempt) {
         // The device is done with: its port closes while the record commits, ready for the next one.
         const releasing = releaseDevice(attempt);
-        await checkpoint(runtime, attempt, 'complete', (tx) =>
-          station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' }),
-        );
+        await checkpoint(runtime, attempt, 'complete', async (tx) => {
+          await station.records.finish(tx, attempt.recordId, { state: 'PROVISIONED' });
+          // What this attempt wrote (an identity of the device's own, or this job's claim) is on the
+          // device now, verified: a claim it carried before is gone, and `station claim devices` lists
+          // it no more. Not earlier: a write cut short may leave the old claim on the device.
+          if (attempt.mode !== 'reverify') {
+            await new ClaimTable(station.registry.reader).removeCarrier(tx, {
+              driver: attempt.port.driver.name,
+              deviceId: attempt.identity!.deviceId,
+              recordId: attempt.recordId,
+              ...(runtime.claim && { keep: runtime.claim.certificateId }),
+            });
+          }
+        });
         if (attempt.certificateId) {
           // Written and verified: the station's copy of the key is wiped, not left for the collector.
           runtime.injectedKeys.get(attempt.certificateId)?.fill(0);
@@ -1074,13 +1085,7 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
     certificateId: certificate.id,
     resources: { plan, applied },
   });
-  // The device's own identity replaces any claim it carried: `station claim devices` lists it no more.
-  const uncarried = new ClaimTable(registry.reader).removeCarrier(tx, {
-    driver: attempt.port.driver.name,
-    deviceId: attempt.identity!.deviceId,
-    recordId: attempt.recordId,
-  });
-  await Promise.all([binding, issued, uncarried]);
+  await Promise.all([binding, issued]);
   attempt.plan = plan;
   attempt.certificateId = certificate.id;
   attempt.certificatePem = certificate.pem;
@@ -1304,13 +1309,6 @@ async function registerClaimCarrier(
   if (attempt.liveCertificate)
     await runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, `superseded: claim ${claim.name}`);
   const claims = new ClaimTable(station.registry.reader);
-  // Another claim the device carried is written over by this one.
-  await claims.removeCarrier(tx, {
-    driver: attempt.port.driver.name,
-    deviceId: attempt.identity!.deviceId,
-    recordId: attempt.recordId,
-    keep: claim.certificateId,
-  });
   await claims.recordCarrier(tx, {
     certificateId: claim.certificateId,
     driver: attempt.port.driver.name,

@@ -173,6 +173,31 @@ describe('a device plugged into the bench of another job', () => {
     expect(again).toMatchObject({ state: 'PROVISIONED', mode: 'reverify', certificateId: own.certificateId });
   });
 
+  it('stays listed as carrying the claim while the identity written over it is cut short, until it is finished', async () => {
+    // The claim's write is three AT+SYSMFG=2 (CA, certificate, key); the fifth tears the own certificate's.
+    const device = createSimulator('esp-at', {
+      seed: seed++,
+      faults: [{ kind: 'disconnect', match: 'AT+SYSMFG=2', nth: 5 }],
+    });
+    const claimRuntime = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
+    expect((await provisionDevice(claimRuntime, plug(device))).state).toBe('PROVISIONED');
+    const replacing = await openJobRuntime(station, fixture.jobs.inject, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const cut = await provisionDevice(replacing, plug(device));
+    expect(cut).toMatchObject({ state: 'FAILED', mode: 'reissue' });
+    expect(await station.records.byId(cut.recordId)).toMatchObject({ stepReached: 'write' });
+    // The device may still hold the claim's certificate or key: a leak of the claim must still find it.
+    expect(await carriedBy(device)).toBe(true);
+
+    const finished = await provisionDevice(replacing, plug(device));
+    expect(finished.error?.message ?? finished.state).toBe('PROVISIONED');
+    expect(await carriedBy(device)).toBe(false);
+    await expectInvariants(station, [device]);
+  });
+
   it('a device that carried the claim and then got an identity of its own keeps it from the claim job', async () => {
     const { device, claimRuntime } = await carrying();
     const inject = await openJobRuntime(station, fixture.jobs.inject, {
