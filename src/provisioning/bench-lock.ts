@@ -3,13 +3,13 @@ import path from 'node:path';
 import { StationError } from '../api/errors.js';
 import { lockHolder, ProcessLock } from '../config/process-lock.js';
 
+const benchLockFile = (dataDir: string): string => path.join(dataDir, 'bench.lock');
+
 /**
  * One bench per data folder: recovery closes every unfinished attempt, which is only right when no other
  * process is still working on them. The operating system's lock (ProcessLock): two stations taking over a
  * crashed one's lock at the same moment cannot both get it, as they could a pid file read and then removed.
  */
-const benchLockFile = (dataDir: string): string => path.join(dataDir, 'bench.lock');
-
 export class BenchLock {
   private constructor(private readonly lock: ProcessLock) {}
 
