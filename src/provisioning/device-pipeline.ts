@@ -1017,15 +1017,14 @@ async function refuseDuplicateIdentity(runtime: JobRuntime, attempt: DeviceAttem
 }
 
 /**
- * existing mode, register step: the job still open and its CA (if any) still enabled, as they are now in
- * the registry, not as they were when the bench opened (acceptDeviceCertificate checked that snapshot).
+ * Register step: the job's CA (if any) still enabled, as it is now in the registry, not as it was when the
+ * bench opened or when the certificate was signed moments ago. A certificate signed just before
+ * `ca disable` committed in another terminal goes no further: not registered, not written.
  */
-async function refuseClosedExisting(runtime: JobRuntime, tx: Transaction): Promise<void> {
-  const [, ca] = await Promise.all([
-    runtime.station.jobs.requireActive(tx, runtime.job.id),
-    runtime.ca && runtime.pki.factoryCa.cas.byId(runtime.ca.id, tx),
-  ]);
-  if (runtime.ca && ca?.status !== 'ACTIVE') {
+async function refuseDisabledCa(runtime: JobRuntime, tx: Transaction): Promise<void> {
+  if (!runtime.ca) return;
+  const ca = await runtime.pki.factoryCa.cas.byId(runtime.ca.id, tx);
+  if (ca?.status !== 'ACTIVE') {
     throw new StationError(
       'pki.ca-disabled',
       `CA '${runtime.ca.name}' was disabled while the bench ran; its certificates are not accepted.`,
@@ -1067,9 +1066,10 @@ async function registerIdentity(runtime: JobRuntime, attempt: DeviceAttempt, tx:
   const [certificate] = await Promise.all([
     runtime.pki.certificates.insert(tx, prepared.record),
     // The quota counts certificates the station signs; an existing certificate was signed elsewhere, but
-    // its job and CA are read again here all the same: either may have been closed or disabled since the
-    // bench opened (spendQuota refuses a closed job for the others).
-    job.keyMode !== 'existing' ? station.jobs.spendQuota(tx, job.id) : refuseClosedExisting(runtime, tx),
+    // its job is read again here all the same: it may have been closed since the bench opened (spendQuota
+    // refuses a closed job for the others).
+    job.keyMode !== 'existing' ? station.jobs.spendQuota(tx, job.id) : station.jobs.requireActive(tx, job.id),
+    refuseDisabledCa(runtime, tx),
     attempt.liveCertificate
       ? runtime.pki.certificates.revoke(tx, attempt.liveCertificate.id, reason)
       : undefined,

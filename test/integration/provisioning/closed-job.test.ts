@@ -126,6 +126,37 @@ describe('a job closed, or its CA disabled, while its bench runs', () => {
     await expectNothingRegistered(device);
   });
 
+  it('a certificate signed just before its CA was disabled is neither registered nor written', async () => {
+    const pki = await station.pki();
+    await pki.factoryCa.createRoot({ name: 'closing-ca', days: 3650 }, actor);
+    const jobId = await createCsrJob(station, {
+      label: 'closing ca',
+      prefix: 'CLOSING',
+      ca: 'closing-ca',
+      actor,
+    });
+    // `ca disable` in another terminal commits between the issue step and the register transaction.
+    const bench = await openJobRuntime(station, jobId, {
+      actor,
+      emit: (event) => {
+        if (event.type !== 'step-begin' || event.step !== 'register') return;
+        void station.registry.transaction(actor, (tx) =>
+          pki.factoryCa.cas.setStatus(tx, 'closing-ca', 'DISABLED'),
+        );
+      },
+    });
+    const device = createSimulator('jsonl', { seed: seed++ });
+    const outcome = await provisionDevice(bench, plug(device));
+    expect(outcome.state).toBe('FAILED');
+    expect(await station.records.byId(outcome.recordId)).toMatchObject({
+      stepReached: 'register',
+      errorCode: 'pki.ca-disabled',
+    });
+    expect(device.storedCredentials().has('certificate'), 'nothing was written').toBe(false);
+    expect(await station.devices.byIdentity(device.driver, device.identity.deviceId)).toBeUndefined();
+    expect((await station.jobs.require(jobId)).issuedCount, 'no quota spent').toBe(0);
+  });
+
   it('a claim job hands its claim to no further device once closed', async () => {
     const bench = await openJobRuntime(station, claimJob, { actor, emit: () => undefined });
     await close(claimJob);
