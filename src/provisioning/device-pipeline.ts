@@ -273,14 +273,24 @@ async function recordFailure(
   };
   if (attempt.reached === 'complete') return { ...device, state: 'PROVISIONED' };
   const step = (failure.details?.step as PipelineStep | undefined) ?? null;
-  await checkpoint(runtime, attempt, null, (tx) =>
-    runtime.station.records.finish(tx, attempt.recordId, {
+  const identity = attempt.identity;
+  await checkpoint(runtime, attempt, null, async (tx) => {
+    // A device refused as it identified itself (a revoked identity, a closed job) is named on its
+    // record all the same: `job describe` lists it by its identity, not as a device that never answered.
+    if (identity)
+      await runtime.station.records.nameDevice(
+        tx,
+        attempt.recordId,
+        attempt.port.driver.name,
+        identity.deviceId,
+      );
+    await runtime.station.records.finish(tx, attempt.recordId, {
       state: 'FAILED',
       step,
       code: failure.code,
       message: failure.message,
-    }),
-  ).catch(() => undefined); // the registry itself failing must not hide the device's error
+    });
+  }).catch(() => undefined); // the registry itself failing must not hide the device's error
   return { ...device, state: 'FAILED', error: failure };
 }
 

@@ -171,6 +171,14 @@ export class RecordTable {
     });
   }
 
+  /** The device of an attempt that ends before its identity was recorded; a recorded one stays. */
+  async nameDevice(tx: Transaction, id: number, driver: string, deviceId: string): Promise<void> {
+    await tx.run(
+      'UPDATE provisioning_records SET driver = ?, device_id = ? WHERE id = ? AND device_id IS NULL',
+      [driver, deviceId, id],
+    );
+  }
+
   async finish(
     tx: Transaction,
     id: number,
@@ -204,7 +212,11 @@ export class RecordTable {
     return row && toRecord(row);
   }
 
-  /** The newest attempt for a device in a job (what a re-plug resumes or re-verifies). */
+  /**
+   * The newest attempt for a device in a job (what a re-plug resumes or re-verifies). An attempt that
+   * failed before it chose parameters or a certificate carries nothing to resume, and does not hide the
+   * one before it: a device refused as it identified itself keeps its earlier thing name.
+   */
   async latestForDevice(
     jobId: number,
     driver: string,
@@ -213,6 +225,7 @@ export class RecordTable {
   ): Promise<ProvisioningRecord | undefined> {
     const row = await reader.get<RecordRow>(
       `SELECT ${columns} FROM provisioning_records WHERE driver = ? AND device_id = ? AND job_id = ?
+          AND NOT (state = 'FAILED' AND certificate_id IS NULL AND resolved_parameters IS NULL)
         ORDER BY id DESC LIMIT 1`,
       [driver, deviceId, jobId],
     );

@@ -53,6 +53,35 @@ describe('a revoked identity, found from the device records across jobs', () => 
     expect((await station.jobs.require(second)).issuedCount).toBe(issued);
   });
 
+  it('a refused device is listed by its identity, and --reprovision still gives it its thing back', async () => {
+    const device = createSimulator('nrf91', { seed: 7104 });
+    const own = await provisionDevice(first, plug(device));
+    expect(own.state).toBe('PROVISIONED');
+    await (await station.pki()).revocation.revoke(own.certificateId!, 'keyCompromise', actor);
+    const unidentified = await station.records.unidentifiedFailures(fixture.jobs.csr);
+
+    const refused = await provisionDevice(first, plug(device));
+    expect(refused.error?.code ?? refused.state).toBe('provisioning.identity-revoked');
+    // `job describe`: the device said who it is, so it is a device needing attention, by its identity.
+    expect(await station.records.byId(refused.recordId)).toMatchObject({
+      driver: 'nrf91',
+      deviceId: device.identity.deviceId,
+    });
+    const attention = await station.records.needingAttention(fixture.jobs.csr);
+    expect(attention.map((record) => record.id)).toContain(refused.recordId);
+    expect(await station.records.unidentifiedFailures(fixture.jobs.csr)).toBe(unidentified);
+
+    // The refusal carries nothing to resume: the attempt before it still lends its parameters.
+    const reprovisioning = await openJobRuntime(station, fixture.jobs.csr, {
+      actor,
+      reprovision: true,
+      emit: () => undefined,
+    });
+    const again = await provisionDevice(reprovisioning, plug(device));
+    expect(again.error?.message ?? again.state).toBe('PROVISIONED');
+    expect(again.thingName).toBe(own.thingName);
+  });
+
   it('a device re-provisioned with --reprovision onto a claim is re-verified, not refused', async () => {
     const device = createSimulator('nrf91', { seed: 7102 });
     const own = await provisionDevice(first, plug(device));
