@@ -17,6 +17,12 @@ export type AuditHead = z.infer<typeof auditHeadSchema>;
  * each commit, so it may lag the database after a crash (accepted by verify) but never leads it
  * unless rows were removed. Someone who can edit both the database and this file defeats it;
  * shipping the head off the machine (the outbox) is the stronger anchor.
+ *
+ * The file only moves forward along the chain it remembers: from the row it names, if the log still
+ * holds that row unchanged. Otherwise (rows deleted or rewritten, the file removed or garbled) later
+ * commits leave it as it is, so verify() keeps reporting the break until someone re-anchors the log
+ * on purpose (`station audit re-anchor`, which says so in the log itself). The file is created only
+ * with the registry, while its log is empty.
  */
 /**
  * How long the anchor may lag the log while commits keep coming (flush() writes at once). At most one
@@ -27,28 +33,56 @@ export type AuditHead = z.infer<typeof auditHeadSchema>;
  */
 const anchorIntervalMs = 1_000;
 
+/** What the head file holds: a head, nothing (no file), or something that is not a head record. */
+export type AnchorState = AuditHead | 'missing' | 'corrupt';
+
+/** The hash of the log's row `seq` (seq 0: the empty log's), or undefined when there is no such row. */
+export type HashAt = (seq: number) => Promise<string | undefined>;
+
 export class AuditAnchor {
   private latest: AuditHead | undefined;
   private written: AuditHead | undefined;
   private timer: NodeJS.Timeout | undefined;
   private failure: unknown;
+  /** The write under way: the timer and flush() never write at once. */
+  private writing: Promise<void> = Promise.resolve();
 
-  constructor(readonly file: string) {}
+  constructor(
+    readonly file: string,
+    private readonly hashAt: HashAt,
+  ) {}
 
-  async read(): Promise<AuditHead | undefined> {
+  async read(): Promise<AnchorState> {
     return this.parse(await readFile(this.file, 'utf8').catch((error: unknown) => this.readFailure(error)));
   }
 
-  private parse(text: string | undefined): AuditHead | undefined {
-    if (text === undefined) return undefined;
-    const parsed = auditHeadSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) {
-      throw new StationError(
-        'audit.anchor_corrupt',
-        `The audit head file ${this.file} is not a valid head record; it may have been edited.`,
-      );
+  private parse(text: string | undefined): AnchorState {
+    if (text === undefined) return 'missing';
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return 'corrupt';
     }
-    return parsed.data;
+    const parsed = auditHeadSchema.safeParse(json);
+    return parsed.success ? parsed.data : 'corrupt';
+  }
+
+  /** The head of a new, empty log, written at once: from here on the file only moves along the chain. */
+  async create(head: AuditHead): Promise<void> {
+    if ((await this.read()) !== 'missing') return;
+    this.replace(head);
+    this.written = head;
+  }
+
+  /**
+   * Writes `head` whatever the file holds now: `station audit re-anchor`, once the log's own chain
+   * verified and the reason went into the log.
+   */
+  reanchor(head: AuditHead): void {
+    this.replace(head);
+    this.written = head;
+    if (this.latest && this.latest.seq <= head.seq) this.latest = undefined;
   }
 
   /** A missing file has no head yet (undefined); any other failure is reported. */
@@ -72,43 +106,57 @@ export class AuditAnchor {
     const failure = this.failure;
     this.failure = undefined;
     if (!this.latest || head.seq > this.latest.seq) this.latest = head;
-    this.timer ??= setTimeout(() => this.writeLatest(), anchorIntervalMs);
+    this.timer ??= setTimeout(() => void this.writeLatest(), anchorIntervalMs);
     return failure === undefined ? Promise.resolve() : Promise.reject(failure);
   }
 
   /** Writes the newest head now (before verify, and when the registry closes). */
-  flush(): Promise<void> {
-    this.writeLatest();
+  async flush(): Promise<void> {
+    await this.writeLatest();
     const failure = this.failure;
     this.failure = undefined;
-    return failure === undefined ? Promise.resolve() : Promise.reject(failure);
+    if (failure !== undefined) throw failure;
   }
 
-  private writeLatest(): void {
+  private writeLatest(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const head = this.latest;
-    if (!head || (this.written && head.seq <= this.written.seq)) return;
-    try {
-      this.write(head);
-      this.written = head;
-    } catch (error) {
-      this.failure = error;
-    }
+    this.writing = this.writing.then(async () => {
+      const head = this.latest;
+      if (!head || (this.written && head.seq <= this.written.seq)) return;
+      try {
+        await this.write(head);
+        this.written = head;
+      } catch (error) {
+        this.failure = error;
+      }
+    });
+    return this.writing;
   }
 
   /**
-   * Synchronous on purpose: a hundred-byte file in the page cache takes microseconds, where each of the
-   * five fs/promises calls would be a trip through the thread pool, dozens of times a second on a busy bench.
+   * The file is read and written synchronously on purpose: a hundred-byte file in the page cache takes
+   * microseconds, where each of the five fs/promises calls would be a trip through the thread pool, dozens
+   * of times a second on a busy bench.
    */
-  private write(head: AuditHead): void {
-    let current: AuditHead | undefined;
+  private async write(head: AuditHead): Promise<void> {
+    let text: string | undefined;
     try {
-      current = this.parse(readFileSync(this.file, 'utf8'));
-    } catch {
-      current = undefined; // unreadable or edited: verify() reports that; the newer head replaces it
+      text = readFileSync(this.file, 'utf8');
+    } catch (error) {
+      text = this.readFailure(error);
     }
-    if (current && current.seq >= head.seq) return;
+    const current = this.parse(text);
+    // Gone or garbled: verify() reports it, and a commit must not make that good again.
+    if (current === 'missing' || current === 'corrupt') return;
+    if (current.seq >= head.seq) return;
+    // The log no longer holds the row the file remembers: rows were deleted or rewritten since. The file
+    // keeps what it knew, the evidence verify() reports.
+    if ((await this.hashAt(current.seq)) !== current.hash) return;
+    this.replace(head);
+  }
+
+  private replace(head: AuditHead): void {
     // Write-then-rename: a crash leaves the old head or the new one, never half a file.
     const temporary = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
     try {

@@ -45,7 +45,16 @@ export type AuditBreak =
   | 'unlinked' // the row does not follow its predecessor: rows removed or reordered and re-hashed
   | 'truncated' // the anchor file remembers rows past the end of the log
   | 'anchor-mismatch' // the row the anchor remembers has another hash now
-  | 'anchor-missing'; // the log has rows but its anchor file is gone
+  | 'anchor-missing' // the log has rows but its anchor file is gone
+  | 'anchor-corrupt'; // the anchor file is not a head record: edited, or damaged
+
+/** The breaks in which the log's own chain holds and only its head file disagrees (Registry.reanchor). */
+export const anchorBreaks: ReadonlySet<AuditBreak> = new Set([
+  'truncated',
+  'anchor-mismatch',
+  'anchor-missing',
+  'anchor-corrupt',
+]);
 
 export interface AuditVerification {
   readonly ok: boolean;
@@ -72,6 +81,13 @@ const columnsPerRow = 8;
 const rowsPerInsert = 500; // 4,000 parameters, well under SQLite's 32,766
 const verifyBatch = 5_000;
 const defaultListLimit = 50;
+
+/** The hash of row `seq` (seq 0: the empty log's), or undefined when the log has no such row. */
+export async function auditHashAt(reader: SqlReader, seq: number): Promise<string | undefined> {
+  if (seq === 0) return genesisHash;
+  const row = await reader.get<{ hash: string }>('SELECT hash FROM audit_log WHERE seq = ?', [seq]);
+  return row?.hash;
+}
 
 /** The append-only, hash-chained audit log (design.md 4, 11). Appending happens through a transaction. */
 export class AuditLog {
@@ -168,9 +184,10 @@ export class AuditLog {
     let previous: AuditHead = { seq: 0, hash: genesisHash };
     let rows = 0;
     await this.anchor?.flush();
-    const anchor = this.anchor ? ((await this.anchor.read()) ?? 'missing') : null;
+    const state = this.anchor ? await this.anchor.read() : null;
+    const anchor = typeof state === 'string' ? null : state;
     // The hash of the row the anchor names (seq 0 is the empty log), to compare once the walk ends.
-    let anchoredHash = anchor !== null && anchor !== 'missing' && anchor.seq === 0 ? genesisHash : undefined;
+    let anchoredHash = anchor?.seq === 0 ? genesisHash : undefined;
     for (;;) {
       const batch = await this.reader.all<AuditRow>(
         'SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -183,18 +200,31 @@ export class AuditLog {
             ok: false,
             rows,
             head: previous,
-            anchor: anchor === 'missing' ? null : anchor,
+            anchor,
             firstBroken: broken,
           };
-        if (anchor !== null && anchor !== 'missing' && row.seq === anchor.seq) anchoredHash = row.hash;
+        if (row.seq === anchor?.seq) anchoredHash = row.hash;
         previous = { seq: row.seq, hash: row.hash };
         rows += 1;
       }
       if (batch.length < verifyBatch) break;
     }
     const head = previous;
-    if (anchor === null) return { ok: true, rows, head, anchor: null };
-    if (anchor === 'missing') {
+    if (state === null) return { ok: true, rows, head, anchor: null };
+    if (state === 'corrupt') {
+      return {
+        ok: false,
+        rows,
+        head,
+        anchor: null,
+        firstBroken: {
+          seq: head.seq,
+          reason: 'anchor-corrupt',
+          message: `The audit head file ${this.anchor!.file} is not a head record (edited or damaged), so deleted or rewritten newest rows cannot be ruled out.`,
+        },
+      };
+    }
+    if (state === 'missing') {
       if (rows === 0) return { ok: true, rows, head, anchor: null };
       return {
         ok: false,
@@ -208,33 +238,33 @@ export class AuditLog {
         },
       };
     }
-    if (anchor.seq > head.seq) {
+    if (state.seq > head.seq) {
       return {
         ok: false,
         rows,
         head,
-        anchor,
+        anchor: state,
         firstBroken: {
           seq: head.seq + 1,
           reason: 'truncated',
-          message: `Rows ${head.seq + 1} to ${anchor.seq} were deleted: the log ends at ${head.seq} but had reached ${anchor.seq}.`,
+          message: `Rows ${head.seq + 1} to ${state.seq} were deleted: the log ends at ${head.seq} but had reached ${state.seq}.`,
         },
       };
     }
-    if (anchoredHash !== anchor.hash) {
+    if (anchoredHash !== state.hash) {
       return {
         ok: false,
         rows,
         head,
-        anchor,
+        anchor: state,
         firstBroken: {
-          seq: anchor.seq,
+          seq: state.seq,
           reason: 'anchor-mismatch',
-          message: `Row ${anchor.seq} is not the row the audit head file remembers: the log was rewritten from there on.`,
+          message: `Row ${state.seq} is not the row the audit head file remembers: the log was rewritten from there on.`,
         },
       };
     }
-    return { ok: true, rows, head, anchor };
+    return { ok: true, rows, head, anchor: state };
   }
 }
 

@@ -1,5 +1,6 @@
 import { AuditAnchor } from './audit-anchor.js';
-import { AuditLog } from './audit.js';
+import { StationError } from '../api/errors.js';
+import { AuditLog, anchorBreaks, auditHashAt, type AuditVerification } from './audit.js';
 import { SqliteConnection, type SqlReader } from './database.js';
 import { migrations as allMigrations, type Migration } from './migrations/index.js';
 import { migrate, type MigrationOutcome } from './migrations/migrate.js';
@@ -49,7 +50,10 @@ export class Registry {
     const connection = await SqliteConnection.open(file);
     try {
       const migration = await migrate(connection, options.migrations ?? allMigrations);
-      const anchor = file === inMemory ? undefined : new AuditAnchor(auditAnchorFile(file));
+      const anchor =
+        file === inMemory
+          ? undefined
+          : new AuditAnchor(auditAnchorFile(file), (seq) => auditHashAt(connection, seq));
       const registry = new Registry(connection, file, migration, anchor);
       await registry.anchorEmptyLog();
       return registry;
@@ -80,11 +84,48 @@ export class Registry {
     }
   }
 
+  /**
+   * Re-anchors a log whose head file no longer matches it (missing, garbled, or naming a row the log no
+   * longer holds unchanged), once the log's own chain verifies: an audit row records what the file held
+   * and why, then the file names the new head. A broken chain cannot be re-anchored; nor is there
+   * anything to do when the file matches.
+   */
+  async reanchor(actor: string): Promise<AuditVerification> {
+    const anchor = this.anchor;
+    if (!anchor) {
+      throw new StationError('audit.no_anchor', 'An in-memory registry keeps no audit head file.');
+    }
+    const before = await this.audit.verify();
+    const broken = before.firstBroken;
+    if (!broken) {
+      throw new StationError(
+        'audit.anchor_intact',
+        `The audit head file matches the log (row ${before.head.seq}); there is nothing to re-anchor.`,
+      );
+    }
+    if (!anchorBreaks.has(broken.reason)) {
+      throw new StationError(
+        'audit.chain_broken',
+        `The audit log's own chain is broken at row ${broken.seq} (${broken.message}); re-anchoring cannot make it whole, and the log stays as evidence.`,
+      );
+    }
+    await this.transaction(actor, (tx) =>
+      tx.audit('audit.reanchor', auditAnchorFile(this.file), {
+        reason: broken.reason,
+        message: broken.message,
+        previous: before.anchor ?? broken.reason,
+        logHead: before.head,
+      }),
+    );
+    anchor.reanchor(await this.audit.head());
+    return this.audit.verify();
+  }
+
   /** A new registry gets its anchor at once, so a later missing file means someone removed it. */
   private async anchorEmptyLog(): Promise<void> {
-    if (!this.anchor || (await this.anchor.read())) return;
+    if (!this.anchor) return;
     const head = await this.audit.head();
-    if (head.seq === 0) await this.anchor.advance(head);
+    if (head.seq === 0) await this.anchor.create(head);
   }
 }
 

@@ -1,6 +1,6 @@
 import { StationError } from '../../api/errors.js';
-import type { AuditEntry, AuditVerification } from '../../registry/audit.js';
-import { withRegistry } from '../open-registry.js';
+import { anchorBreaks, type AuditEntry, type AuditVerification } from '../../registry/audit.js';
+import { cliActor, withRegistry } from '../open-registry.js';
 import { wholeNumber } from '../option-values.js';
 import type { CommandModule } from '../program.js';
 
@@ -11,7 +11,7 @@ interface ListOptions {
   limit?: string;
 }
 
-/** `station audit list|verify`: who did what, and whether anyone rewrote the record of it. */
+/** `station audit list|verify|re-anchor`: who did what, and whether anyone rewrote the record of it. */
 export const auditCommands: CommandModule = {
   register(program, context) {
     const audit = program.command('audit').description('the hash-chained audit log');
@@ -46,9 +46,12 @@ export const auditCommands: CommandModule = {
         const cli = context();
         const result = await withRegistry(cli, (registry) => registry.audit.verify());
         if (result.firstBroken) {
+          const settle = anchorBreaks.has(result.firstBroken.reason)
+            ? " Once the cause is known (a restored backup, a lost file), 'station audit re-anchor' records the break in the log and anchors it afresh."
+            : '';
           throw new StationError(
             'audit.chain_broken',
-            `audit log broken at row ${result.firstBroken.seq}: ${result.firstBroken.message}`,
+            `audit log broken at row ${result.firstBroken.seq}: ${result.firstBroken.message}${settle}`,
             {
               subject: String(result.firstBroken.seq),
               details: { ...result },
@@ -56,6 +59,17 @@ export const auditCommands: CommandModule = {
           );
         }
         cli.print(result, formatVerification);
+      });
+
+    audit
+      .command('re-anchor')
+      .description(
+        'when only the audit head file disagrees with an intact chain: record that in the log and anchor its head afresh',
+      )
+      .action(async () => {
+        const cli = context();
+        const result = await withRegistry(cli, (registry) => registry.reanchor(cliActor()));
+        cli.print(result, (verified) => `re-anchored; ${formatVerification(verified)}`);
       });
   },
 };

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { registryFile, writeSettings } from '../../../src/config/settings.js';
@@ -25,6 +25,52 @@ async function verifyReopened() {
   const registry = await Registry.open(temp.file);
   try {
     return await registry.audit.verify();
+  } finally {
+    await registry.close();
+  }
+}
+
+/** The intruder knows the algorithm: edits row `seq` and re-hashes it and every row after it. */
+async function forgeActorOfRow(seq: number): Promise<void> {
+  const { stdout } = await run('sqlite3', [
+    '-json',
+    temp.file,
+    `SELECT * FROM audit_log WHERE seq >= ${seq - 1} ORDER BY seq`,
+  ]);
+  const tail = JSON.parse(stdout) as {
+    seq: number;
+    at: string;
+    actor: string;
+    action: string;
+    subject: string;
+    details: string;
+    prev_hash: string;
+    hash: string;
+  }[];
+  let prevHash = tail[0]?.hash ?? '';
+  const updates = tail.slice(1).map((row) => {
+    const forged = { ...row, actor: row.seq === seq ? 'test:nobody' : row.actor, prev_hash: prevHash };
+    forged.hash = auditRowHash(forged.prev_hash, forged);
+    prevHash = forged.hash;
+    return `UPDATE audit_log SET actor = '${forged.actor}', prev_hash = '${forged.prev_hash}', hash = '${forged.hash}' WHERE seq = ${row.seq};`;
+  });
+  await tamper(updates.join(' '));
+}
+
+/** A change made through the station after the tampering, as an unsuspecting technician would. */
+async function commitReopened(name: string): Promise<void> {
+  const registry = await Registry.open(temp.file);
+  try {
+    await registry.transaction('test:later', (tx) => registry.things.create(tx, { name }));
+  } finally {
+    await registry.close();
+  }
+}
+
+async function reanchorReopened() {
+  const registry = await Registry.open(temp.file);
+  try {
+    return await registry.reanchor('test:auditor');
   } finally {
     await registry.close();
   }
@@ -89,36 +135,66 @@ describe('audit chain verification', () => {
   });
 
   it('finds a tail rewritten with correctly recomputed hashes through the anchor file', async () => {
-    // The intruder knows the algorithm: edit row 6 and re-hash it and every row after it.
-    const { stdout } = await run('sqlite3', [
-      '-json',
-      temp.file,
-      'SELECT * FROM audit_log WHERE seq >= 5 ORDER BY seq',
-    ]);
-    const tail = JSON.parse(stdout) as {
-      seq: number;
-      at: string;
-      actor: string;
-      action: string;
-      subject: string;
-      details: string;
-      prev_hash: string;
-      hash: string;
-    }[];
-    let prevHash = tail[0]?.hash ?? '';
-    const updates = tail.slice(1).map((row) => {
-      const forged = { ...row, actor: row.seq === 6 ? 'test:nobody' : row.actor, prev_hash: prevHash };
-      forged.hash = auditRowHash(forged.prev_hash, forged);
-      prevHash = forged.hash;
-      return `UPDATE audit_log SET actor = '${forged.actor}', prev_hash = '${forged.prev_hash}', hash = '${forged.hash}' WHERE seq = ${row.seq};`;
-    });
-    await tamper(updates.join(' '));
+    await forgeActorOfRow(6);
     expect((await verifyReopened()).firstBroken).toMatchObject({ seq: rows, reason: 'anchor-mismatch' });
   });
 
   it('reports a missing anchor file when the log has rows', async () => {
     await rm(auditAnchorFile(temp.file));
     expect((await verifyReopened()).firstBroken).toMatchObject({ reason: 'anchor-missing' });
+  });
+
+  it('keeps reporting a rewritten tail after later commits: the head file only moves along its chain', async () => {
+    await forgeActorOfRow(3);
+    await commitReopened('SN-later');
+    await commitReopened('SN-later-2');
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: rows, reason: 'anchor-mismatch' });
+  });
+
+  it('keeps reporting deleted newest rows after more commits than were deleted', async () => {
+    await tamper(`DELETE FROM audit_log WHERE seq = ${rows}`);
+    await commitReopened('SN-a');
+    await commitReopened('SN-b');
+    expect((await verifyReopened()).firstBroken).toMatchObject({ seq: rows, reason: 'anchor-mismatch' });
+  });
+
+  it('does not make a removed head file good again on the next commit', async () => {
+    await tamper(`DELETE FROM audit_log WHERE seq >= ${rows - 1}`);
+    await rm(auditAnchorFile(temp.file));
+    await commitReopened('SN-a');
+    expect((await verifyReopened()).firstBroken).toMatchObject({ reason: 'anchor-missing' });
+  });
+
+  it('reports a garbled head file as a break, and still opens the registry for reading and writing', async () => {
+    await writeFile(auditAnchorFile(temp.file), 'garbage\n');
+    await commitReopened('SN-after-garbage');
+    const registry = await Registry.open(temp.file);
+    try {
+      expect(await registry.things.describe('SN-after-garbage')).toMatchObject({ name: 'SN-after-garbage' });
+    } finally {
+      await registry.close();
+    }
+    expect((await verifyReopened()).firstBroken).toMatchObject({ reason: 'anchor-corrupt' });
+    expect(await readFile(auditAnchorFile(temp.file), 'utf8')).toBe('garbage\n');
+  });
+
+  it('re-anchors a log whose head file is gone, saying so in the log; an intact or broken chain is refused', async () => {
+    await expect(reanchorReopened()).rejects.toMatchObject({ code: 'audit.anchor_intact' });
+    await rm(auditAnchorFile(temp.file));
+    const result = await reanchorReopened();
+    expect(result).toMatchObject({ ok: true, rows: rows + 1, anchor: { seq: rows + 1 } });
+    const registry = await Registry.open(temp.file);
+    try {
+      const [row] = await registry.audit.list({ action: 'audit.reanchor' });
+      expect(row).toMatchObject({ actor: 'test:auditor', details: { reason: 'anchor-missing' } });
+    } finally {
+      await registry.close();
+    }
+    await commitReopened('SN-after');
+    expect(await verifyReopened()).toMatchObject({ ok: true, anchor: { seq: rows + 2 } });
+
+    await tamper(`UPDATE audit_log SET actor = 'test:someone-else' WHERE seq = 3`);
+    await expect(reanchorReopened()).rejects.toMatchObject({ code: 'audit.chain_broken' });
   });
 
   it('exits 1 from station audit verify naming the broken row', async () => {
