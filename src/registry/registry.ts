@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { AuditAnchor } from './audit-anchor.js';
 import { StationError } from '../api/errors.js';
 import { AuditLog, anchorBreaks, auditHashAt, type AuditVerification } from './audit.js';
@@ -110,7 +111,7 @@ export class Registry {
       );
     }
     await this.transaction(actor, (tx) =>
-      tx.audit('audit.reanchor', auditAnchorFile(this.file), {
+      tx.audit('audit.reanchor', path.basename(auditAnchorFile(this.file)), {
         reason: broken.reason,
         message: broken.message,
         previous: before.anchor ?? broken.reason,
