@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { wholeNumber } from './option-values.js';
+import { parseAttributeOptions, wholeNumber } from './option-values.js';
 
 describe('wholeNumber', () => {
   it('reads a whole number at or above the minimum, and passes an absent option through', () => {
@@ -15,5 +15,39 @@ describe('wholeNumber', () => {
       );
     }
     expect(() => wholeNumber('days', '0', 1)).toThrow('give a whole number of at least 1, not "0".');
+  });
+});
+
+describe('parseAttributeOptions', () => {
+  it('reads key=value pairs, a value keeping any further =, and a key named like an Object member', () => {
+    expect(parseAttributeOptions(['color=red', 'hw=v2=rev', '__proto__=x', 'empty='])).toEqual(
+      Object.fromEntries([
+        ['color', 'red'],
+        ['hw', 'v2=rev'],
+        ['__proto__', 'x'],
+        ['empty', ''],
+      ]),
+    );
+    expect(parseAttributeOptions(undefined)).toEqual({});
+  });
+
+  it('refuses a key given twice instead of keeping one of the values', () => {
+    expect(() => parseAttributeOptions(['a=1', 'b=2', 'a=2'])).toThrow(
+      expect.objectContaining({
+        code: 'input.invalid',
+        field: 'attr',
+        message: 'attr: a is given twice (a=1 and a=2); give each key once.',
+      }),
+    );
+    // Even with the same value: each key is given once.
+    expect(() => parseAttributeOptions(['a=1', 'a=1'], 'param')).toThrow('param: a is given twice');
+    // An empty value is a value too (thing update removes the attribute with it).
+    expect(() => parseAttributeOptions(['a=', 'a=1'])).toThrow('attr: a is given twice (a= and a=1)');
+  });
+
+  it('refuses a pair without a key', () => {
+    for (const pair of ['novalue', '=1']) {
+      expect(() => parseAttributeOptions([pair], 'param')).toThrow(`param: "${pair}" is not key=value.`);
+    }
   });
 });

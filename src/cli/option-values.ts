@@ -5,14 +5,28 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** `key=value` pairs from repeated --attr options; the value may itself contain `=`. */
+/**
+ * `key=value` pairs from repeated --attr options; the value may itself contain `=`. A key given twice is
+ * refused: keeping one of them would drop a value the technician typed without saying so.
+ */
 export function parseAttributeOptions(pairs: readonly string[] = [], field = 'attr'): Record<string, string> {
-  const entries = pairs.map((pair) => {
+  // A Map, not an object: "__proto__" is a valid attribute name.
+  const values = new Map<string, string>();
+  for (const pair of pairs) {
     const split = pair.indexOf('=');
     if (split <= 0) throw invalidInput(field, `"${pair}" is not key=value.`);
-    return [pair.slice(0, split), pair.slice(split + 1)] as const;
-  });
-  return Object.fromEntries(entries);
+    const key = pair.slice(0, split);
+    const value = pair.slice(split + 1);
+    const earlier = values.get(key);
+    if (earlier !== undefined) {
+      throw invalidInput(
+        field,
+        `${key} is given twice (${key}=${earlier} and ${key}=${value}); give each key once.`,
+      );
+    }
+    values.set(key, value);
+  }
+  return Object.fromEntries(values);
 }
 
 export function wholeNumber(field: string, text: string, min: number): number;

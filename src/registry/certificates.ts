@@ -311,6 +311,7 @@ export class CertificateTable {
     return row && toCertificate(row);
   }
 
+  /** A page in creation order; an afterId the registry does not hold is refused, not read as the end. */
   async list(query: CertificateQuery = {}): Promise<CertificateRecord[]> {
     const where: string[] = [];
     const params: SqlValue[] = [];
@@ -323,8 +324,19 @@ export class CertificateTable {
       params.push(query.status);
     }
     if (query.afterId !== undefined) {
-      where.push('(created_at, id) > (SELECT created_at, id FROM certificates WHERE id = ?)');
-      params.push(query.afterId);
+      const after = await this.reader.get<{ created_at: string }>(
+        'SELECT created_at FROM certificates WHERE id = ?',
+        [query.afterId],
+      );
+      if (!after) {
+        throw new StationError(
+          'registry.not_found',
+          `Certificate ${query.afterId} is not in the registry, so no page starts after it; give the id a previous page printed after "more: --after".`,
+          { field: 'afterId', subject: query.afterId },
+        );
+      }
+      where.push('(created_at, id) > (?, ?)');
+      params.push(after.created_at, query.afterId);
     }
     params.push(query.limit ?? 100);
     const rows = await this.reader.all<CertificateRow>(

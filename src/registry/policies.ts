@@ -44,6 +44,14 @@ export interface StoredPolicy {
   readonly document: string;
 }
 
+export interface DefaultVersionChange {
+  readonly policyName: string;
+  readonly defaultVersion: number;
+  readonly previousVersion: number;
+  /** false when the version was already the default. */
+  readonly changed: boolean;
+}
+
 export interface PolicyAdded {
   readonly name: string;
   readonly version: number;
@@ -115,7 +123,7 @@ export class PolicyRegistry {
     if (summary.versionCount >= policyVersionsMax) {
       throw new StationError(
         'policy.versions_limit',
-        `Policy ${name} already has ${policyVersionsMax} versions; delete one that is not the default first.`,
+        `Policy ${name} already has ${policyVersionsMax} versions; delete one that is not the default first (station policy describe ${name} lists them; station policy delete-version ${name} VERSION).`,
         { subject: name },
       );
     }
@@ -148,51 +156,60 @@ export class PolicyRegistry {
       : this.create(tx, name, document);
   }
 
-  /** SetDefaultPolicyVersion. */
-  async setDefaultVersion(tx: Transaction, name: string, version: number): Promise<void> {
+  /** SetDefaultPolicyVersion; choosing the version that is already the default changes nothing. */
+  async setDefaultVersion(tx: Transaction, name: string, version: number): Promise<DefaultVersionChange> {
     const summary = await this.requireSummary(name, tx);
-    await this.requireVersion(name, version, tx);
-    if (summary.defaultVersion === version) return;
+    const document = await this.requireVersion(name, version, tx);
+    const change = { policyName: name, defaultVersion: version, previousVersion: summary.defaultVersion };
+    if (summary.defaultVersion === version) return { ...change, changed: false };
     await tx.run('UPDATE policies SET default_version = ?, updated_at = ? WHERE name = ?', [
       version,
       new Date().toISOString(),
       name,
     ]);
     await tx.audit('policy.version.default', name, { version, previous: summary.defaultVersion });
-    const chosen = await tx.get<{ document: string }>(
-      'SELECT document FROM policy_versions WHERE policy_name = ? AND version = ?',
-      [name, version],
-    );
-    this.queueUpload(tx, name, { version, document: chosen!.document });
+    this.queueUpload(tx, name, { version, document });
+    return { ...change, changed: true };
   }
 
-  /** DeletePolicyVersion: never the default version (DeleteConflictException). */
+  /**
+   * DeletePolicyVersion: never the default version (DeleteConflictException). Nothing is queued: an upload
+   * carries only the default document, which this leaves as it was.
+   */
   async deleteVersion(tx: Transaction, name: string, version: number): Promise<void> {
     const summary = await this.requireSummary(name, tx);
-    await this.requireVersion(name, version, tx);
+    const document = await this.requireVersion(name, version, tx);
     if (summary.defaultVersion === version) {
       throw new StationError(
         'registry.in_use',
-        `Version ${version} is the default of policy ${name}; make another version the default first.`,
-        { subject: name },
+        summary.versionCount === 1
+          ? `Version ${version} is the only version of policy ${name}; delete the policy instead (station policy delete ${name}).`
+          : `Version ${version} is the default of policy ${name}; make another version the default first (station policy set-default ${name} VERSION).`,
+        { field: 'version', subject: name, details: { version } },
       );
     }
     await tx.run('DELETE FROM policy_versions WHERE policy_name = ? AND version = ?', [name, version]);
-    await tx.audit('policy.version.delete', name, { version });
+    // The document, as policy.create and policy.version.create record it: the audit log keeps what was lost.
+    await tx.audit('policy.version.delete', name, { version, document });
   }
 
   /** DeletePolicy: refused while certificates hold it (DeleteConflictException); its versions go with it. */
   async delete(tx: Transaction, name: string): Promise<void> {
-    const summary = await this.requireSummary(name, tx);
-    if (summary.certificateCount > 0) {
+    const policy = await this.require(name, tx);
+    if (policy.certificateIds.length > 0) {
       throw new StationError(
         'registry.in_use',
-        `Policy ${name} is attached to ${summary.certificateCount} certificate(s); detach it first.`,
-        { subject: name },
+        // Whole ids: they are what policy detach takes.
+        `Policy ${name} is attached to ${policy.certificateIds.length} certificate(s) (${policy.certificateIds.join(', ')}); detach it from each first (station policy detach ${name} --cert ID).`,
+        { subject: name, details: { certificateIds: policy.certificateIds } },
       );
     }
     await tx.run('DELETE FROM policies WHERE name = ?', [name]);
-    await tx.audit('policy.delete', name, { defaultVersion: summary.defaultVersion });
+    // Every version's document goes with it: the audit log keeps them.
+    await tx.audit('policy.delete', name, {
+      defaultVersion: policy.defaultVersion,
+      versions: policy.versions.map(({ version, document }) => ({ version, document })),
+    });
     this.queueUpload(tx, name, { deleted: true });
   }
 
@@ -333,17 +350,20 @@ export class PolicyRegistry {
     return summary;
   }
 
-  private async requireVersion(name: string, version: number, reader: SqlReader): Promise<void> {
-    const row = await reader.get(
-      'SELECT 1 AS found FROM policy_versions WHERE policy_name = ? AND version = ?',
+  /** The version's document; a version the policy does not have is refused. */
+  private async requireVersion(name: string, version: number, reader: SqlReader): Promise<string> {
+    const row = await reader.get<{ document: string }>(
+      'SELECT document FROM policy_versions WHERE policy_name = ? AND version = ?',
       [name, version],
     );
     if (!row) {
-      throw new StationError('registry.not_found', `Policy ${name} has no version ${version}.`, {
-        field: 'version',
-        subject: name,
-      });
+      throw new StationError(
+        'registry.not_found',
+        `Policy ${name} has no version ${version} (station policy describe ${name} lists its versions).`,
+        { field: 'version', subject: name },
+      );
     }
+    return row.document;
   }
 }
 

@@ -27,6 +27,13 @@ export interface ThingGroup {
   readonly createdAt: string;
 }
 
+export interface MembershipRemoval {
+  readonly thingGroupName: string;
+  readonly thingName: string;
+  /** false when the thing was not a member (RemoveThingFromThingGroup changes nothing then). */
+  readonly removed: boolean;
+}
+
 export interface ThingGroupCreated {
   readonly thingGroup: ThingGroup;
   /** false when an identical group already existed (CreateThingGroup is idempotent, aws-iot-spec.md 5). */
@@ -124,14 +131,14 @@ export class ThingGroupRegistry {
     if (current.length >= maxGroupsPerThing) {
       throw invalidInput(
         'thingGroupName',
-        `thing ${thingName} is already in ${current.length} groups, the most a thing may join.`,
+        `thing ${thingName} is already in ${current.length} groups, the most a thing may join; take it out of one first (station thing-group remove-thing GROUP ${thingName}).`,
       );
     }
     const sameHierarchy = current.find((member) => member.rootName === group.rootName);
     if (sameHierarchy) {
       throw invalidInput(
         'thingGroupName',
-        `thing ${thingName} is already in group ${sameHierarchy.name} of the same hierarchy (under ${group.rootName}); a thing joins one group per hierarchy.`,
+        `thing ${thingName} is already in group ${sameHierarchy.name} of the same hierarchy (under ${group.rootName}); a thing joins one group per hierarchy (station thing-group remove-thing ${sameHierarchy.name} ${thingName} takes it out).`,
       );
     }
     await tx.run('INSERT INTO thing_group_members (group_name, thing_name, added_at) VALUES (?, ?, ?)', [
@@ -145,7 +152,7 @@ export class ThingGroupRegistry {
   }
 
   /** RemoveThingFromThingGroup; removing a thing that is not a member changes nothing. */
-  async removeThing(tx: Transaction, groupName: string, thingName: string): Promise<{ removed: boolean }> {
+  async removeThing(tx: Transaction, groupName: string, thingName: string): Promise<MembershipRemoval> {
     const { changes } = await tx.run(
       'DELETE FROM thing_group_members WHERE group_name = ? AND thing_name = ?',
       [groupName, thingName],
@@ -154,7 +161,7 @@ export class ThingGroupRegistry {
       await tx.audit('thing-group.remove-thing', thingName, { thingGroupName: groupName });
       queueMembership(tx, groupName, thingName, false);
     }
-    return { removed: changes === 1 };
+    return { thingGroupName: groupName, thingName, removed: changes === 1 };
   }
 
   async describe(name: string, reader: SqlReader = this.reader): Promise<ThingGroup | undefined> {

@@ -422,7 +422,8 @@ function nextAttributes(current: Attributes, change: ThingUpdate): Attributes {
 
 function attributeChanges(before: Attributes, after: Attributes): { set: Attributes; removed: string[] } {
   const set = Object.fromEntries(Object.entries(after).filter(([name, value]) => before[name] !== value));
-  const removed = Object.keys(before).filter((name) => !(name in after));
+  // hasOwn, not `in`: "constructor" or "toString" are legal attribute names and every object inherits them.
+  const removed = Object.keys(before).filter((name) => !Object.hasOwn(after, name));
   return { set, removed };
 }
 

@@ -11,6 +11,12 @@ import { certificateIdArgument, collect, wholeNumber } from '../option-values.js
 import type { CommandModule } from '../program.js';
 import { readInputFile, withPki, writeOutputFile } from './ca.js';
 
+/** What `cert list` prints under --json: a page, and where the next one starts when there is one. */
+interface CertificatePage {
+  readonly certificates: CertificateRecord[];
+  readonly nextAfter?: string;
+}
+
 const describeText = (certificate: CertificateRecord): string =>
   [
     `id:         ${certificate.id}`,
@@ -114,16 +120,21 @@ export const certCommands: CommandModule = {
             limit: limit + 1,
             ...(caId !== undefined && { caId }),
             ...(status !== undefined && { status: status as CertificateStatus }),
-            ...(options.after !== undefined && { afterId: certificateIdArgument(options.after) }),
+            ...(options.after !== undefined && { afterId: certificateIdArgument(options.after, 'after') }),
           });
         });
-        const page = records.slice(0, limit);
-        cli.print(page, (list) =>
+        const certificates = records.slice(0, limit);
+        // nextAfter only when another page exists, as thing list gives nextToken: a script loops while it is there.
+        const page: CertificatePage = {
+          certificates,
+          ...(records.length > limit && { nextAfter: certificates.at(-1)!.id }),
+        };
+        cli.print(page, ({ certificates: list, nextAfter }) =>
           list.length === 0
             ? 'no certificates'
             : [
                 ...list.map((entry) => `${entry.id}\t${entry.status}\t${entry.keyOrigin}\t${entry.subject}`),
-                ...(records.length > limit ? [`more: --after ${list.at(-1)!.id}`] : []),
+                ...(nextAfter !== undefined ? [`more: --after ${nextAfter}`] : []),
               ].join('\n'),
         );
       });

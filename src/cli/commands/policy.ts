@@ -16,13 +16,14 @@ import {
 } from '../../policy/index.js';
 import {
   PolicyRegistry,
+  type DefaultVersionChange,
   type PolicyAdded,
   type PolicyDescription,
   type PolicySummary,
 } from '../../registry/policies.js';
 import type { Registry } from '../../registry/registry.js';
 import { cliActor, withRegistry } from '../open-registry.js';
-import { certificateIdArgument } from '../option-values.js';
+import { certificateIdArgument, wholeNumber } from '../option-values.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -31,7 +32,9 @@ import type { CommandModule, ContextFactory } from '../program.js';
  */
 export const policyCommands: CommandModule = {
   register(program, context) {
-    const policy = program.command('policy').description('IoT policies: validate, test, store and attach');
+    const policy = program
+      .command('policy')
+      .description('IoT policies: validate, test, store, attach and delete');
     registerValidate(policy, context);
     registerTest(policy, context);
     registerStore(policy, context);
@@ -79,7 +82,10 @@ function registerTest(policy: Command, context: ContextFactory): void {
     });
 }
 
-/** `add`, `list`, `describe`, `attach`, `detach`: policies kept in the registry (versions, attachments). */
+/**
+ * `add`, `list`, `describe`, `attach`, `detach`, `set-default`, `delete-version`, `delete`: policies kept in
+ * the registry (versions, attachments).
+ */
 function registerStore(policy: Command, context: ContextFactory): void {
   policy
     .command('add')
@@ -155,6 +161,53 @@ function registerStore(policy: Command, context: ContextFactory): void {
           ? `detached policy ${name} from certificate ${certificateId}`
           : `policy ${name} was not attached to certificate ${certificateId}`,
       );
+    });
+
+  policy
+    .command('set-default')
+    .description('make a stored version of a policy its default (the document devices are held to)')
+    .argument('<name>', 'policy name')
+    .argument('<version>', 'version number (station policy describe lists them)')
+    .action(async (name: string, versionText: string) => {
+      const cli = context();
+      const version = wholeNumber('version', versionText, 1);
+      const change = await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.setDefaultVersion(tx, name, version)),
+      );
+      cli.print(change, (result: DefaultVersionChange) =>
+        result.changed
+          ? `version ${version} is now the default of policy ${name} (was version ${result.previousVersion})`
+          : `version ${version} was already the default of policy ${name}`,
+      );
+    });
+
+  policy
+    .command('delete-version')
+    .description('delete a version of a policy that is not its default')
+    .argument('<name>', 'policy name')
+    .argument('<version>', 'version number (station policy describe lists them)')
+    .action(async (name: string, versionText: string) => {
+      const cli = context();
+      const version = wholeNumber('version', versionText, 1);
+      await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.deleteVersion(tx, name, version)),
+      );
+      cli.print(
+        { policyName: name, version, deleted: true },
+        () => `deleted version ${version} of policy ${name}`,
+      );
+    });
+
+  policy
+    .command('delete')
+    .description('delete a policy and all its versions (refused while attached to a certificate)')
+    .argument('<name>', 'policy name')
+    .action(async (name: string) => {
+      const cli = context();
+      await withPolicies(cli, (registry, policies) =>
+        registry.transaction(cliActor(), (tx) => policies.delete(tx, name)),
+      );
+      cli.print({ policyName: name, deleted: true }, () => `deleted policy ${name}`);
     });
 }
 

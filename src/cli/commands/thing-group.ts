@@ -1,4 +1,9 @@
-import type { MembershipChange, ThingGroup, ThingGroupCreated } from '../../registry/thing-groups.js';
+import type {
+  MembershipChange,
+  MembershipRemoval,
+  ThingGroup,
+  ThingGroupCreated,
+} from '../../registry/thing-groups.js';
 import { cliActor, withRegistry } from '../open-registry.js';
 import type { CommandModule } from '../program.js';
 
@@ -7,7 +12,7 @@ interface CreateOptions {
   description?: string;
 }
 
-/** `station thing-group create|add-thing|list`. */
+/** `station thing-group create|add-thing|remove-thing|list`. */
 export const thingGroupCommands: CommandModule = {
   register(program, context) {
     const group = program.command('thing-group').description('static thing groups (nested at most 7 deep)');
@@ -49,6 +54,26 @@ export const thingGroupCommands: CommandModule = {
           change.added
             ? `added ${change.thingName} to ${change.thingGroupName}`
             : `${change.thingName} is already in ${change.thingGroupName}`,
+        );
+      });
+
+    group
+      .command('remove-thing <group> <thing>')
+      .description('take a thing out of a group')
+      .action(async (groupName: string, thingName: string) => {
+        const cli = context();
+        const result = await withRegistry(cli, (registry) =>
+          registry.transaction(cliActor(), async (tx) => {
+            // "Not in the group" about a misspelt name would read as done.
+            await registry.thingGroups.require(groupName, tx);
+            await registry.things.require(thingName, tx);
+            return registry.thingGroups.removeThing(tx, groupName, thingName);
+          }),
+        );
+        cli.print(result, (change: MembershipRemoval) =>
+          change.removed
+            ? `removed ${change.thingName} from ${change.thingGroupName}`
+            : `${change.thingName} was not in ${change.thingGroupName}; nothing changed`,
         );
       });
 

@@ -72,10 +72,9 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     const cas = JSON.parse((await station('--json', 'ca', 'list')).stdout) as { name: string; pem: string }[];
     expect(cas.map((ca) => ca.name)).toEqual(['factory']);
     expect(cas[0]!.pem).toContain('BEGIN CERTIFICATE');
-    const certificates = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
-      id: string;
-      pem: string;
-    }[];
+    const { certificates } = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
+      certificates: { id: string; pem: string }[];
+    };
     expect(certificates).toHaveLength(1);
     expect(certificates[0]!.pem).toContain('BEGIN CERTIFICATE');
     const described = JSON.parse(
@@ -96,11 +95,13 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     const result = await station('cert', 'issue', '--csr', garbage, '--ca', 'factory');
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('not a certificate signing request');
-    const listed = JSON.parse((await station('--json', 'cert', 'list')).stdout) as unknown[];
-    expect(listed).toHaveLength(1);
+    const listed = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
+      certificates: unknown[];
+    };
+    expect(listed.certificates).toHaveLength(1);
   });
 
-  it('cert list --limit says where the next page starts, and the last page says nothing', async () => {
+  it('cert list --limit says where the next page starts, the last page says nothing, and an unknown --after is refused', async () => {
     const csrFile = path.join(dir, 'thing-2.csr');
     await writeFile(csrFile, toPem('CERTIFICATE REQUEST', deviceCsr('thing-2').der));
     expect((await station('cert', 'issue', '--csr', csrFile, '--ca', 'factory')).code).toBe(0);
@@ -112,15 +113,31 @@ describe('station ca / cert with the soft key store', cliTimeout, () => {
     expect(second.stdout.trim().split('\n')).toHaveLength(1);
     expect(second.stdout).not.toContain('more:');
     expect(second.stdout).not.toContain(firstId);
-    const listed = JSON.parse((await station('--json', 'cert', 'list', '--limit', '1')).stdout) as unknown[];
-    expect(listed).toHaveLength(1);
+    // Under --json too: nextAfter while another page exists, so a script knows when to stop.
+    const firstJson = JSON.parse((await station('--json', 'cert', 'list', '--limit', '1')).stdout) as {
+      certificates: { id: string }[];
+      nextAfter?: string;
+    };
+    expect(firstJson.certificates.map((certificate) => certificate.id)).toEqual([firstId]);
+    expect(firstJson.nextAfter).toBe(firstId);
+    const lastJson = JSON.parse(
+      (await station('--json', 'cert', 'list', '--limit', '1', '--after', firstId)).stdout,
+    ) as { certificates: unknown[]; nextAfter?: string };
+    expect(lastJson.certificates).toHaveLength(1);
+    expect(lastJson).not.toHaveProperty('nextAfter');
+    // An id the registry does not hold is not the end of the list.
+    const unknown = await station('cert', 'list', '--after', 'ef'.repeat(32));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toBe('');
+    expect(unknown.stderr).toContain(`Certificate ${'ef'.repeat(32)} is not in the registry`);
   });
 
   it('revokes, writes a CRL openssl verifies, and cert verify then fails with exit code 1', async () => {
-    const [certificate] = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
-      id: string;
-      pem: string;
-    }[];
+    const {
+      certificates: [certificate],
+    } = JSON.parse((await station('--json', 'cert', 'list')).stdout) as {
+      certificates: { id: string; pem: string }[];
+    };
     expect((await station('cert', 'revoke', certificate!.id, '--reason', 'keyCompromise')).code).toBe(0);
     const crlFile = path.join(dir, 'factory.crl');
     expect((await station('ca', 'crl', '--name', 'factory', '--out', crlFile)).code).toBe(0);

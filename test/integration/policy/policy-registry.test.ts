@@ -112,6 +112,33 @@ describe('policies in the registry', () => {
     });
   });
 
+  it('audits the documents a deleted version or policy takes with it, and says which command comes next', async () => {
+    await run((tx) => policies.add(tx, 'telemetry', documentFor('v1')));
+    await expect(run((tx) => policies.deleteVersion(tx, 'telemetry', 1))).rejects.toThrow(
+      'Version 1 is the only version of policy telemetry; delete the policy instead (station policy delete telemetry).',
+    );
+    await run((tx) => policies.add(tx, 'telemetry', documentFor('v2')));
+    await expect(run((tx) => policies.deleteVersion(tx, 'telemetry', 2))).rejects.toThrow(
+      'make another version the default first (station policy set-default telemetry VERSION)',
+    );
+    expect(await run((tx) => policies.setDefaultVersion(tx, 'telemetry', 1))).toEqual({
+      policyName: 'telemetry',
+      defaultVersion: 1,
+      previousVersion: 2,
+      changed: true,
+    });
+    await run((tx) => policies.deleteVersion(tx, 'telemetry', 2));
+    await run((tx) => policies.delete(tx, 'telemetry'));
+    const rows = await registry.audit.list({ subject: 'telemetry' });
+    expect(rows.slice(-2).map(({ action, details }) => ({ action, details }))).toEqual([
+      { action: 'policy.version.delete', details: { version: 2, document: documentFor('v2') } },
+      {
+        action: 'policy.delete',
+        details: { defaultVersion: 1, versions: [{ version: 1, document: documentFor('v1') }] },
+      },
+    ]);
+  });
+
   it('attaches to a known certificate, once, and hands the default documents to the evaluator', async () => {
     const [certificateId] = (await addCertificates(1)) as [string];
     await run((tx) => policies.add(tx, 'telemetry', documentFor('dt/a')));

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registryFile } from '../../../src/config/settings.js';
 import { migrations } from '../../../src/registry/migrations/index.js';
+import { OutboxTable } from '../../../src/registry/outbox.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { runCli, runCliJson } from '../../helpers/cli.js';
 
@@ -216,5 +217,63 @@ describe('station CLI: init and the registry', { timeout: cliTestTimeout }, () =
     expect(audit.json.filter((row) => row.action === 'thing.detach-principal')).toMatchObject([
       { details: { certificateId: revoked } },
     ]);
+  });
+
+  it('takes a thing out of a group, audited and queued for upload, so it can join another of the hierarchy', async () => {
+    for (const args of [
+      ['thing-group', 'create', 'plant'],
+      ['thing-group', 'create', 'line-a', '--parent', 'plant'],
+      ['thing-group', 'create', 'line-b', '--parent', 'plant'],
+      ['thing', 'create', 'SN-9'],
+      ['thing-group', 'add-thing', 'line-a', 'SN-9'],
+    ])
+      expect((await runCli(args, { dataDir })).code, args.join(' ')).toBe(0);
+    const moved = await runCli(['thing-group', 'add-thing', 'line-b', 'SN-9'], { dataDir });
+    expect(moved.code).toBe(1);
+    expect(moved.stderr).toContain('station thing-group remove-thing line-a SN-9');
+
+    const removed = await runCliJson(['thing-group', 'remove-thing', 'line-a', 'SN-9'], { dataDir });
+    expect(removed).toMatchObject({
+      code: 0,
+      json: { thingGroupName: 'line-a', thingName: 'SN-9', removed: true },
+    });
+    const again = await runCli(['thing-group', 'remove-thing', 'line-a', 'SN-9'], { dataDir });
+    expect(again).toMatchObject({ code: 0, stdout: 'SN-9 was not in line-a; nothing changed\n' });
+    // A misspelt name is named, not reported as "not in the group".
+    for (const [group, thing, says] of [
+      ['line-9', 'SN-9', 'Thing group line-9 does not exist'],
+      ['line-a', 'SN-99', 'Thing SN-99 does not exist'],
+    ] as const) {
+      const unknown = await runCli(['thing-group', 'remove-thing', group, thing], { dataDir });
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain(says);
+    }
+    expect((await runCli(['thing-group', 'add-thing', 'line-b', 'SN-9'], { dataDir })).code).toBe(0);
+
+    const audit = await runCliJson<{ actor: string; action: string; details: unknown }[]>(
+      ['audit', 'list', '--subject', 'SN-9', '--action', 'thing-group.*'],
+      { dataDir },
+    );
+    expect(audit.json).toMatchObject([
+      { action: 'thing-group.add-thing', details: { thingGroupName: 'line-a' } },
+      {
+        action: 'thing-group.remove-thing',
+        actor: expect.stringMatching(/^cli:/),
+        details: { thingGroupName: 'line-a' },
+      },
+      { action: 'thing-group.add-thing', details: { thingGroupName: 'line-b' } },
+    ]);
+    const registry = await Registry.open(registryFile(dataDir));
+    try {
+      const queued = await new OutboxTable(registry.reader).pending(1_000);
+      expect(
+        queued.filter((entry) => entry.kind === 'thing-group-member' && entry.subject.endsWith('|SN-9')),
+      ).toMatchObject([
+        { subject: 'line-a|SN-9', payload: { member: false } },
+        { subject: 'line-b|SN-9', payload: { member: true } },
+      ]);
+    } finally {
+      await registry.close();
+    }
   });
 });

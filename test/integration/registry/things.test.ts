@@ -175,6 +175,25 @@ describe('updating things', () => {
     });
   });
 
+  it('audits the removal of attributes named like Object.prototype members', async () => {
+    const names = ['constructor', 'hasOwnProperty', 'toString', 'valueOf'];
+    await registry.transaction(actor, (tx) =>
+      registry.things.update(tx, 'SN-1', {
+        thingTypeName: 'tracker',
+        attributes: Object.fromEntries(names.map((name) => [name, 'x'])),
+      }),
+    );
+    await registry.transaction(actor, (tx) =>
+      registry.things.update(tx, 'SN-1', {
+        attributes: Object.fromEntries(names.map((name) => [name, ''])),
+        merge: true,
+      }),
+    );
+    expect((await registry.things.describe('SN-1'))?.attributes).toEqual({});
+    const [last] = await registry.audit.list({ limit: 1 });
+    expect(last?.details).toMatchObject({ attributes: { set: {}, removed: names } });
+  });
+
   it('replaces all attributes without merge', async () => {
     await registry.transaction(actor, (tx) => registry.things.update(tx, 'SN-1', { attributes: { z: '9' } }));
     expect((await registry.things.describe('SN-1'))?.attributes).toEqual({ z: '9' });
