@@ -130,6 +130,8 @@ export const templateDescriptionSchema = z
 /** Fixed at creation; a pre-provisioning hook exists only for FLEET_PROVISIONING (aws-iot-spec.md 1, Kinds). */
 export const templateTypeSchema = z.enum(['FLEET_PROVISIONING', 'JITP']);
 export type TemplateType = z.infer<typeof templateTypeSchema>;
+/** CreateProvisioningTemplate's default type (aws-iot-spec.md 1, Kinds). */
+export const defaultTemplateType: TemplateType = 'FLEET_PROVISIONING';
 /**
  * How a Ref to a name Parameters does not declare is treated. `reject` (default): a fault.
  * `from-dictionary`: resolved from the parameter dictionary, as AWS's own samples T04/T05 assume.

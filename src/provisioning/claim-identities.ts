@@ -15,7 +15,7 @@ import type { SqlReader } from '../registry/database.js';
 import type { StoredPolicy } from '../registry/policies.js';
 import type { TemplateDescription } from '../registry/templates.js';
 import type { Station } from '../station.js';
-import { loadTemplate } from '../templates/index.js';
+import { loadTemplate, templateTypeIssues } from '../templates/index.js';
 
 export interface CreateClaimOptions {
   /** The claim's name: its certificate's CN and its key's label (claim:NAME). */
@@ -226,8 +226,9 @@ export async function usableClaim(
 /**
  * A device holding a claim registers with RegisterThing, which only a FLEET_PROVISIONING template serves,
  * and which registers the certificate AWS (or the device's CSR) gave it by id: "only certificate IDs can
- * be used with a fleet provisioning template" (aws-iot-spec.md 1, 3). A JITP or bulk-registration
- * template would leave every device of a claim job unable to register.
+ * be used with a fleet provisioning template" (aws-iot-spec.md 1, 3): neither to make the certificate nor
+ * to read its other fields. A JITP or bulk-registration template would leave every device of a claim job
+ * unable to register.
  */
 export function refuseNonFleetTemplate(template: TemplateDescription): void {
   const refuse = (why: string) => {
@@ -244,6 +245,10 @@ export function refuseNonFleetTemplate(template: TemplateDescription): void {
   for (const { source } of certificates) {
     if (source.kind === 'csr') refuse('makes its certificate from a CSR (bulk registration)');
     if (source.kind === 'pem') refuse('registers a certificate given as PEM');
+  }
+  const [fault, ...more] = templateTypeIssues(parsed, 'FLEET_PROVISIONING');
+  if (fault) {
+    refuse(`${fault.message} (${fault.path}${more.length > 0 ? `, and ${more.length} more` : ''})`);
   }
 }
 

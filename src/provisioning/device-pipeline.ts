@@ -40,7 +40,7 @@ import { applyResourcePlan } from './apply-plan.js';
 import { resolveParameters, type Parameters } from './parameters.js';
 import { usableClaim } from './claim-identities.js';
 import { runSteps, type StepDefinition, type StepObserver } from './step-runner.js';
-import { refuseMissingResources } from './template-resources.js';
+import { refuseInactiveCertificate, refuseMissingResources } from './template-resources.js';
 
 /** One bench port as the pipeline sees it: a name for people, a driver, and a way to open the link. */
 export interface DevicePort {
@@ -523,6 +523,7 @@ function pipelineSteps(runtime: JobRuntime): StepDefinition<DeviceAttempt>[] {
             ? { id: existing.id, subject: subjectFacts(existing.subject) }
             : { id: pendingCertificateId, subject: {} },
         });
+        refuseInactiveCertificate(plan, job.templateName);
         const thingName = plan.thing?.thingName;
         if (!thingName) {
           throw new StationError(

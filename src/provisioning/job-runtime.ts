@@ -26,7 +26,7 @@ import {
   type OperatorInput,
 } from './device-pipeline.js';
 import { suppliedParameters } from './parameters.js';
-import { refuseMissingResources } from './template-resources.js';
+import { refuseInactiveStatus, refuseMissingResources } from './template-resources.js';
 
 /**
  * Opens a work order (`station job create`): the template version and the CA (or claim) are checked now,
@@ -44,6 +44,7 @@ export async function createJob(station: Station, spec: JobSpec, actor: string):
     refuseUnusableRows(parsed, template.name, spec);
     refuseUnreportedIdentity(spec);
     await refuseMissingResources(station, parsed, template.name, spec.parameters);
+    refuseInactiveStatus(parsed, template.name, spec.parameters);
   }
   const pki = station.readOnlyPki();
   let ca: CaCertificateRecord | undefined;

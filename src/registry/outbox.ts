@@ -3,7 +3,7 @@ import type { Transaction } from './transaction.js';
 
 /**
  * Pending uploads (table `outbox`, design.md 9), written in the same transaction as the change they
- * carry. Each row is the latest state of one subject: a thing type, thing group, policy, thing or
+ * carry. Each row is the latest state of one subject: a thing type, thing group, billing group, policy, thing or
  * certificate, or a link between two of them (a thing in a group, a policy on a certificate, a
  * certificate on a thing) that says whether it holds. (kind, subject) is unique. In queue order a link
  * comes after both its ends (writeUploads keeps it so); an upload that still meets a missing end (a
@@ -12,6 +12,7 @@ import type { Transaction } from './transaction.js';
 export type OutboxKind =
   | 'thing-type'
   | 'thing-group'
+  | 'billing-group'
   | 'policy'
   | 'thing'
   | 'certificate'

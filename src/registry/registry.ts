@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { AuditAnchor } from './audit-anchor.js';
+import { BillingGroupRegistry } from './billing-groups.js';
 import { StationError } from '../api/errors.js';
 import { AuditLog, anchorBreaks, auditHashAt, type AuditVerification } from './audit.js';
 import { SqliteConnection, type SqlReader } from './database.js';
@@ -27,6 +28,7 @@ export class Registry {
   readonly things: ThingRegistry;
   readonly thingTypes: ThingTypeRegistry;
   readonly thingGroups: ThingGroupRegistry;
+  readonly billingGroups: BillingGroupRegistry;
   private readonly transactions: TransactionRunner;
 
   private constructor(
@@ -39,6 +41,7 @@ export class Registry {
     this.things = new ThingRegistry(connection);
     this.thingTypes = new ThingTypeRegistry(connection);
     this.thingGroups = new ThingGroupRegistry(connection);
+    this.billingGroups = new BillingGroupRegistry(connection);
     this.transactions = new TransactionRunner(
       connection,
       this.audit,

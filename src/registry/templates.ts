@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { invalidInput, StationError } from '../api/errors.js';
 import {
+  defaultTemplateType,
   templateDescriptionSchema,
   templateNameSchema,
   type TemplateType,
@@ -74,6 +75,11 @@ const summarySelect = `
 
 /** AWS CreateProvisioningTemplate takes a body of at most 10,240 characters (aws-iot-spec.md 1). */
 const maxBodyLength = 10_240;
+/**
+ * CreateProvisioningTemplateVersion: a template keeps at most five versions (VersionsLimitExceededException,
+ * aws-iot-spec.md 1), as a policy does; a station kept to AWS's limit can upload every version it holds.
+ */
+export const templateVersionsMax = 5;
 
 export class TemplateRegistry {
   constructor(private readonly reader: SqlReader) {}
@@ -96,7 +102,7 @@ export class TemplateRegistry {
     const bodySha256 = createHash('sha256').update(body).digest('hex');
     const undeclaredParameters = options.undeclaredParameters ?? 'reject';
     if (!existing) {
-      const templateType = options.templateType ?? 'FLEET_PROVISIONING';
+      const templateType = options.templateType ?? defaultTemplateType;
       await tx.run(
         `INSERT INTO templates (name, description, template_type, default_version, created_at, updated_at)
          VALUES (?, ?, ?, 1, ?, ?)`,
@@ -122,6 +128,13 @@ export class TemplateRegistry {
         { field: 'templateType', subject: name },
       );
     }
+    if (existing.versionCount >= templateVersionsMax) {
+      throw new StationError(
+        'template.versions_limit',
+        `Template ${name} already has ${templateVersionsMax} versions; delete one that is not the default first (station template delete-version ${name} VERSION).`,
+        { subject: name },
+      );
+    }
     // Version numbers count up from the highest ever kept, so a number never names two bodies.
     const highest = await tx.get<{ version: number }>(
       'SELECT MAX(version) AS version FROM template_versions WHERE template_name = ?',
@@ -145,6 +158,51 @@ export class TemplateRegistry {
       undeclaredParameters,
     });
     return { name, version, created: false };
+  }
+
+  /**
+   * DeleteProvisioningTemplateVersion: never the default version (the only one is the default). A version a
+   * job was created with stays: the job provisions with it, whether open or closed, and its records name it.
+   */
+  async deleteVersion(tx: Transaction, name: string, version: number): Promise<void> {
+    const summary = await this.summary(name, tx);
+    if (!summary) {
+      throw new StationError('registry.not_found', `Template ${name} does not exist.`, {
+        field: 'templateName',
+        subject: name,
+      });
+    }
+    const kept = await tx.get<{ version: number }>(
+      'SELECT version FROM template_versions WHERE template_name = ? AND version = ?',
+      [name, version],
+    );
+    if (!kept) {
+      throw new StationError('registry.not_found', `Template ${name} has no version ${version}.`, {
+        field: 'version',
+        subject: name,
+      });
+    }
+    if (summary.defaultVersion === version) {
+      throw new StationError(
+        'registry.in_use',
+        `Version ${version} is the default of template ${name}, the one new jobs use, so it cannot be deleted.`,
+        { field: 'version', subject: name },
+      );
+    }
+    const jobs = await tx.all<{ id: number }>(
+      'SELECT id FROM jobs WHERE template_name = ? AND template_version = ? ORDER BY id',
+      [name, version],
+    );
+    if (jobs.length > 0) {
+      throw new StationError(
+        'registry.in_use',
+        `Version ${version} of template ${name} is the one job ${jobs.map((job) => job.id).join(', ')} provisions with, so it is kept; delete another version, or add the new body as a template of another name.`,
+        { field: 'version', subject: name, details: { jobs: jobs.map((job) => job.id) } },
+      );
+    }
+    await tx.run('DELETE FROM template_versions WHERE template_name = ? AND version = ?', [name, version]);
+    await tx.run('UPDATE templates SET updated_at = ? WHERE name = ?', [new Date().toISOString(), name]);
+    await tx.audit('template.version.delete', name, { version });
   }
 
   async list(reader: SqlReader = this.reader): Promise<TemplateSummary[]> {

@@ -41,6 +41,9 @@ export const checkThingTypeName = (value: unknown, field = 'thingTypeName'): str
 export const checkThingGroupName = (value: unknown, field = 'thingGroupName'): string =>
   checkName(field, value, 'thing group');
 
+export const checkBillingGroupName = (value: unknown, field = 'billingGroupName'): string =>
+  checkName(field, value, 'billing group');
+
 export function checkAttributeName(name: string, field = `attributes.${name}`): void {
   if (name.length === 0 || name.length > maxAttributeNameLength) {
     throw invalidInput(field, `an attribute name has 1 to ${maxAttributeNameLength} characters.`);

@@ -1,4 +1,5 @@
 import { StationError, invalidInput } from '../api/errors.js';
+import { requireBillingGroup } from './billing-groups.js';
 import type { SqlReader, SqlValue } from './database.js';
 import { linkSubject, type OutboxRequest } from './outbox.js';
 import { queueMembership } from './thing-groups.js';
@@ -104,6 +105,8 @@ export class ThingRegistry {
       seen.add(input.name);
     }
     await checkTypesTakeNewThings(tx, [...new Set(inputs.flatMap((input) => input.thingTypeName ?? []))]);
+    for (const billingGroup of new Set(inputs.flatMap((input) => input.billingGroupName ?? [])))
+      await requireBillingGroup(tx, billingGroup);
     const existing = await this.loadMany(tx, [...seen]);
     const now = new Date().toISOString();
     const results: ThingCreated[] = [];
@@ -223,6 +226,8 @@ export class ThingRegistry {
     }
     const billingGroupName =
       change.billingGroupName === undefined ? current.billingGroupName : change.billingGroupName;
+    if (billingGroupName !== null && billingGroupName !== current.billingGroupName)
+      await requireBillingGroup(tx, billingGroupName);
     const attributes = nextAttributes(current.attributes, change);
     checkAttributes(attributes, thingTypeName !== null);
     const now = new Date().toISOString();

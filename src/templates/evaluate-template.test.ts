@@ -65,6 +65,25 @@ describe('evaluateTemplate: things', () => {
   });
 });
 
+describe('evaluateTemplate: the parameter dictionary', () => {
+  const named = template(
+    { thing: { Type: 'AWS::IoT::Thing', Properties: { ThingName: { Ref: 'N' } } } },
+    stringParameters('N'),
+  );
+
+  it('reports a value it refuses once, not again as a parameter with no value', () => {
+    expect(faults(named, { N: 5 })).toEqual([
+      'parameters.N: a parameter value must be a string, found number',
+    ]);
+    expect(faults(named, { N: 'x'.repeat(4097) })).toEqual([
+      'parameters.N: a parameter value has at most 4096 characters, found 4097',
+    ]);
+    expect(faults(named, {})).toEqual([
+      'Resources.thing.Properties.ThingName: parameter "N" has no value and no Default',
+    ]);
+  });
+});
+
 describe('evaluateTemplate: certificates', () => {
   it('normalises Status case and certificate ids, defaulting Status to ACTIVE', () => {
     const parsed = template(

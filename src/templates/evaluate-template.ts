@@ -100,35 +100,48 @@ export function evaluateTemplate(template: ParsedTemplate, input: EvaluationInpu
   return { ok: true, value: plan };
 }
 
-function checkDictionary(parameters: Record<string, unknown>, issues: IssueList): Map<string, string> {
-  const dictionary = new Map<string, string>();
+/** The dictionary's usable values, and the names whose value it refused (each fault recorded once, there). */
+interface CheckedDictionary {
+  values: Map<string, string>;
+  refused: Set<string>;
+}
+
+function checkDictionary(parameters: Record<string, unknown>, issues: IssueList): CheckedDictionary {
+  const checked: CheckedDictionary = { values: new Map(), refused: new Set() };
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
     issues.add('parameters', 'the parameters must be a JSON object of name: string');
-    return dictionary;
+    return checked;
   }
   for (const [name, value] of Object.entries(parameters)) {
-    const path = childPath('parameters', name);
-    if (name.length > maxParameterNameLength) {
-      issues.add(path, `a parameter name has at most ${maxParameterNameLength} characters`);
-    } else if (typeof value !== 'string') {
-      issues.add(path, `a parameter value must be a string, found ${value === null ? 'null' : typeof value}`);
-    } else if (value.length > maxParameterValueLength) {
-      issues.add(
-        path,
-        `a parameter value has at most ${maxParameterValueLength} characters, found ${value.length}`,
-      );
+    const problem = dictionaryEntryProblem(name, value);
+    if (problem === undefined) {
+      checked.values.set(name, value as string);
     } else {
-      dictionary.set(name, value);
+      issues.add(childPath('parameters', name), problem);
+      checked.refused.add(name);
     }
   }
-  return dictionary;
+  return checked;
+}
+
+function dictionaryEntryProblem(name: string, value: unknown): string | undefined {
+  if (name.length > maxParameterNameLength) {
+    return `a parameter name has at most ${maxParameterNameLength} characters`;
+  }
+  if (typeof value !== 'string') {
+    return `a parameter value must be a string, found ${value === null ? 'null' : typeof value}`;
+  }
+  if (value.length > maxParameterValueLength) {
+    return `a parameter value has at most ${maxParameterValueLength} characters, found ${value.length}`;
+  }
+  return undefined;
 }
 
 function resolveParameter(
   name: string,
   path: string,
   template: ParsedTemplate,
-  dictionary: ReadonlyMap<string, string>,
+  dictionary: CheckedDictionary,
   certificate: CertificateFacts | undefined,
   issues: IssueList,
 ): string | undefined {
@@ -141,8 +154,11 @@ function resolveParameter(
     }
     return value;
   }
-  const value = dictionary.get(name) ?? fallback;
-  if (value === undefined) issues.add(path, `parameter "${name}" has no value and no Default`);
+  const value = dictionary.values.get(name) ?? fallback;
+  // A value the dictionary refused has its fault already; "no value" would send the technician astray.
+  if (value === undefined && !dictionary.refused.has(name)) {
+    issues.add(path, `parameter "${name}" has no value and no Default`);
+  }
   return value;
 }
 

@@ -17,10 +17,12 @@ export { reconcileThing, type ExistingThing, type ThingReconciliation } from './
 export type { ParsedTemplate, UndeclaredParameterPolicy } from './template-model.js';
 export {
   certificateRequestParameter,
+  fixedCertificateStatus,
   namedResources,
   referencedParameters,
   type NamedResources,
 } from './template-queries.js';
+export { templateTypeIssues } from './template-type.js';
 export { isBuiltInParameter } from './parse-expression.js';
 
 /** Every fault of a template body; empty when it is valid. */

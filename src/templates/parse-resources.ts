@@ -181,6 +181,8 @@ function parseOverrides(
     return settings;
   }
   const names = [...new Set(Object.values(keys).map((key) => key.property))];
+  // Which key set each property: with both spellings given, which one AWS reads is undocumented.
+  const setBy = new Map<string, string>();
   for (const [name, value] of Object.entries(node)) {
     const key = Object.hasOwn(keys, name) ? keys[name] : undefined;
     const valuePath = childPath(path, name);
@@ -190,6 +192,15 @@ function parseOverrides(
         names.length === 0
           ? 'policies take no OverrideSettings'
           : `unknown override "${name}" (${names.join(', ')})`,
+      );
+      continue;
+    }
+    const earlier = setBy.get(key.property);
+    setBy.set(key.property, earlier ?? name);
+    if (earlier !== undefined) {
+      context.issues.add(
+        valuePath,
+        `"${name}" overrides ${key.property} again (already given as "${earlier}"); give each property once`,
       );
     } else if (typeof value !== 'string' || !(overrideActions as readonly string[]).includes(value)) {
       context.issues.add(

@@ -210,6 +210,29 @@ describe('parseTemplate: OverrideSettings', () => {
     });
   });
 
+  it('refuses one property overridden under both spellings, whichever comes first', () => {
+    expect(thing({ ThingGroups: 'FAIL', THING_GROUPS: 'REPLACE' })).toEqual([
+      'Resources.t.OverrideSettings.THING_GROUPS: "THING_GROUPS" overrides ThingGroups again (already given as "ThingGroups"); give each property once',
+    ]);
+    expect(thing({ ATTRIBUTE_PAYLOAD: 'MERGE', AttributePayload: 'MERGE' })).toEqual([
+      'Resources.t.OverrideSettings.AttributePayload: "AttributePayload" overrides AttributePayload again (already given as "ATTRIBUTE_PAYLOAD"); give each property once',
+    ]);
+    const certificate = faults(
+      JSON.stringify({
+        Resources: {
+          c: {
+            Type: 'AWS::IoT::Certificate',
+            Properties: { CertificateId: 'a'.repeat(64) },
+            OverrideSettings: { STATUS: 'DO_NOTHING', Status: 'REPLACE' },
+          },
+        },
+      }),
+    );
+    expect(certificate).toEqual([
+      'Resources.c.OverrideSettings.Status: "Status" overrides Status again (already given as "STATUS"); give each property once',
+    ]);
+  });
+
   it('names unknown keys and actions, and overrides on a policy', () => {
     expect(thing({ BillingGroup: 'REPLACE', ThingGroups: 'replace' })).toEqual([
       'Resources.t.OverrideSettings.BillingGroup: unknown override "BillingGroup" (AttributePayload, ThingTypeName, ThingGroups)',

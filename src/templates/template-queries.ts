@@ -1,3 +1,4 @@
+import { normaliseCertificateStatus } from './resource-constraints.js';
 import type { DocumentNode, Expression, ParsedTemplate } from './template-model.js';
 
 /**
@@ -16,27 +17,27 @@ export function certificateRequestParameter(template: ParsedTemplate): string | 
 /** Registry entries a template refers to by a constant name: provisioning creates none of them. */
 export interface NamedResources {
   thingType?: string;
+  billingGroup?: string;
   thingGroups: string[];
   policies: string[];
 }
 
 /**
- * The thing type, thing groups and policies a template names with plain text, or with a Ref to a parameter
+ * The thing type, billing group, thing groups and policies a template names with plain text, or with a Ref to a parameter
  * whose value is the same for every device (`fixed`: a job's constants, the Defaults nothing overrides).
  */
 export function namedResources(
   template: ParsedTemplate,
   fixed: ReadonlyMap<string, string> = new Map(),
 ): NamedResources {
-  const textOf = (expression: Expression | undefined): string | undefined => {
-    if (expression?.kind === 'text') return expression.value;
-    return expression?.kind === 'ref' ? fixed.get(expression.name) : undefined;
-  };
+  const textOf = (expression: Expression | undefined) => fixedText(expression, fixed);
   const named: NamedResources = { thingGroups: [], policies: [] };
   for (const resource of template.resources) {
     if (resource.type === 'AWS::IoT::Thing') {
       const type = textOf(resource.thingTypeName);
       if (type !== undefined) named.thingType = type;
+      const billingGroup = textOf(resource.billingGroup);
+      if (billingGroup !== undefined) named.billingGroup = billingGroup;
       const groups = resource.thingGroups;
       const items = groups?.kind === 'list' ? groups.items : groups ? [groups] : [];
       for (const item of items) {
@@ -51,12 +52,47 @@ export function namedResources(
   return named;
 }
 
+/** One place a template reads a parameter: the name, and the JSON path of the Ref or Fn::Sub reading it. */
+export interface ParameterRead {
+  name: string;
+  path: string;
+}
+
+/**
+ * The certificate's Status (ACTIVE or INACTIVE, default ACTIVE) when it is the same for every device: text,
+ * or a Ref to a `fixed` parameter (as for namedResources). Undefined when the template has no certificate,
+ * or each device's values decide.
+ */
+export function fixedCertificateStatus(
+  template: ParsedTemplate,
+  fixed: ReadonlyMap<string, string> = new Map(),
+): 'ACTIVE' | 'INACTIVE' | undefined {
+  const certificate = template.resources.find((resource) => resource.type === 'AWS::IoT::Certificate');
+  if (!certificate) return undefined;
+  if (!certificate.status) return 'ACTIVE';
+  const status = fixedText(certificate.status, fixed);
+  return status === undefined ? undefined : normaliseCertificateStatus(status);
+}
+
+function fixedText(
+  expression: Expression | undefined,
+  fixed: ReadonlyMap<string, string>,
+): string | undefined {
+  if (expression?.kind === 'text') return expression.value;
+  return expression?.kind === 'ref' ? fixed.get(expression.name) : undefined;
+}
+
 /**
  * Every name the template reads from its parameters: Refs and Fn::Sub variables anywhere, declared or not
  * (a template validated with undeclared Refs allowed reads those from the dictionary as well).
  */
 export function referencedParameters(template: ParsedTemplate): Set<string> {
-  const names = new Set<string>();
+  return new Set(parameterReads(template).map((read) => read.name));
+}
+
+/** Each Ref and Fn::Sub variable of the template, with the path of the node that reads it. */
+export function parameterReads(template: ParsedTemplate): ParameterRead[] {
+  const reads: ParameterRead[] = [];
   const visit = (expression: Expression | undefined): void => {
     if (expression === undefined) return;
     switch (expression.kind) {
@@ -64,7 +100,7 @@ export function referencedParameters(template: ParsedTemplate): Set<string> {
       case 'number':
         return;
       case 'ref':
-        names.add(expression.name);
+        reads.push({ name: expression.name, path: expression.path });
         return;
       case 'list':
         return expression.items.forEach(visit);
@@ -80,7 +116,8 @@ export function referencedParameters(template: ParsedTemplate): Set<string> {
         return;
       case 'sub':
         for (const piece of expression.pieces)
-          if (piece.kind === 'variable' && !expression.variables.has(piece.name)) names.add(piece.name);
+          if (piece.kind === 'variable' && !expression.variables.has(piece.name))
+            reads.push({ name: piece.name, path: expression.path });
         return [...expression.variables.values()].forEach(visit);
     }
   };
@@ -106,5 +143,5 @@ export function referencedParameters(template: ParsedTemplate): Set<string> {
     else visitDocument(resource.policy.document);
   }
   template.deviceConfiguration.forEach(([, value]) => visit(value));
-  return names;
+  return reads;
 }

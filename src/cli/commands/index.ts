@@ -1,5 +1,6 @@
 import type { CommandModule } from '../program.js';
 import { auditCommands } from './audit.js';
+import { billingGroupCommands } from './billing-group.js';
 import { caCommands } from './ca.js';
 import { certCommands } from './cert.js';
 import { claimCommands } from './claim.js';
@@ -21,6 +22,7 @@ export const commandModules: CommandModule[] = [
   thingCommands,
   thingTypeCommands,
   thingGroupCommands,
+  billingGroupCommands,
   auditCommands,
   policyCommands,
   simCommands,

@@ -6,6 +6,7 @@ import { X509Certificate } from '@peculiar/x509';
 import { CommanderError, type Command } from 'commander';
 import { invalidInput, StationError } from '../../api/errors.js';
 import {
+  defaultTemplateType,
   templateTypeSchema,
   type CertificateFacts,
   type ResourcePlan,
@@ -24,6 +25,7 @@ import {
   loadTemplate,
   parseTemplate,
   templateError,
+  templateTypeIssues,
   readBulkInput,
   type BulkInputLine,
   type ParsedTemplate,
@@ -133,7 +135,7 @@ function bulkLineResult(
   return outcome.ok ? { line: line.line, plan: outcome.value } : { line: line.line, errors: outcome.errors };
 }
 
-/** `add`, `list`, `describe`: templates kept in the registry, a new version on every add. */
+/** `add`, `delete-version`, `list`, `describe`: templates kept in the registry, a new version on every add. */
 function registerStore(template: Command, context: ContextFactory): void {
   template
     .command('add')
@@ -160,14 +162,29 @@ function registerStore(template: Command, context: ContextFactory): void {
         }
         const templateType = options.type === undefined ? undefined : readTemplateType(options.type);
         const added = await withRegistry(cli, (registry) =>
-          registry.transaction(cliActor(), (tx) =>
-            new TemplateRegistry(registry.reader).add(tx, name, body, {
+          registry.transaction(cliActor(), async (tx) => {
+            const templates = new TemplateRegistry(registry.reader);
+            // A new version takes the type the template was created with.
+            const existing = await templates.describe(name, undefined, tx);
+            const type = existing?.templateType ?? templateType ?? defaultTemplateType;
+            const faults = templateTypeIssues(outcome.value, type);
+            if (faults.length > 0)
+              return { type, faults, typeChosen: existing !== undefined || templateType !== undefined };
+            return templates.add(tx, name, body, {
               description: options.description,
               templateType,
               undeclaredParameters: outcome.value.undeclaredParameters,
-            }),
-          ),
+            });
+          }),
         );
+        if ('faults' in added) {
+          cli.print(added.faults, (list) => list.map(formatIssue).join('\n'));
+          // JITP bodies read the certificate's subject; the default type would refuse them.
+          const hint = added.typeChosen ? '' : ' (a JITP template is added with --type JITP)';
+          refuse(
+            `${file} does not suit a ${added.type} template (${countOf(added.faults.length, 'fault')}); nothing was stored${hint}.`,
+          );
+        }
         cli.print<TemplateAdded>(added, (result) =>
           result.created
             ? `template ${result.name} created (version 1)`
@@ -175,6 +192,22 @@ function registerStore(template: Command, context: ContextFactory): void {
         );
       },
     );
+
+  template
+    .command('delete-version')
+    .description('delete a version of a stored template: not the default, nor one a job was created with')
+    .argument('<name>', 'template name')
+    .argument('<version>', 'the version to delete')
+    .action(async (name: string, version: string) => {
+      const cli = context();
+      const deleted = readVersion(version, 'version');
+      await withRegistry(cli, (registry) =>
+        registry.transaction(cliActor(), (tx) =>
+          new TemplateRegistry(registry.reader).deleteVersion(tx, name, deleted),
+        ),
+      );
+      cli.print({ name, version: deleted }, () => `template ${name}: version ${deleted} deleted`);
+    });
 
   template
     .command('list')
@@ -201,7 +234,7 @@ function registerStore(template: Command, context: ContextFactory): void {
     .option('--version <n>', 'the version to show (default: the default version)')
     .action(async (name: string, options: { version?: string }) => {
       const cli = context();
-      const version = options.version === undefined ? undefined : readVersion(options.version);
+      const version = options.version === undefined ? undefined : readVersion(options.version, '--version');
       const description = await withRegistry(cli, (registry) =>
         new TemplateRegistry(registry.reader).require(name, version),
       );
@@ -228,8 +261,8 @@ function readTemplateType(value: string): TemplateType {
   return result.data;
 }
 
-function readVersion(value: string): number {
-  if (!/^[1-9]\d{0,8}$/.test(value)) throw invalidInput('--version', 'must be a version number (1 or more).');
+function readVersion(value: string, field: string): number {
+  if (!/^[1-9]\d{0,8}$/.test(value)) throw invalidInput(field, 'must be a version number (1 or more).');
   return Number(value);
 }
 

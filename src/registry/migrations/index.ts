@@ -4,6 +4,7 @@ import { thingSearchIndexes } from './002-thing-search-indexes.js';
 import { claimsAndKeyOptions } from './003-claims-and-key-options.js';
 import { templateUndeclaredParameters } from './004-template-undeclared-parameters.js';
 import { thingBillingGroup } from './005-thing-billing-group.js';
+import { billingGroups } from './006-billing-groups.js';
 
 export type { Migration } from './migration.js';
 
@@ -14,4 +15,5 @@ export const migrations: readonly Migration[] = [
   claimsAndKeyOptions,
   templateUndeclaredParameters,
   thingBillingGroup,
+  billingGroups,
 ];

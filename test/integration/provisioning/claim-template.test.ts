@@ -44,7 +44,13 @@ describe('claims and their fleet-provisioning template', () => {
     };
     bulk.Parameters.CSR = { Type: 'String' };
     bulk.Resources.certificate.Properties = { CertificateSigningRequest: { Ref: 'CSR' }, Status: 'ACTIVE' };
+    // A fleet template stored before `template add` checked types: its thing named by the certificate's CN.
+    const readsCn = JSON.parse(templateBody) as {
+      Resources: { thing: { Properties: Record<string, unknown> } };
+    };
+    readsCn.Resources.thing.Properties.ThingName = { Ref: 'AWS::IoT::Certificate::CommonName' };
     await station.registry.transaction(actor, async (tx) => {
+      await station.templates.add(tx, 'reads-cn', JSON.stringify(readsCn));
       await station.templates.add(tx, 'other-fleet', templateBody);
       await station.templates.add(tx, 'bulk', JSON.stringify(bulk));
       await station.templates.add(tx, 'jitp', templateBody, { templateType: 'JITP' });
@@ -67,10 +73,14 @@ describe('claims and their fleet-provisioning template', () => {
     quota: 1,
   });
 
-  it('claim create --template refuses a bulk-registration or JITP template, and makes no claim or key', async () => {
+  it('claim create --template refuses a bulk-registration or JITP template, or one reading more than the certificate id, and makes no claim or key', async () => {
     for (const [template, why] of [
       ['bulk', 'makes its certificate from a CSR'],
       ['jitp', 'is a JITP template'],
+      [
+        'reads-cn',
+        'reads AWS::IoT::Certificate::CommonName, but only certificate IDs (AWS::IoT::Certificate::Id) can be used with a fleet provisioning template (Resources.thing.Properties.ThingName)',
+      ],
     ]) {
       await expect(
         createClaimIdentity(station, { name: `${template}-claim`, caName, templateName: template }, actor),
@@ -99,9 +109,11 @@ describe('claims and their fleet-provisioning template', () => {
         "Claim sensor-claim's policy claim-sensor does not let a device publish to $aws/provisioning-templates/other-fleet/provision/json",
       ),
     });
-    await expect(createJob(station, claimJob('bulk', made.certificate.id), actor)).rejects.toMatchObject({
-      code: 'provisioning.template-not-fleet',
-    });
+    for (const template of ['bulk', 'reads-cn']) {
+      await expect(createJob(station, claimJob(template, made.certificate.id), actor)).rejects.toMatchObject({
+        code: 'provisioning.template-not-fleet',
+      });
+    }
     expect(await station.jobs.list()).toHaveLength(before);
     await expect(createJob(station, claimJob('sensor', made.certificate.id), actor)).resolves.toMatchObject({
       status: 'active',

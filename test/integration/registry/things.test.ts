@@ -512,3 +512,44 @@ describe('thing groups', () => {
     ]);
   });
 });
+
+describe('billing groups', () => {
+  it('must exist before a thing names one; creating one is idempotent, audited and queued for upload', async () => {
+    await expectRefused(
+      registry.transaction(actor, (tx) =>
+        registry.things.create(tx, { name: 'SN-B', billingGroupName: 'bulbs' }),
+      ),
+      'input.invalid',
+      'billingGroupName',
+    );
+    expect(await registry.things.describe('SN-B')).toBeUndefined();
+
+    const first = await registry.transaction(actor, (tx) =>
+      registry.billingGroups.create(tx, { name: 'bulbs', description: 'light bulbs' }),
+    );
+    const again = await registry.transaction(actor, (tx) =>
+      registry.billingGroups.create(tx, { name: 'bulbs', description: 'light bulbs' }),
+    );
+    expect([first.created, again.created]).toEqual([true, false]);
+    await expectRefused(
+      registry.transaction(actor, (tx) => registry.billingGroups.create(tx, { name: 'bulbs' })),
+      'registry.conflict',
+    );
+    await registry.transaction(actor, (tx) =>
+      registry.things.create(tx, { name: 'SN-B', billingGroupName: 'bulbs' }),
+    );
+    expect(await registry.things.describe('SN-B')).toMatchObject({ billingGroupName: 'bulbs' });
+    await expectRefused(
+      registry.transaction(actor, (tx) => registry.things.update(tx, 'SN-B', { billingGroupName: 'lamps' })),
+      'input.invalid',
+      'billingGroupName',
+    );
+    const [entry] = await registry.audit.list({ action: 'billing-group.create' });
+    expect(entry).toMatchObject({ subject: 'bulbs', details: { description: 'light bulbs' } });
+    const queued = await new OutboxTable(registry.reader).pending();
+    expect(queued.map((row) => `${row.kind} ${row.subject}`).slice(0, 2)).toEqual([
+      'billing-group bulbs',
+      'thing SN-B',
+    ]);
+  });
+});

@@ -255,6 +255,63 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
     expect(missing.stderr).toContain('Template nothing does not exist');
   });
 
+  it('refuses a body its template type cannot serve, listing each fault, and stores nothing', async () => {
+    const t02 = reference('T02', 'docs-jitp-certificate-id');
+    const fleet = await station(
+      '--json',
+      'template',
+      'add',
+      'fleet-t02',
+      t02,
+      '--type',
+      'FLEET_PROVISIONING',
+    );
+    expect(fleet.status).toBe(1);
+    expect(JSON.parse(fleet.stdout)).toEqual([
+      expect.objectContaining({
+        path: 'Resources.thing.Properties.ThingName',
+        message: expect.stringContaining('reads AWS::IoT::Certificate::CommonName, but only certificate IDs'),
+      }),
+      expect.objectContaining({ message: expect.stringContaining('AWS::IoT::Certificate::Country') }),
+      expect.objectContaining({ message: expect.stringContaining('AWS::IoT::Certificate::SerialNumber') }),
+    ]);
+    expect(fleet.stderr).toContain(
+      'does not suit a FLEET_PROVISIONING template (3 faults); nothing was stored',
+    );
+    const untyped = await station('template', 'add', 'fleet-t02', t02);
+    expect(untyped.stderr).toContain('nothing was stored (a JITP template is added with --type JITP)');
+    const jitp = await station('template', 'add', 'jitp-t01', t01, '--type', 'JITP');
+    expect(jitp.status).toBe(1);
+    expect(jitp.stdout).toContain(
+      'Resources.certificate.Properties.CertificateSigningRequest: a JITP template registers the certificate the device connects with',
+    );
+    // A new version keeps the type the template was created with.
+    expect((await station('template', 'add', 'jitp-t02', t02, '--type', 'JITP')).status).toBe(0);
+    expect((await station('template', 'add', 'jitp-t02', t01)).status).toBe(1);
+    const stored = JSON.parse((await station('--json', 'template', 'list')).stdout) as { name: string }[];
+    expect(stored.map((t) => t.name)).not.toContain('fleet-t02');
+    expect(stored.map((t) => t.name)).not.toContain('jitp-t01');
+  });
+
+  it('refuses a sixth version, and deletes a version that is not the default to make room', async () => {
+    for (let version = 1; version <= 5; version += 1)
+      expect((await station('template', 'add', 'five', t01)).status).toBe(0);
+    const sixth = await station('template', 'add', 'five', t01);
+    expect(sixth.status).toBe(1);
+    expect(sixth.stderr).toContain(
+      'Template five already has 5 versions; delete one that is not the default first (station template delete-version five VERSION).',
+    );
+    const defaultRefused = await station('template', 'delete-version', 'five', '5');
+    expect(defaultRefused.status).toBe(1);
+    expect(defaultRefused.stderr).toContain('Version 5 is the default of template five');
+    const deleted = await station('--json', 'template', 'delete-version', 'five', '1');
+    expect(deleted.status).toBe(0);
+    expect(JSON.parse(deleted.stdout)).toEqual({ name: 'five', version: 1 });
+    expect(JSON.parse((await station('--json', 'template', 'add', 'five', t01)).stdout)).toMatchObject({
+      version: 6,
+    });
+  });
+
   it('keeps --undeclared-from-params with the version, so a job can use T05', async () => {
     const t05 = reference('T05', 'docs-fleet-pre-provisioning-hook');
     expect((await station('template', 'add', 'hook', t05)).status).toBe(1);
@@ -263,6 +320,16 @@ describe('station template add|list|describe', { timeout: 120_000 }, () => {
     expect(described.stdout).toContain('(Refs to undeclared parameters read from the parameters)');
     for (const group of ['widgets', 'WA'])
       expect((await station('thing-group', 'create', group)).status).toBe(0);
+    const withoutBillingGroup = await station(
+      ...['job', 'create', '--label', 'hook', '--template', 'hook', '--key-mode', 'existing', '--without-ca'],
+      ...['--driver', 'jsonl', '--quota', '5', '--param', 'DeviceLocation=Seattle'],
+      ...['--from-identity', 'SerialNumber=serialNumber'],
+    );
+    expect(withoutBillingGroup.status).toBe(1);
+    expect(withoutBillingGroup.stderr).toContain(
+      'billing group BillingGroup (station billing-group create BillingGroup)',
+    );
+    expect((await station('billing-group', 'create', 'BillingGroup')).status).toBe(0);
     const job = await station(
       ...['job', 'create', '--label', 'hook', '--template', 'hook', '--key-mode', 'existing', '--without-ca'],
       ...['--driver', 'jsonl', '--quota', '5', '--param', 'DeviceLocation=Seattle'],

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JobTable } from '../../../src/registry/jobs.js';
 import { Registry } from '../../../src/registry/registry.js';
 import { TemplateRegistry } from '../../../src/registry/templates.js';
 
@@ -99,6 +100,68 @@ describe('TemplateRegistry', () => {
         templates.add(tx, 'jitp', t02, { templateType: 'FLEET_PROVISIONING' }),
       ),
     ).rejects.toMatchObject({ code: 'registry.conflict' });
+  });
+
+  it('keeps at most five versions, as AWS does, and deletes any but the default to make room', async () => {
+    const t10 = await body('T10-deep-dive-fleet-provisioning-mappings.json');
+    const add = () => registry.transaction(actor, (tx) => templates.add(tx, 'fleet', t10));
+    for (let version = 1; version <= 5; version += 1) expect((await add()).version).toBe(version);
+    await expect(add()).rejects.toMatchObject({
+      code: 'template.versions_limit',
+      subject: 'fleet',
+      message:
+        'Template fleet already has 5 versions; delete one that is not the default first (station template delete-version fleet VERSION).',
+    });
+    await expect(
+      registry.transaction(actor, (tx) => templates.deleteVersion(tx, 'fleet', 5)),
+    ).rejects.toMatchObject({ code: 'registry.in_use', message: expect.stringContaining('default') });
+    await expect(
+      registry.transaction(actor, (tx) => templates.deleteVersion(tx, 'fleet', 9)),
+    ).rejects.toThrow('Template fleet has no version 9.');
+    await registry.transaction(actor, (tx) => templates.deleteVersion(tx, 'fleet', 2));
+    // Numbers count on from the highest kept: 2 never names another body.
+    expect((await add()).version).toBe(6);
+    expect((await templates.require('fleet')).versions.map((v) => v.version)).toEqual([1, 3, 4, 5, 6]);
+    const actions = (await registry.audit.list({ subject: 'fleet' })).map((entry) => entry.action);
+    expect(actions.filter((action) => action === 'template.version.delete')).toHaveLength(1);
+  });
+
+  it('keeps a version a job was created with, naming the job', async () => {
+    const t10 = await body('T10-deep-dive-fleet-provisioning-mappings.json');
+    await registry.transaction(actor, async (tx) => {
+      await templates.add(tx, 'fleet', t10);
+      await new JobTable(registry.reader).create(tx, {
+        spec: {
+          label: 'line 1',
+          template: { name: 'fleet' },
+          parameters: { constants: {}, identity: {} },
+          driver: 'jsonl',
+          keyMode: 'existing',
+          existing: { allowWithoutCa: true, requireProofOfPossession: false },
+          quota: 1,
+        },
+        templateVersion: 1,
+        caId: null,
+        validityDays: 1,
+      });
+      await templates.add(tx, 'fleet', t10);
+    });
+    await expect(
+      registry.transaction(actor, (tx) => templates.deleteVersion(tx, 'fleet', 1)),
+    ).rejects.toMatchObject({
+      code: 'registry.in_use',
+      details: { jobs: [1] },
+      message: expect.stringContaining('Version 1 of template fleet is the one job 1 provisions with'),
+    });
+    expect((await templates.require('fleet')).versionCount).toBe(2);
+  });
+
+  it('never deletes the only version, which is the default', async () => {
+    await registry.transaction(actor, (tx) => templates.add(tx, 'one', '{"Resources":{}}'));
+    await expect(
+      registry.transaction(actor, (tx) => templates.deleteVersion(tx, 'one', 1)),
+    ).rejects.toMatchObject({ code: 'registry.in_use' });
+    expect((await templates.require('one')).versionCount).toBe(1);
   });
 
   it('names the missing template or version', async () => {
