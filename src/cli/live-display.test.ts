@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { AttemptMode, ProvisioningEvent } from '../api/provisioning.js';
 import { BatchTally, formatSummary, LiveDisplay } from './live-display.js';
 
@@ -78,6 +78,15 @@ describe('LiveDisplay', () => {
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatch(/^p1 +nrf91 +PROVISIONED +SN-1$/);
     expect(lines[1]).toMatch(/FAILED +read-back differs$/);
+  });
+
+  it('draws nothing more once its output has closed (a reader that went away)', () => {
+    const out = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    const write = vi.spyOn(out, 'write');
+    const display = new LiveDisplay(out as unknown as NodeJS.WriteStream);
+    out.destroy();
+    display.update(run);
+    expect(write).not.toHaveBeenCalled();
   });
 
   it('shows a device the registry could not start as failed, with the reason', () => {
@@ -197,5 +206,126 @@ describe('LiveDisplay', () => {
     expect(frames.at(-1)).toMatch(
       /p1: warn: --reprovision: certificate 0123… will be revoked and replaced\n/,
     );
+  });
+});
+
+/** A small terminal: cursor up (CSI n A), erase line (CSI 2K, CSI K), erase below (CSI J), CR, LF, text. */
+class Screen {
+  readonly rows: string[] = [''];
+  private row = 0;
+  private col = 0;
+
+  write(text: string): void {
+    for (let i = 0; i < text.length; i++) {
+      const sequence = /^\x1b\[(\d*)([AJK])/.exec(text.slice(i)); // eslint-disable-line no-control-regex
+      if (sequence) {
+        this.control(Number(sequence[1] || 0), sequence[2]!);
+        i += sequence[0].length - 1;
+      } else this.print(text[i]!);
+    }
+  }
+
+  /** Terminal rows that start with `prefix`. */
+  starting(prefix: string): string[] {
+    return this.rows.filter((row) => row.startsWith(prefix));
+  }
+
+  private control(n: number, command: string): void {
+    if (command === 'A') this.row = Math.max(0, this.row - (n || 1));
+    else if (command === 'J') this.rows.splice(this.row + 1).length = 0;
+    if (command === 'J' || command === 'K') {
+      this.rows[this.row] = n === 2 ? '' : this.rows[this.row]!.slice(0, this.col);
+    }
+  }
+
+  private print(char: string): void {
+    if (char === '\r') this.col = 0;
+    else if (char === '\n') {
+      this.row++;
+      this.col = 0;
+      while (this.rows.length <= this.row) this.rows.push('');
+    } else {
+      const line = this.rows[this.row]!.padEnd(this.col);
+      this.rows[this.row] = line.slice(0, this.col) + char + line.slice(this.col + 1);
+      this.col++;
+    }
+  }
+}
+
+/** A terminal output stream of the given size, drawn on `screen`. */
+function terminal(screen: Screen, columns = 120, rows = 40): NodeJS.WriteStream {
+  const out = Object.assign(new PassThrough(), { isTTY: true, columns, rows });
+  out.on('data', (chunk: Buffer) => screen.write(chunk.toString()));
+  return out as unknown as NodeJS.WriteStream;
+}
+
+const begin = (port: string, driver = 'nrf91'): ProvisioningEvent => ({
+  type: 'device-begin',
+  port,
+  at: 0,
+  recordId: 1,
+  driver,
+});
+const keyStep = (port: string): ProvisioningEvent => ({
+  type: 'step-begin',
+  port,
+  at: 0,
+  recordId: 1,
+  step: 'key',
+});
+
+describe('LiveDisplay on a terminal', () => {
+  it('keeps each port state on its line on a 40-column terminal', () => {
+    const screen = new Screen();
+    const display = new LiveDisplay(terminal(screen, 40));
+    const longPort = '/dev/serial/by-path/pci-0000:00:14.0-usb-0:3:1.0';
+    display.update([
+      begin('sim:nrf91:1'),
+      end('sim:nrf91:1', 'fresh'),
+      begin('sim:nrf91:2', 'quectel'),
+      keyStep('sim:nrf91:2'),
+      begin(longPort),
+      keyStep(longPort),
+    ]);
+    expect(screen.starting('sim:')).toEqual([
+      expect.stringMatching(/^sim:nrf91:1 +nrf91 +PROVISIONED/),
+      expect.stringMatching(/^sim:nrf91:2 +quectel +key gen/),
+    ]);
+    expect(screen.starting('…')).toEqual([expect.stringMatching(/^….*:1\.0 nrf91 +key gen/)]);
+    for (const row of screen.rows) expect(row.length).toBeLessThan(40);
+  });
+});
+
+describe('LiveDisplay notices', () => {
+  const ports = ['/dev/pts/4', '/dev/pts/5', '/dev/pts/6', '/dev/pts/7'];
+  const cancelled = (port: string): ProvisioningEvent => ({
+    type: 'device-end',
+    port,
+    at: 1,
+    recordId: 1,
+    state: 'FAILED',
+    error: { code: 'provisioning.cancelled', message: 'cancelled by the operator', userFault: true },
+  });
+
+  it('prints a message above the live lines on a terminal, which no redraw overwrites or leaves stale', () => {
+    const screen = new Screen();
+    // stdout and stderr on one terminal, as a technician runs the station
+    const display = new LiveDisplay(terminal(screen), { messages: terminal(screen) });
+    display.update(ports.flatMap((port) => [begin(port), keyStep(port)]));
+    screen.write('^C'); // the terminal echoes Ctrl+C where the cursor is
+    display.notice('\nStopping: each port records where it stopped. Ctrl+C again quits at once.');
+    display.update(ports.map(cancelled));
+    expect(screen.starting('Stopping:')).toHaveLength(1);
+    for (const port of ports) expect(screen.starting(port)).toEqual([expect.stringMatching(/FAILED/)]);
+    expect(screen.rows.join('\n')).not.toContain('^C');
+  });
+
+  it('writes a message as it is when the output is not a terminal', () => {
+    let text = '';
+    const messages = new PassThrough().on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const display = new LiveDisplay(new PassThrough(), { messages });
+    display.update(ports.map((port) => begin(port)));
+    display.notice('/dev/ttyS0: not a USB serial device, left alone');
+    expect(text).toBe('/dev/ttyS0: not a USB serial device, left alone\n');
   });
 });

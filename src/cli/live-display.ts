@@ -35,7 +35,7 @@ export class LiveDisplay {
 
   constructor(
     private readonly out: NodeJS.WriteStream | NodeJS.WritableStream = process.stdout,
-    private readonly options: { log?: boolean } = {},
+    private readonly options: { log?: boolean; messages?: NodeJS.WritableStream } = {},
   ) {}
 
   private get interactive(): boolean {
@@ -43,6 +43,8 @@ export class LiveDisplay {
   }
 
   update(events: readonly ProvisioningEvent[]): void {
+    // Its output closed (a reader that went away, see closed-output.ts): nothing more to draw.
+    if (!this.out.writable) return;
     for (const event of events) this.apply(event);
     if (this.interactive && !this.paused) this.redraw();
   }
@@ -57,6 +59,23 @@ export class LiveDisplay {
     this.paused = false;
     this.drawn = 0;
     if (this.interactive) this.redraw();
+  }
+
+  /**
+   * A message for the technician during the run (Ctrl+C's "Stopping", a port left alone), written to
+   * `messages` (stderr by default). On a terminal the live lines make way for it and are drawn again below
+   * it: written over them, it would be overwritten by the next redraw, whose move up would then fall
+   * short of the first lines and leave them stale.
+   */
+  notice(text: string): void {
+    const drawing = this.interactive && !this.paused;
+    // From the start of the row (a ^C echoed there), up to the first live line; erase all below.
+    if (drawing && this.drawn > 0) {
+      this.out.write(`\r\x1b[${this.drawn}A\x1b[J`);
+      this.drawn = 0;
+    }
+    (this.options.messages ?? process.stderr).write(`${text}\n`);
+    if (drawing) this.redraw();
   }
 
   private apply(event: ProvisioningEvent): void {
@@ -106,12 +125,16 @@ export class LiveDisplay {
 
   private redraw(): void {
     const height = 'rows' in this.out ? this.out.rows : 0;
-    const rows = visibleLines([...this.lines.values()], height > 1 ? height - 1 : Infinity);
+    const width = 'columns' in this.out ? this.out.columns : 0;
+    const rows = visibleLines(
+      [...this.lines.values()],
+      height > 1 ? height - 1 : Infinity,
+      columnWidths(width),
+    );
     // Move up over what was drawn before and rewrite each line in place. A line wider than the terminal
     // would wrap onto a second row that the move up does not cover, so each is cut to fit (the summary
     // at the end prints every failure in full); more lines than the terminal has rows could not be
     // reached by the move up either, so visibleLines folds the rest into one.
-    const width = 'columns' in this.out ? this.out.columns : 0;
     const fit = (row: string) => (width > 1 && row.length >= width ? `${row.slice(0, width - 2)}…` : row);
     let text = this.drawn > 0 ? `\x1b[${this.drawn}A` : '';
     // Log lines take the place of the live lines, which are drawn again below them. They are never
@@ -133,9 +156,10 @@ function urgency(line: PortLine): number {
  * The port lines in port order, at most `room` of them: when more ports than that are on the bench, the
  * most urgent fill all but the last row, which counts the others.
  */
-function visibleLines(lines: PortLine[], room: number): string[] {
+function visibleLines(lines: PortLine[], room: number, columns: Columns): string[] {
   const byPort = (a: PortLine, b: PortLine) => a.port.localeCompare(b.port);
-  if (lines.length <= room) return lines.sort(byPort).map(formatLine);
+  const format = (line: PortLine) => formatLine(line, columns);
+  if (lines.length <= room) return lines.sort(byPort).map(format);
   const ranked = [...lines].sort((a, b) => urgency(a) - urgency(b) || byPort(a, b));
   const shown = ranked.slice(0, Math.max(0, room - 1));
   const hidden = ranked.slice(shown.length);
@@ -144,13 +168,36 @@ function visibleLines(lines: PortLine[], room: number): string[] {
     const n = hidden.filter((line) => urgency(line) === rank).length;
     return n > 0 ? [`${n} ${what}`] : [];
   });
-  return [...shown.sort(byPort).map(formatLine), `… ${hidden.length} more ports: ${parts.join(', ')}`];
+  return [...shown.sort(byPort).map(format), `… ${hidden.length} more ports: ${parts.join(', ')}`];
 }
 
-function formatLine(line: PortLine): string {
+/** Widths of the port and driver columns. */
+interface Columns {
+  port: number;
+  driver: number;
+}
+
+const fullColumns: Columns = { port: 28, driver: 8 };
+
+/**
+ * On a terminal narrower than the full columns and the longest state (PROVISIONED) need, the port and
+ * driver columns give way, so the state stays on the line redraw() cuts to the width. The port keeps at
+ * least 8 characters (its end names it), the driver at least 3.
+ */
+function columnWidths(width: number): Columns {
+  if (width <= 1) return fullColumns;
+  // What fit() keeps, less the state and the space before the driver and before the state.
+  const room = width - 2 - 'PROVISIONED'.length - 2;
+  const port = Math.min(fullColumns.port, Math.max(8, room - fullColumns.driver));
+  return { port, driver: Math.min(fullColumns.driver, Math.max(3, room - port)) };
+}
+
+function formatLine(line: PortLine, columns: Columns = fullColumns): string {
   // The end of a path names the port (ttyUSB3, .../host); keep it when the name is long.
-  const port = (line.port.length > 28 ? `…${line.port.slice(-27)}` : line.port).padEnd(28);
-  const driver = line.driver.padEnd(8);
+  const port = (line.port.length > columns.port ? `…${line.port.slice(1 - columns.port)}` : line.port).padEnd(
+    columns.port,
+  );
+  const driver = line.driver.slice(0, columns.driver).padEnd(columns.driver);
   if (line.state) {
     const done = line.mode && attemptModePhrases[line.mode];
     const detail =

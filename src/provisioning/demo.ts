@@ -26,6 +26,8 @@ export interface DemoOptions {
   passphrase?: string;
   actor: string;
   emit: (event: ProvisioningEvent) => void;
+  /** Stops the bench (Ctrl+C): each device records where it stopped. */
+  signal?: AbortSignal;
 }
 
 export interface DemoResult {
@@ -133,7 +135,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const job = await createJob(station, demoJob(keyMode, jobPorts.length), options.actor);
       jobs.push({ id: job.id, keyMode, drivers: drivers.get(keyMode)! });
       const runtime = await openJobRuntime(station, job.id, { actor: options.actor, emit: options.emit });
-      runs.push(new Bench(runtime).runAll(jobPorts));
+      runs.push(new Bench(runtime).runAll(jobPorts, options.signal));
     }
     const outcomes = (await Promise.all(runs)).flat();
     const audit = await station.registry.audit.verify();

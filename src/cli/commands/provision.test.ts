@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { BenchPort } from '../../../hardware/transport/port-watcher.js';
-import { benchPortDriver } from './provision.js';
+import { driverByName } from '../../../hardware/drivers/index.js';
+import { PortWatcher, type BenchPort, type ListedPort } from '../../../hardware/transport/port-watcher.js';
+import { serialDevicePort } from '../../provisioning/bench.js';
+import { benchPortDriver, devicesPluggedNow } from './provision.js';
 
 const port = (details: Partial<BenchPort>): BenchPort => ({
   path: '/dev/ttyACM0',
@@ -19,5 +21,30 @@ describe('benchPortDriver', () => {
   it('never serves a port that is not a USB device (a built-in UART), even with a family named', () => {
     expect(benchPortDriver(port({ path: '/dev/ttyS0' }), 'nrf91')).toBeUndefined();
     expect(benchPortDriver(port({ path: '/dev/ttyS0' }), undefined)).toBeUndefined();
+  });
+});
+
+describe('devicesPluggedNow (--ports auto --once)', () => {
+  const watcher = (listed: ListedPort[]) =>
+    new PortWatcher({ list: () => Promise.resolve(listed), locate: () => undefined });
+  const usbOnly = (port: BenchPort) =>
+    port.vendorId === undefined ? undefined : serialDevicePort(port.path, driverByName('nrf91'));
+
+  it('gives the USB serial devices plugged in now', async () => {
+    const plugged = await devicesPluggedNow(
+      watcher([{ path: '/dev/ttyACM0', vendorId: '1915' }, { path: '/dev/ttyS0' }]),
+      usbOnly,
+    );
+    expect(plugged.map((port) => port.name)).toEqual(['/dev/ttyACM0']);
+  });
+
+  it('fails with the reason when no device it can serve is plugged in, rather than an empty run', async () => {
+    for (const listed of [[], [{ path: '/dev/ttyS0' }]]) {
+      await expect(devicesPluggedNow(watcher(listed), usbOnly)).rejects.toMatchObject({
+        code: 'provisioning.no-device',
+        userFault: true,
+        message: expect.stringMatching(/^No USB serial device .* leave out --once to wait for them\.$/),
+      });
+    }
   });
 });

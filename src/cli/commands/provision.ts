@@ -1,11 +1,11 @@
-import { invalidInput } from '../../api/errors.js';
+import { invalidInput, StationError } from '../../api/errors.js';
 import type { DeviceDriver } from '../../../hardware/drivers/device-driver.js';
 import { driverByName, driverForUsb } from '../../../hardware/drivers/index.js';
 import { PortWatcher, type BenchPort } from '../../../hardware/transport/port-watcher.js';
 import { quotaSpent } from '../../registry/jobs.js';
 import { Bench, serialDevicePort } from '../../provisioning/bench.js';
 import { BenchLock } from '../../provisioning/bench-lock.js';
-import type { DeviceOutcome } from '../../provisioning/device-pipeline.js';
+import type { DeviceOutcome, DevicePort } from '../../provisioning/device-pipeline.js';
 import { EventBatcher } from '../../provisioning/event-batcher.js';
 import { openJobRuntime } from '../../provisioning/job-runtime.js';
 import { recoverInterruptedAttempts } from '../../provisioning/recovery.js';
@@ -13,6 +13,7 @@ import { BatchTally, formatSummary, LiveDisplay } from '../live-display.js';
 import { cliActor } from '../open-registry.js';
 import { OperatorPrompt } from '../operator-prompt.js';
 import { withStation } from '../open-station.js';
+import { untilStopped } from '../until-stopped.js';
 import type { CommandModule } from '../program.js';
 import { jobId } from './job.js';
 
@@ -53,6 +54,8 @@ export const provisionCommands: CommandModule = {
         const tally = new BatchTally();
         const display = cli.json ? undefined : new LiveDisplay(process.stdout, { log: options.log === true });
         const batcher = new EventBatcher((batch) => display?.update(batch));
+        // During the run a message goes through the display, so that its redraws keep it on a terminal.
+        const notify = (text: string) => (display ? display.notice(text) : process.stderr.write(`${text}\n`));
         // For a job with --scan: the technician answers on this terminal, one port at a time.
         const prompt = new OperatorPrompt(process.stdin, process.stderr, {
           asking: () => {
@@ -90,9 +93,9 @@ export const provisionCommands: CommandModule = {
               );
             }
             const bench = new Bench(runtime);
-            const outcomes = await untilStopped((signal) =>
+            const { result: outcomes } = await untilStopped(notify, (signal) =>
               options.ports.length === 1 && options.ports[0] === 'auto'
-                ? watchPorts(bench, runtime.job.driver, options, signal)
+                ? watchPorts(bench, runtime.job.driver, options, notify, signal)
                 : bench.runAll(
                     options.ports.map((entry) =>
                       portByPath(entry, options.driver ?? runtime.job.driver, runtime.job.driver),
@@ -143,55 +146,49 @@ function portDriver(name: string): DeviceDriver {
   return driverByName(name);
 }
 
-/**
- * Ctrl+C (or SIGTERM) cancels the pipelines: each port ends its current step and records where it
- * stopped, and the summary follows. A second Ctrl+C quits at once (the next run resumes from the records).
- */
-async function untilStopped<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const stop = new AbortController();
-  const onSignal = () => {
-    process.stderr.write('\nStopping: each port records where it stopped. Ctrl+C again quits at once.\n');
-    stop.abort();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await run(stop.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
-
 /** Runs until `signal` aborts (or, with --once, until the devices present at start are done). */
 async function watchPorts(
   bench: Bench,
   jobDriver: string,
   options: ProvisionOptions,
+  notify: (text: string) => void,
   signal: AbortSignal,
 ): Promise<DeviceOutcome[]> {
   // With --once a failed scan ends the run with its error; a watching bench says it and keeps trying.
-  const watcher = new PortWatcher(
-    options.once ? {} : { onError: (error) => process.stderr.write(`${error.message}\n`) },
-  );
+  const watcher = new PortWatcher(options.once ? {} : { onError: (error) => notify(error.message) });
   const fixed = options.driver ?? (jobDriver === 'auto' ? undefined : jobDriver);
   const toDevicePort = (port: BenchPort) => {
     const driver = benchPortDriver(port, fixed);
-    if (!driver) process.stderr.write(`${unservedReason(port)}\n`);
+    if (!driver) notify(unservedReason(port));
     return driver && serialDevicePort(port.path, driver, port.location ?? port.path);
   };
-  if (options.once) {
-    await watcher.poll();
-    // Nothing found because nothing could be listed is not "no devices": the run fails.
-    if (watcher.scanError) throw watcher.scanError;
-    const ports = watcher
-      .ports()
-      .map(toDevicePort)
-      .filter((port) => port !== undefined);
-    return bench.runAll(ports, signal);
-  }
+  if (options.once) return bench.runAll(await devicesPluggedNow(watcher, toDevicePort), signal);
   process.stderr.write('Waiting for devices; Ctrl+C to stop.\n');
   return bench.watch(watcher, toDevicePort, signal);
+}
+
+/**
+ * The devices plugged in now (--once). Where a watching bench waits for the first plug, a single scan
+ * that finds none ends the run with the reason, not with an empty summary that reads as success.
+ */
+export async function devicesPluggedNow(
+  watcher: PortWatcher,
+  toDevicePort: (port: BenchPort) => DevicePort | undefined,
+): Promise<DevicePort[]> {
+  await watcher.poll();
+  // Nothing found because nothing could be listed is not "no devices": the scan's error says why.
+  if (watcher.scanError) throw watcher.scanError;
+  const ports = watcher
+    .ports()
+    .map(toDevicePort)
+    .filter((port) => port !== undefined);
+  if (ports.length === 0) {
+    throw new StationError(
+      'provisioning.no-device',
+      'No USB serial device this job can serve is plugged in: plug the devices in and run again, or leave out --once to wait for them.',
+    );
+  }
+  return ports;
 }
 
 /**

@@ -70,6 +70,64 @@ describe('station demo', () => {
     }
   }, 120_000);
 
+  it('finishes every device when its output is closed (demo | head -1), without a stack trace', async () => {
+    const dataDir = path.join(tempDir, 'demo-head');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', '--data', dataDir, 'demo'], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout.once('data', () => child.stdout.destroy()); // head -1: read one line, then go away
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toMatch(/\n\s+at /);
+    expect(code, stderr).toBe(0);
+    const registry = await Registry.open(registryFile(dataDir));
+    try {
+      const states = await registry.reader.all<{ state: string }>('SELECT state FROM provisioning_records');
+      expect(states.map((record) => record.state)).toEqual(Array(8).fill('PROVISIONED'));
+    } finally {
+      await registry.close();
+    }
+  }, 60_000);
+
+  it('stops on Ctrl+C: each device records where it stopped, the summary and the registry follow', async () => {
+    const dataDir = path.join(tempDir, 'demo-stopped');
+    // On pseudo-terminals at 115,200 baud, each device takes over a second: Ctrl+C finds them at work.
+    const args = ['--data', dataDir, 'demo', '--devices', '8', '--ptys', '--log'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stdout.once('data', () => child.kill('SIGINT')); // the first device log line: the bench runs
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code, stderr).toBe(130); // 128 + SIGINT, as a shell reports an interrupted command
+    expect(stderr).toContain('Stopping: each port records where it stopped');
+    expect(stdout).toContain('cancelled by the operator');
+    expect(stdout).toContain(
+      'Stopped by Ctrl+C: for a whole run, start the demo again in a fresh data folder.',
+    );
+    expect(stdout).toContain(`Registry: ${path.join(dataDir, 'registry.sqlite')}`);
+    const registry = await Registry.open(registryFile(dataDir));
+    try {
+      const states = await registry.reader.all<{ state: string }>('SELECT state FROM provisioning_records');
+      expect(states.map((record) => record.state)).not.toContain('IN_PROGRESS');
+      expect(states.map((record) => record.state)).not.toContain('ISSUED');
+    } finally {
+      await registry.close();
+    }
+    // Run again on that folder, the demo says what to do instead.
+    const again = await runCli(['demo'], { dataDir, env });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('give --data a new (or empty) folder, or leave --data out');
+  }, 60_000);
+
   it('refuses a data folder that is not empty, and changes nothing in it', async () => {
     const dataDir = path.join(tempDir, 'demo');
     const before = await readdir(dataDir);
