@@ -210,59 +210,43 @@ export class AuditLog {
       if (batch.length < verifyBatch) break;
     }
     const head = previous;
+    const broken = (
+      seq: number,
+      reason: AuditBreak,
+      message: string,
+      anchor: AuditHead | null = null,
+    ): AuditVerification => ({ ok: false, rows, head, anchor, firstBroken: { seq, reason, message } });
     if (state === null) return { ok: true, rows, head, anchor: null };
     if (state === 'corrupt') {
-      return {
-        ok: false,
-        rows,
-        head,
-        anchor: null,
-        firstBroken: {
-          seq: head.seq,
-          reason: 'anchor-corrupt',
-          message: `The audit head file ${this.anchor!.file} is not a head record (edited or damaged), so deleted or rewritten newest rows cannot be ruled out.`,
-        },
-      };
+      return broken(
+        head.seq,
+        'anchor-corrupt',
+        `The audit head file ${this.anchor?.file ?? ''} is not a head record (edited or damaged), so deleted or rewritten newest rows cannot be ruled out.`,
+      );
     }
     if (state === 'missing') {
       if (rows === 0) return { ok: true, rows, head, anchor: null };
-      return {
-        ok: false,
-        rows,
-        head,
-        anchor: null,
-        firstBroken: {
-          seq: head.seq,
-          reason: 'anchor-missing',
-          message: `The audit head file is missing although the log has ${rows} rows, so deleted newest rows cannot be ruled out.`,
-        },
-      };
+      return broken(
+        head.seq,
+        'anchor-missing',
+        `The audit head file is missing although the log has ${rows} rows, so deleted newest rows cannot be ruled out.`,
+      );
     }
     if (state.seq > head.seq) {
-      return {
-        ok: false,
-        rows,
-        head,
-        anchor: state,
-        firstBroken: {
-          seq: head.seq + 1,
-          reason: 'truncated',
-          message: `Rows ${head.seq + 1} to ${state.seq} were deleted: the log ends at ${head.seq} but had reached ${state.seq}.`,
-        },
-      };
+      return broken(
+        head.seq + 1,
+        'truncated',
+        `Rows ${head.seq + 1} to ${state.seq} were deleted: the log ends at ${head.seq} but had reached ${state.seq}.`,
+        state,
+      );
     }
     if (anchoredHash !== state.hash) {
-      return {
-        ok: false,
-        rows,
-        head,
-        anchor: state,
-        firstBroken: {
-          seq: state.seq,
-          reason: 'anchor-mismatch',
-          message: `Row ${state.seq} is not the row the audit head file remembers: the log was rewritten from there on.`,
-        },
-      };
+      return broken(
+        state.seq,
+        'anchor-mismatch',
+        `Row ${state.seq} is not the row the audit head file remembers: the log was rewritten from there on.`,
+        state,
+      );
     }
     return { ok: true, rows, head, anchor: state };
   }
