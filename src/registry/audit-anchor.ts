@@ -68,6 +68,12 @@ export class AuditAnchor {
     return parsed.success ? parsed.data : 'corrupt';
   }
 
+  /** What the file holds, as text, at most `limit` characters: a garbled file's only evidence. */
+  async text(limit: number): Promise<string | undefined> {
+    const text = await readFile(this.file, 'utf8').catch((error: unknown) => this.readFailure(error));
+    return text?.slice(0, limit);
+  }
+
   /** The head of a new, empty log, written at once: from here on the file only moves along the chain. */
   async create(head: AuditHead): Promise<void> {
     if ((await this.read()) !== 'missing') return;

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { StationError } from '../api/errors.js';
 import type { AuditAnchor, AuditHead } from './audit-anchor.js';
 import { auditRowHash, canonicalJson, genesisHash } from './audit-chain.js';
@@ -221,7 +222,7 @@ export class AuditLog {
       return broken(
         head.seq,
         'anchor-corrupt',
-        `The audit head file ${this.anchor?.file ?? ''} is not a head record (edited or damaged), so deleted or rewritten newest rows cannot be ruled out.`,
+        `The audit head file ${path.basename(this.anchor?.file ?? '')} is not a head record (edited or damaged), so deleted or rewritten newest rows cannot be ruled out.`,
       );
     }
     if (state === 'missing') {

@@ -127,19 +127,19 @@ export class PolicyRegistry {
         { subject: name },
       );
     }
-    const highest = await tx.get<{ version: number }>(
-      'SELECT MAX(version) AS version FROM policy_versions WHERE policy_name = ?',
-      [name],
-    );
-    const version = (highest?.version ?? 0) + 1;
+    // After the highest number the policy ever had: a deleted version's number never names another document.
+    const last = await tx.get<{ last_version: number }>('SELECT last_version FROM policies WHERE name = ?', [
+      name,
+    ]);
+    const version = (last?.last_version ?? 0) + 1;
     const now = new Date().toISOString();
     await tx.run(
       'INSERT INTO policy_versions (policy_name, version, document, created_at) VALUES (?, ?, ?, ?)',
       [name, version, document, now],
     );
     await tx.run(
-      `UPDATE policies SET updated_at = ?${setAsDefault ? ', default_version = ?' : ''} WHERE name = ?`,
-      setAsDefault ? [now, version, name] : [now, name],
+      `UPDATE policies SET last_version = ?, updated_at = ?${setAsDefault ? ', default_version = ?' : ''} WHERE name = ?`,
+      setAsDefault ? [version, now, version, name] : [version, now, name],
     );
     await tx.audit('policy.version.create', name, { version, setAsDefault, document });
     if (setAsDefault) this.queueUpload(tx, name, { version, document });

@@ -56,6 +56,15 @@ interface RecordRow {
 const columns =
   'id, job_id, port, driver, device_id, thing_name, certificate_id, state, step_reached, error_code, error_message, resolved_parameters, resources, resumes_record_id, started_at, finished_at';
 
+/**
+ * An attempt that failed before it chose parameters or a certificate (a device refused as it identified
+ * itself): it carries nothing to resume, and does not hide the attempt before it from the queries that
+ * look for a device's latest one.
+ */
+function carriesNothing(table: string): string {
+  return `(${table}.state = 'FAILED' AND ${table}.certificate_id IS NULL AND ${table}.resolved_parameters IS NULL)`;
+}
+
 export class RecordTable {
   constructor(private readonly reader: SqlReader) {}
 
@@ -225,7 +234,7 @@ export class RecordTable {
   ): Promise<ProvisioningRecord | undefined> {
     const row = await reader.get<RecordRow>(
       `SELECT ${columns} FROM provisioning_records WHERE driver = ? AND device_id = ? AND job_id = ?
-          AND NOT (state = 'FAILED' AND certificate_id IS NULL AND resolved_parameters IS NULL)
+          AND NOT ${carriesNothing('provisioning_records')}
         ORDER BY id DESC LIMIT 1`,
       [driver, deviceId, jobId],
     );
@@ -282,7 +291,8 @@ export class RecordTable {
          FROM provisioning_records r JOIN certificates c ON c.id = r.certificate_id
         WHERE r.job_id = ? AND r.state != 'PROVISIONED' AND c.status = 'ACTIVE' AND c.key_origin != 'claim'
           AND r.id = (SELECT max(l.id) FROM provisioning_records l
-                       WHERE l.job_id = r.job_id AND l.driver = r.driver AND l.device_id = r.device_id)
+                       WHERE l.job_id = r.job_id AND l.driver = r.driver AND l.device_id = r.device_id
+                         AND NOT ${carriesNothing('l')})
           AND NOT EXISTS (SELECT 1 FROM provisioning_records p
                            WHERE p.driver = r.driver AND p.device_id = r.device_id
                              AND p.certificate_id = r.certificate_id AND p.state = 'PROVISIONED')

@@ -113,11 +113,14 @@ export class Registry {
         `The audit log's own chain is broken at row ${broken.seq} (${broken.message}); re-anchoring cannot make it whole, and the log stays as evidence.`,
       );
     }
+    // A garbled file may still say how far the log had reached: its text goes into the log.
+    const previousText = broken.reason === 'anchor-corrupt' ? await anchor.text(512) : undefined;
     await this.transaction(actor, (tx) =>
       tx.audit('audit.reanchor', path.basename(auditAnchorFile(this.file)), {
         reason: broken.reason,
         message: broken.message,
         previous: before.anchor ?? broken.reason,
+        ...(previousText !== undefined && { previousText }),
         logHead: before.head,
       }),
     );

@@ -105,8 +105,6 @@ export class ThingRegistry {
       seen.add(input.name);
     }
     await checkTypesTakeNewThings(tx, [...new Set(inputs.flatMap((input) => input.thingTypeName ?? []))]);
-    for (const billingGroup of new Set(inputs.flatMap((input) => input.billingGroupName ?? [])))
-      await requireBillingGroup(tx, billingGroup);
     const existing = await this.loadMany(tx, [...seen]);
     const now = new Date().toISOString();
     const results: ThingCreated[] = [];
@@ -142,6 +140,9 @@ export class ThingRegistry {
       }
       results.push({ thing: found, created: false });
     }
+    // Only for new things: an identical existing thing is a success, as CreateThing's is.
+    for (const billingGroup of new Set(fresh.flatMap((input) => input.billingGroupName ?? [])))
+      await requireBillingGroup(tx, billingGroup);
     await insertRows(
       tx,
       'things (name, thing_type_name, billing_group_name, version, created_at, updated_at)',

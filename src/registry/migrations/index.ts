@@ -5,6 +5,7 @@ import { claimsAndKeyOptions } from './003-claims-and-key-options.js';
 import { templateUndeclaredParameters } from './004-template-undeclared-parameters.js';
 import { thingBillingGroup } from './005-thing-billing-group.js';
 import { billingGroups } from './006-billing-groups.js';
+import { policyVersionCounter } from './007-policy-version-counter.js';
 
 export type { Migration } from './migration.js';
 
@@ -16,4 +17,5 @@ export const migrations: readonly Migration[] = [
   templateUndeclaredParameters,
   thingBillingGroup,
   billingGroups,
+  policyVersionCounter,
 ];

@@ -112,6 +112,18 @@ describe('policies in the registry', () => {
     });
   });
 
+  it("never gives a deleted version's number to another document", async () => {
+    await run((tx) => policies.add(tx, 'numbered', documentFor('v1')));
+    await run((tx) => policies.add(tx, 'numbered', documentFor('v2'), false));
+    await run((tx) => policies.deleteVersion(tx, 'numbered', 2));
+    const added = await run((tx) => policies.add(tx, 'numbered', documentFor('v3'), false));
+    expect(added.version).toBe(3);
+    expect((await policies.require('numbered')).versions.map((version) => version.version)).toEqual([1, 3]);
+    // A policy deleted and made again starts afresh, as a new AWS policy does.
+    await run((tx) => policies.delete(tx, 'numbered'));
+    expect((await run((tx) => policies.add(tx, 'numbered', documentFor('again')))).version).toBe(1);
+  });
+
   it('audits the documents a deleted version or policy takes with it, and says which command comes next', async () => {
     await run((tx) => policies.add(tx, 'telemetry', documentFor('v1')));
     await expect(run((tx) => policies.deleteVersion(tx, 'telemetry', 1))).rejects.toThrow(

@@ -140,6 +140,13 @@ describe('an injected key lost with the station', () => {
       const refused = await provisionDevice(runtime, plug(device));
       expect(refused.state).toBe('FAILED');
       expect((await restarted.readOnlyPki().certificates.byId(cut.certificateId!))?.status).toBe('ACTIVE');
+      // The refused attempt names the device but carries nothing: the identity stays the job's unfinished
+      // one, which `job close` lists and the closed job's bench still finishes.
+      expect(await restarted.records.byId(refused.recordId)).toMatchObject({
+        deviceId: device.identity.deviceId,
+      });
+      const unfinished = await restarted.records.unfinishedIdentities(job.id);
+      expect(unfinished.map((record) => record.certificateId)).toEqual([cut.certificateId]);
       const again = await provisionDevice(runtime, plug(device));
       expect(again.error?.message ?? again.state).toBe('PROVISIONED');
       expect(again).toMatchObject({ mode: 'reverify', certificateId: cut.certificateId });

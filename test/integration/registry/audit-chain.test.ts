@@ -197,6 +197,25 @@ describe('audit chain verification', () => {
     await expect(reanchorReopened()).rejects.toMatchObject({ code: 'audit.chain_broken' });
   });
 
+  it("keeps a garbled head file's text in the re-anchor row: it may still say how far the log had reached", async () => {
+    await tamper(`DELETE FROM audit_log WHERE seq > ${rows - 2}`);
+    const text = await readFile(auditAnchorFile(temp.file), 'utf8');
+    const garbled = text.replace(/"hash":"./, '"hash":"!');
+    await writeFile(auditAnchorFile(temp.file), garbled);
+    const verified = await verifyReopened();
+    expect(verified.firstBroken).toMatchObject({ reason: 'anchor-corrupt' });
+    expect(verified.firstBroken?.message).not.toContain(temp.dir);
+    await reanchorReopened();
+    const registry = await Registry.open(temp.file);
+    try {
+      const [row] = await registry.audit.list({ action: 'audit.reanchor' });
+      expect(row?.details).toMatchObject({ reason: 'anchor-corrupt', previousText: garbled });
+      expect(JSON.stringify(row?.details)).not.toContain(temp.dir);
+    } finally {
+      await registry.close();
+    }
+  });
+
   it('exits 1 from station audit verify naming the broken row', async () => {
     await writeSettings(temp.dir, { version: 1, keyStore: { kind: 'soft' } });
     expect(registryFile(temp.dir)).toBe(temp.file);

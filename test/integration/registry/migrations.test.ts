@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrations } from '../../../src/registry/migrations/index.js';
+import { OutboxTable } from '../../../src/registry/outbox.js';
 import { Registry } from '../../../src/registry/registry.js';
 
 const run = promisify(execFile);
@@ -55,6 +56,46 @@ describe('registry migrations', () => {
     expect(await sql('SELECT group_concat(version) FROM schema_migrations')).toBe(
       migrations.map((migration) => migration.version).join(','),
     );
+  });
+
+  it('makes rows of the billing groups and the policy version counts a schema-5 registry already had', async () => {
+    const old = await Registry.open(temp.file, { migrations: migrations.slice(0, 5) });
+    // As version 5 wrote them: a thing a template put in billing group line-a, its upload queued; a policy
+    // whose newest version (3) is not its default.
+    await old.transaction('test:v5', async (tx) => {
+      await tx.run(
+        "INSERT INTO things (name, billing_group_name, version, created_at, updated_at) VALUES ('SN-1', 'line-a', 1, '2026-01-01', '2026-01-01')",
+      );
+      await tx.run(
+        `INSERT INTO outbox (kind, subject, payload, created_at) VALUES ('thing', 'SN-1', '{"thingName":"SN-1","billingGroupName":"line-a"}', '2026-01-01')`,
+      );
+      await tx.run(
+        "INSERT INTO policies (name, default_version, created_at, updated_at) VALUES ('p', 1, 'x', 'x')",
+      );
+      for (const version of [1, 3])
+        await tx.run(
+          "INSERT INTO policy_versions (policy_name, version, document, created_at) VALUES ('p', ?, '{}', 'x')",
+          [version],
+        );
+    });
+    await old.close();
+
+    const current = await Registry.open(temp.file);
+    try {
+      expect((await current.billingGroups.list()).map((group) => group.name)).toEqual(['line-a']);
+      const again = await current.transaction('test:v6', (tx) =>
+        current.things.create(tx, { name: 'SN-1', billingGroupName: 'line-a' }),
+      );
+      expect(again.created, 'the same configuration again is a success').toBe(false);
+      const pending = await new OutboxTable(current.reader).pending();
+      expect(pending.map((entry) => `${entry.kind} ${entry.subject}`)).toEqual([
+        'thing SN-1',
+        'billing-group line-a',
+      ]);
+      expect(await sql("SELECT last_version FROM policies WHERE name = 'p'")).toBe('3');
+    } finally {
+      await current.close();
+    }
   });
 
   it('opens an up-to-date registry without changing it', async () => {
