@@ -154,6 +154,7 @@ describe('applyResourcePlan', () => {
   });
 
   it("keeps a template's billing group, so the same plan applies again; another one is a conflict", async () => {
+    await registry.transaction(actor, (tx) => registry.billingGroups.create(tx, { name: 'BillingGroup' }));
     const billed = plan({ billingGroup: 'BillingGroup', overrideSettings: { AttributePayload: 'REPLACE' } });
     await apply(billed, await certificate('d'.repeat(64)));
     expect((await registry.things.describe('lamp-1'))?.billingGroupName).toBe('BillingGroup');
