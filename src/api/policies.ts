@@ -49,12 +49,96 @@ export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
 export const policyIssueSchema = z.object({ path: z.string(), message: z.string() });
 export type PolicyIssue = z.infer<typeof policyIssueSchema>;
 
-export const authorizationRequestSchema = z.strictObject({
-  /** `iot:Connect`, `iot:Publish`, ... */
-  action: z.string().regex(/^[A-Za-z0-9-]+:[A-Za-z0-9]+$/, 'an action looks like iot:Publish'),
-  /** `arn:aws:iot:<region>:<account>:<type>/<name>`, or `*` for actions without a resource. */
-  resource: z.string().min(1).max(8192),
-});
+/**
+ * The resource type AWS checks each data-plane action against (aws-iot-spec.md 4, Actions and Resource ARNs;
+ * DG:iot-action-resources); `*` for the actions that have no resource. The spec writes the jobs actions iot:,
+ * the current DG iotjobsdata:, so both are known.
+ */
+const jobsActions = [
+  'DescribeJobExecution',
+  'GetPendingJobExecutions',
+  'UpdateJobExecution',
+  'StartNextPendingJobExecution',
+];
+const policyActionResourceTypes: Readonly<Record<string, string>> = {
+  'iot:Connect': 'client',
+  'iot:Publish': 'topic',
+  'iot:Receive': 'topic',
+  'iot:RetainPublish': 'topic',
+  'iot:GetRetainedMessage': 'topic',
+  'iot:Subscribe': 'topicfilter',
+  'iot:ListRetainedMessages': '*',
+  'iot:GetThingShadow': 'thing',
+  'iot:UpdateThingShadow': 'thing',
+  'iot:DeleteThingShadow': 'thing',
+  'iot:ListNamedShadowsForThing': '*',
+  ...Object.fromEntries(
+    jobsActions.flatMap((name) => [`iot:${name}`, `iotjobsdata:${name}`].map((action) => [action, 'thing'])),
+  ),
+  'iot:AssumeRoleWithCertificate': 'rolealias',
+};
+
+/** Action names compare case-insensitively, as IAM compares them; the canonical spelling is for messages. */
+const knownActions = new Map(
+  Object.keys(policyActionResourceTypes).map((action) => [action.toLowerCase(), action]),
+);
+
+/** `arn:<partition>:iot:<region>:<account>:<type>/<name>`: the only resources AWS checks IoT actions against. */
+const iotResourceArn = /^arn:aws(?:-[a-z]+)*:iot:[^:]+:[^:]+:([^/:]+)\/./s;
+
+/**
+ * A request AWS can actually make: a known action on the resource type AWS checks it against. Anything else
+ * would be decided against policies no device is ever held to (Subscribe on topic/ is never asked).
+ */
+function refuseImpossibleRequests(
+  request: { action: string; resource: string },
+  context: z.RefinementCtx,
+): void {
+  const action = knownActions.get(request.action.toLowerCase());
+  if (action === undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['action'],
+      message: `"${request.action}" is not an AWS IoT policy action; use one of ${Object.keys(policyActionResourceTypes).join(', ')}`,
+    });
+    return;
+  }
+  const expected = policyActionResourceTypes[action] as string;
+  if (expected === '*') {
+    if (request.resource !== '*') {
+      context.addIssue({
+        code: 'custom',
+        path: ['resource'],
+        message: `AWS checks ${action} against the resource *, never against a particular one; give "*"`,
+      });
+    }
+    return;
+  }
+  const example = `arn:aws:iot:<region>:<account>:${expected}/<name>`;
+  const type = iotResourceArn.exec(request.resource)?.[1];
+  if (type === undefined) {
+    context.addIssue({
+      code: 'custom',
+      path: ['resource'],
+      message: `"${request.resource}" is not an AWS IoT resource ARN; AWS checks ${action} against ${expected}/ ARNs like ${example}`,
+    });
+  } else if (type !== expected) {
+    context.addIssue({
+      code: 'custom',
+      path: ['resource'],
+      message: `AWS checks ${action} against ${expected}/ ARNs, never ${type}/; give one like ${example}`,
+    });
+  }
+}
+
+export const authorizationRequestSchema = z
+  .strictObject({
+    /** `iot:Connect`, `iot:Publish`, ... (policyActionResourceTypes). */
+    action: z.string(),
+    /** `arn:aws:iot:<region>:<account>:<type>/<name>`, or `*` for actions without a resource. */
+    resource: z.string().min(1).max(8192),
+  })
+  .superRefine(refuseImpossibleRequests);
 export type AuthorizationRequest = z.infer<typeof authorizationRequestSchema>;
 
 /** Distinguished-name fields by their AWS variable names (CommonName, Organization, ...); one value or several. */

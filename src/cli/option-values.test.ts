@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAttributeOptions, wholeNumber } from './option-values.js';
+import { parseAttributeOptions, wholeNumber, withoutByteOrderMark } from './option-values.js';
 
 describe('wholeNumber', () => {
   it('reads a whole number at or above the minimum, and passes an absent option through', () => {
@@ -49,5 +49,12 @@ describe('parseAttributeOptions', () => {
     for (const pair of ['novalue', '=1']) {
       expect(() => parseAttributeOptions([pair], 'param')).toThrow(`param: "${pair}" is not key=value.`);
     }
+  });
+});
+
+describe('withoutByteOrderMark', () => {
+  it('drops one leading byte order mark, and nothing else', () => {
+    expect(withoutByteOrderMark('\uFEFF{"a":1}')).toBe('{"a":1}');
+    expect(withoutByteOrderMark('{"a":"\uFEFF"}')).toBe('{"a":"\uFEFF"}');
   });
 });

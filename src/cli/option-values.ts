@@ -47,3 +47,8 @@ export function certificateIdArgument(id: string, field = 'id'): string {
   }
   return normalised;
 }
+
+/** A file's text without the UTF-8 byte order mark some Windows editors write first: JSON.parse refuses it. */
+export function withoutByteOrderMark(text: string): string {
+  return text.replace(/^\uFEFF/, '');
+}

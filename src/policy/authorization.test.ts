@@ -161,6 +161,42 @@ describe('authorization', () => {
     expect(decide(['a.other.example'])).toBe('IMPLICIT_DENY');
   });
 
+  it('lets a * that ends an ARN segment of a Resource span colons, so arn:aws:iot:* covers every IoT resource', () => {
+    const decide = (statement: PolicyDocument['Statement'], resource: string): string =>
+      evaluateAuthorization({ action: 'iot:Publish', resource }, {}, [
+        { name: 'p', document: document({ Effect: 'Allow', Action: 'iot:*', Resource: '*' }, statement) },
+      ]).decision;
+    const denyAll = { Effect: 'Deny', Action: 'iot:Publish', Resource: 'arn:aws:iot:*' } as const;
+    expect(decide(denyAll, arn('topic/a'))).toBe('EXPLICIT_DENY');
+    const denyTopicA = { Effect: 'Deny', Action: 'iot:Publish', Resource: 'arn:aws:iot:*:topic/a' } as const;
+    expect(decide(denyTopicA, arn('topic/a'))).toBe('EXPLICIT_DENY');
+    expect(decide(denyTopicA, arn('topic/b'))).toBe('ALLOWED');
+    const denyElsewhere = {
+      Effect: 'Deny',
+      Action: 'iot:Publish',
+      NotResource: 'arn:aws:iot:eu-west-1:*',
+    } as const;
+    expect(decide(denyElsewhere, arn('topic/a'))).toBe('ALLOWED');
+    expect(decide(denyElsewhere, 'arn:aws:iot:us-east-1:111122223333:topic/a')).toBe('EXPLICIT_DENY');
+  });
+
+  it('uses iot:Certificate.AvailableKeys as a set of names in set conditions', () => {
+    const policy = document({
+      Effect: 'Allow',
+      Action: 'iot:Connect',
+      Resource: '*',
+      Condition: { 'ForAnyValue:StringEquals': { 'iot:Certificate.AvailableKeys': 'Subject.Organization' } },
+    });
+    const decide = (subject: Record<string, string>): string =>
+      evaluateAuthorization(
+        { action: 'iot:Connect', resource: arn('client/c1') },
+        { certificate: { subject } },
+        [{ name: 'p', document: policy }],
+      ).decision;
+    expect(decide({ CommonName: 'c1', Organization: 'Example Corp' })).toBe('ALLOWED');
+    expect(decide({ CommonName: 'c1' })).toBe('IMPLICIT_DENY');
+  });
+
   it('treats ${...} as plain text in a document without Version 2012-10-17', () => {
     const policy = {
       Statement: { Effect: 'Allow', Action: 'iot:Publish', Resource: arn('topic/${iot:ClientId}') },

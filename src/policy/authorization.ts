@@ -6,7 +6,13 @@ import type {
   PolicyDocument,
   PolicyStatement,
 } from '../api/policies.js';
-import { matchArnPattern, parseArnPattern, splitArn, type ArnPattern } from './arn-pattern.js';
+import {
+  matchArnPattern,
+  parseArnPattern,
+  splitArn,
+  type ArnPattern,
+  type ArnSubject,
+} from './arn-pattern.js';
 import {
   compileCondition,
   parseConditionOperator,
@@ -75,7 +81,7 @@ export function evaluateAuthorization(
 function appliesTo(
   statement: CompiledStatement,
   action: string,
-  resource: readonly string[],
+  resource: ArnSubject,
   lookup: RequestLookup,
 ): boolean {
   const actionListed = statement.actions.some((glob) => matchGlob(glob, action));
@@ -88,11 +94,7 @@ function appliesTo(
  * Resource: any listed pattern matches. NotResource: none matches; a NotResource entry whose variable cannot be
  * resolved makes the statement not apply, so an unresolvable variable never widens a grant.
  */
-function resourceApplies(
-  statement: CompiledStatement,
-  resource: readonly string[],
-  lookup: RequestLookup,
-): boolean {
+function resourceApplies(statement: CompiledStatement, resource: ArnSubject, lookup: RequestLookup): boolean {
   const resolve = (name: string): string | undefined => lookup.text(name);
   if (!statement.notResource) {
     return statement.resources.some((pattern) => matchArnPattern(pattern, resource, resolve) === 'match');
@@ -168,7 +170,7 @@ function compileStatement(statement: PolicyStatement, variables: boolean): Compi
       constantGlob(parsePattern(action, { wildcards: true, variables: false }), true),
     ),
     notAction: statement.Action === undefined,
-    resources: resources.map((resource) => parseArnPattern(resource, syntax)),
+    resources: resources.map((resource) => parseArnPattern(resource, syntax, 'resource')),
     notResource: statement.Resource === undefined,
     conditions,
   };

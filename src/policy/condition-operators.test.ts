@@ -133,4 +133,14 @@ describe('condition operators', () => {
     expect(parseConditionOperator('NullIfExists')).toMatch(/Null takes/);
     expect(parseConditionOperator('toString')).toMatch(/unknown condition operator/);
   });
+
+  it('refuses two set qualifiers, which IAM grammar does not allow, in either order', () => {
+    for (const name of [
+      'ForAllValues:ForAnyValue:StringEquals',
+      'ForAnyValue:ForAllValues:StringEquals',
+      'ForAllValues:ForAllValues:StringEquals',
+    ]) {
+      expect(parseConditionOperator(name), name).toMatch(/at most one set qualifier/);
+    }
+  });
 });

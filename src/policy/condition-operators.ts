@@ -62,15 +62,19 @@ export interface ConditionOperator extends BaseOperator {
   ifExists: boolean;
 }
 
+const setQualifiers = ['ForAllValues', 'ForAnyValue'] as const;
+
+function setQualifierOf(name: string): ConditionOperator['setQualifier'] {
+  return setQualifiers.find((qualifier) => name.startsWith(`${qualifier}:`));
+}
+
 /** The operator, or a sentence saying why the name is not one. */
 export function parseConditionOperator(name: string): ConditionOperator | string {
-  let rest = name;
-  let setQualifier: ConditionOperator['setQualifier'];
-  for (const qualifier of ['ForAllValues', 'ForAnyValue'] as const) {
-    if (rest.startsWith(`${qualifier}:`)) {
-      setQualifier = qualifier;
-      rest = rest.slice(qualifier.length + 1);
-    }
+  const setQualifier = setQualifierOf(name);
+  let rest = setQualifier === undefined ? name : name.slice(setQualifier.length + 1);
+  // IAM's grammar allows one qualifier; running `ForAllValues:ForAnyValue:X` as either would guess.
+  if (setQualifierOf(rest) !== undefined) {
+    return `"${name}": a condition operator takes at most one set qualifier, ForAllValues: or ForAnyValue:`;
   }
   const ifExists = rest.endsWith('IfExists');
   if (ifExists) rest = rest.slice(0, -'IfExists'.length);
@@ -112,7 +116,7 @@ export function checkConditionValue(operator: ConditionOperator, value: string):
     case 'ip':
       return parseIpRange(value) === undefined ? `"${value}" is not an IP address or CIDR range` : undefined;
     case 'arn':
-      return isWellFormedArnPattern(value)
+      return isWellFormedArnPattern(value, 'condition')
         ? undefined
         : `"${value}" is not an ARN (arn:partition:service:region:account:resource)`;
     default:
@@ -191,7 +195,7 @@ function compileValueMatcher(
       };
     }
     case 'arn': {
-      const pattern = parseArnPattern(value, { wildcards: true, variables: syntax.variables });
+      const pattern = parseArnPattern(value, { wildcards: true, variables: syntax.variables }, 'condition');
       return (requestValue, lookup) =>
         matchArnPattern(pattern, splitArn(requestValue), (name) => lookup.text(name)) === 'match';
     }

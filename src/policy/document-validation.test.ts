@@ -83,6 +83,16 @@ describe('policy document validation', () => {
     });
   });
 
+  it('refuses an operator with two set qualifiers', () => {
+    const operator = 'ForAllValues:ForAnyValue:StringEquals';
+    expect(
+      pathsOf({
+        Version: '2012-10-17',
+        Statement: { ...allowPublish, Condition: { [operator]: { 'iot:ConnectAttributes': 'LastWill' } } },
+      }),
+    ).toEqual([`Statement.Condition.${operator}`]);
+  });
+
   it('checks condition values against their operator', () => {
     expect(
       pathsOf({
@@ -113,6 +123,29 @@ describe('policy document validation', () => {
         Statement: { ...allowPublish, Condition: { Bool: { 'iot:Connection.Thing.IsAttached': true } } },
       }),
     ).toEqual([]);
+  });
+
+  it('accepts a Resource ARN cut short by a segment-ending * (IAM lets that * span colons), but not ArnLike values', () => {
+    const resources = ['arn:aws:iot:*', 'arn:aws:iot:us-east-1:*', 'arn:aws:iot:*:topic/a'];
+    expect(pathsOf({ Version: '2012-10-17', Statement: { ...allowPublish, Resource: resources } })).toEqual(
+      [],
+    );
+    expect(
+      pathsOf({
+        Version: '2012-10-17',
+        Statement: { ...allowPublish, NotResource: resources, Resource: undefined },
+      }),
+    ).toEqual([]);
+    expect(
+      pathsOf({
+        Version: '2012-10-17',
+        Statement: {
+          ...allowPublish,
+          Resource: 'arn:aws:iot:us-east-1',
+          Condition: { ArnLike: { 'iot:SomeArn': 'arn:aws:iot:*' } },
+        },
+      }),
+    ).toEqual(['Statement.Resource', 'Statement.Condition.ArnLike.iot:SomeArn']);
   });
 
   it('refuses a policy variable that is never closed', () => {

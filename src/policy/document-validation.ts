@@ -125,10 +125,10 @@ function checkStatement(statement: unknown, path: string, variables: boolean, er
     }
   });
   checkExclusivePair(statement, path, 'Resource', 'NotResource', errors, (value, at) => {
-    if (!isWellFormedArnPattern(value)) {
+    if (!isWellFormedArnPattern(value, 'resource', { wildcards: true, variables })) {
       errors.push({
         path: at,
-        message: `"${value}" is neither * nor an ARN (arn:aws:iot:region:account:type/name)`,
+        message: `"${value}" is neither * nor an ARN (arn:aws:iot:region:account:type/name; fewer parts only where one ends in *, as in arn:aws:iot:us-east-1:*)`,
       });
     } else {
       checkVariables(value, at, variables, errors);

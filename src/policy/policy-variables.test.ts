@@ -89,6 +89,22 @@ describe('policy variables', () => {
       expect(resolveContextKey('iot:Certificate.Subject.Country', context)).toBeUndefined();
     });
 
+    it('lists the names of the certificate variables that have a value as iot:Certificate.AvailableKeys', () => {
+      expect(resolveContextKey('iot:Certificate.AvailableKeys', context)).toEqual([
+        'Subject.CommonName',
+        'Subject.OrganizationalUnit',
+        'Issuer.Organization',
+        'Subject.AlternativeName.DNSName',
+        'Issuer.AlternativeName.UniformResourceIdentifier',
+        'SerialNumber',
+      ]);
+      const unsafe: AuthorizationContext = {
+        certificate: { subject: { CommonName: 'dev*', Country: 'DE' } },
+      };
+      expect(resolveContextKey('iot:Certificate.AvailableKeys', unsafe)).toEqual(['Subject.Country']);
+      expect(resolveContextKey('iot:Certificate.AvailableKeys', {})).toBeUndefined();
+    });
+
     it('does not substitute values holding * $ + ? # or longer than 1024 characters', () => {
       for (const unsafe of ['dev*', 'a$b', 'x+y', 'q?', 'h#', 'x'.repeat(1025)]) {
         const withUnsafe: AuthorizationContext = { certificate: { subject: { CommonName: unsafe } } };

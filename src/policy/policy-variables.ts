@@ -2,8 +2,8 @@ import type { AuthorizationContext } from '../api/policies.js';
 
 /**
  * Values of policy variables and condition keys for one request (aws-iot-spec.md 4, Variables):
- * a string for single-valued keys, a list for multi-valued ones (`...List`, iot:ConnectAttributes),
- * undefined when the context cannot supply it.
+ * a string for single-valued keys, a list for multi-valued ones (`...List`, iot:ConnectAttributes,
+ * iot:Certificate.AvailableKeys), undefined when the context cannot supply it.
  */
 export type ContextValue = string | readonly string[] | undefined;
 
@@ -45,6 +45,8 @@ export function resolveContextKey(name: string, context: AuthorizationContext): 
       return context.lastWillTopic;
     case 'iot:certificate.serialnumber':
       return safeCertificateValues(context.certificate?.serialNumber)?.[0];
+    case 'iot:certificate.availablekeys':
+      return availableCertificateKeys(context);
   }
   if (key.startsWith(thingPrefix)) return resolveThingVariable(name.slice(thingPrefix.length), context);
   if (key.startsWith(certificatePrefix))
@@ -90,6 +92,24 @@ function resolveCertificateVariable(path: string, context: AuthorizationContext)
   if (values === undefined) return undefined;
   if (selector?.toLowerCase() === 'list') return values;
   return values[selector === undefined ? 0 : Number(selector)];
+}
+
+/**
+ * AWS IoT documents it as "the name of all certificate policy variables that contain values", named as after
+ * `iot:Certificate.` (`Subject.CommonName`, `Subject.AlternativeName.DNSName`, `SerialNumber`). A value that
+ * would not be substituted is not counted, so every listed name resolves.
+ */
+function availableCertificateKeys(context: AuthorizationContext): ContextValue {
+  const certificate = context.certificate;
+  if (certificate === undefined) return undefined;
+  const names: string[] = [];
+  for (const [group, property] of Object.entries(certificateGroups)) {
+    for (const [field, raw] of Object.entries(certificate[property] ?? {})) {
+      if (safeCertificateValues(raw) !== undefined) names.push(`${group}.${field}`);
+    }
+  }
+  if (safeCertificateValues(certificate.serialNumber) !== undefined) names.push('SerialNumber');
+  return names;
 }
 
 function safeCertificateValues(raw: string | readonly string[] | undefined): readonly string[] | undefined {

@@ -120,6 +120,14 @@ export function hasVariables(parts: readonly PatternPart[]): boolean {
   return parts.some((part) => part.kind === 'variable');
 }
 
+/** `*`, `literal`, then the glob: matches a text where the glob matches after some occurrence of `literal`. */
+export function afterAny(literal: string, glob: Glob): Glob {
+  const kinds = new Uint8Array(1 + literal.length + glob.text.length); // zero-filled: literalKind
+  kinds[0] = starKind;
+  if (glob.kinds !== null) kinds.set(glob.kinds, 1 + literal.length);
+  return { text: `*${literal}${glob.text}`, kinds };
+}
+
 /**
  * Greedy matching that remembers only the last `*`: at most O(pattern x subject) steps, never the exponential
  * backtracking of a naive recursive matcher (patterns come from users and fuzzers alike).

@@ -23,7 +23,7 @@ import {
 } from '../../registry/policies.js';
 import type { Registry } from '../../registry/registry.js';
 import { cliActor, withRegistry } from '../open-registry.js';
-import { certificateIdArgument, wholeNumber } from '../option-values.js';
+import { certificateIdArgument, wholeNumber, withoutByteOrderMark } from '../option-values.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -289,7 +289,7 @@ type SafeParse<T> =
 
 function readText(file: string, field: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return withoutByteOrderMark(readFileSync(file, 'utf8'));
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
     throw new StationError('input.unreadable', `${field}: ${file} ${reason}; check the path.`, {

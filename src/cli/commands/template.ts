@@ -32,6 +32,7 @@ import {
   type ParseOptions,
 } from '../../templates/index.js';
 import { cliActor, withRegistry } from '../open-registry.js';
+import { withoutByteOrderMark } from '../option-values.js';
 import type { CommandModule, ContextFactory } from '../program.js';
 
 /**
@@ -311,7 +312,7 @@ function readCertificateFacts(file: string): CertificateFacts {
 
 function readText(file: string, field: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return withoutByteOrderMark(readFileSync(file, 'utf8'));
   } catch (error) {
     throw unreadable(file, field, error);
   }

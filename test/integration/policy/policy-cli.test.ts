@@ -81,6 +81,32 @@ describe('station policy validate', () => {
   });
 });
 
+describe('files saved with a UTF-8 byte order mark', () => {
+  const withBom = (name: string, content: unknown): string =>
+    writeTemp(name, `\uFEFF${JSON.stringify(content)}`);
+
+  it('validate reads the document as if the mark were not there', async () => {
+    const run = await station('policy', 'validate', withBom('bom-policy.json', publishToOwnTopic));
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('test reads the policy, the request and the context files as if the mark were not there', async () => {
+    const run = await station(
+      '--json',
+      'policy',
+      'test',
+      withBom('bom-own-topic.json', publishToOwnTopic),
+      '--request',
+      `@${withBom('bom-request.json', { action: 'iot:Publish', resource: 'arn:aws:iot:eu-west-1:111122223333:topic/dt/sensor-7/temp' })}`,
+      '--context',
+      `@${withBom('bom-context.json', { clientId: 'sensor-7' })}`,
+    );
+    expect(run.stderr).toBe('');
+    expect(JSON.parse(run.stdout)).toMatchObject({ decision: 'ALLOWED', allowedBy: ['bom-own-topic'] });
+  });
+});
+
 describe('station policy test', () => {
   it('prints the TestAuthorization-shaped answer for a reference policy, request and context', async () => {
     const run = await station(
@@ -139,6 +165,47 @@ describe('station policy test', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('--context');
     expect(run.stderr).toContain('clientID');
+  });
+
+  describe('refuses a request AWS never makes instead of deciding it', () => {
+    const subscribeUnderFoo = {
+      Version: '2012-10-17',
+      Statement: {
+        Effect: 'Allow',
+        Action: 'iot:Subscribe',
+        Resource: 'arn:aws:iot:us-east-1:123456789012:topic/foo/*',
+      },
+    };
+    const test = async (request: object) =>
+      station(
+        'policy',
+        'test',
+        writeTemp('subscribe-foo.json', subscribeUnderFoo),
+        '--request',
+        JSON.stringify(request),
+      );
+
+    it('iot:Subscribe on a topic/ ARN: AWS checks Subscribe against topicfilter/', async () => {
+      const run = await test({
+        action: 'iot:Subscribe',
+        resource: 'arn:aws:iot:us-east-1:123456789012:topic/foo/bar',
+      });
+      expect(run.status).toBe(1);
+      expect(run.stdout).not.toContain('ALLOWED');
+      expect(run.stderr).toContain('--request: resource: AWS checks iot:Subscribe against topicfilter/ ARNs');
+    });
+
+    it('a resource that is not an ARN, and an action AWS does not have', async () => {
+      const notArn = await test({ action: 'iot:Subscribe', resource: 'topicfilter/foo/bar' });
+      expect(notArn.status).toBe(1);
+      expect(notArn.stderr).toContain('"topicfilter/foo/bar" is not an AWS IoT resource ARN');
+      const misspelled = await test({
+        action: 'iot:Publsh',
+        resource: 'arn:aws:iot:us-east-1:123456789012:topic/foo/bar',
+      });
+      expect(misspelled.status).toBe(1);
+      expect(misspelled.stderr).toContain('"iot:Publsh" is not an AWS IoT policy action');
+    });
   });
 
   it('exits 1 without an answer when the policy itself is invalid', async () => {
