@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { received } from '../../test/helpers/byte-links.js';
 import { openSerialLink, type SerialLink } from '../transport/serial-link.js';
 import { openPtyMasters, type PtyMaster } from './pty-master.js';
@@ -54,5 +57,24 @@ describe('openPtyMasters', () => {
     const closed = new Promise<Error | undefined>((resolve) => host.onClose(resolve));
     await master!.link.close();
     expect(await closed).toMatchObject({ code: 'transport.disconnected', port: master!.hostPath });
+  });
+
+  it('runs perl without the key store secrets in its environment', async () => {
+    // A perl ahead of the real one on PATH writes down the environment it was given.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'station-perl-env-'));
+    try {
+      const seen = path.join(dir, 'environment');
+      writeFileSync(path.join(dir, 'perl'), `#!/bin/sh\nenv > '${seen}'\nexec /usr/bin/perl "$@"\n`);
+      chmodSync(path.join(dir, 'perl'), 0o755);
+      vi.stubEnv('PATH', `${dir}:${process.env.PATH}`);
+      vi.stubEnv('STATION_HSM_PIN', 'pin-for-the-station-only');
+      vi.stubEnv('STATION_SOFT_PASSPHRASE', 'passphrase for the station only');
+      masters.push(...(await openPtyMasters(1).finally(() => vi.unstubAllEnvs())));
+      const environment = readFileSync(seen, 'utf8');
+      expect(environment).toContain('PATH=');
+      expect(environment).not.toContain('STATION_');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

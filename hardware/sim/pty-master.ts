@@ -2,6 +2,7 @@ import { autoDetect, type BindingPortInterface } from '@serialport/bindings-cpp'
 import { Poller } from '@serialport/bindings-cpp/dist/poller.js';
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
+import { childEnvironment } from '../../src/api/child-environment.js';
 import { StationError } from '../../src/api/errors.js';
 import { SerialLink, type PolledFd } from '../transport/serial-link.js';
 
@@ -44,6 +45,7 @@ export async function openPtyMasters(count: number): Promise<PtyMaster[]> {
     const result = spawnSync('perl', ['-e', unlockScript, ...masters.map((_, index) => String(3 + index))], {
       stdio: ['ignore', 'pipe', 'pipe', ...masters],
       encoding: 'utf8',
+      env: childEnvironment(),
     });
     if (result.error) throw result.error;
     if (result.status !== 0) throw new Error(result.stderr.trim() || `perl exited with ${result.status}`);

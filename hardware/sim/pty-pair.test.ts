@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
 import { openSerialStream } from '../transport/serial-stream.js';
 import { openPtyDeviceEnd, startPtyPair } from './pty-pair.js';
 
@@ -23,6 +24,19 @@ describe('startPtyPair', () => {
     device.destroy();
     await pair.stop();
     expect(alive(pair.socatPid)).toBe(false);
+  });
+
+  it('starts socat without the key store secrets in its environment', async () => {
+    vi.stubEnv('STATION_HSM_PIN', 'pin-for-the-station-only');
+    vi.stubEnv('STATION_SOFT_PASSPHRASE', 'passphrase for the station only');
+    const pair = await startPtyPair().finally(() => vi.unstubAllEnvs());
+    try {
+      const environ = readFileSync(`/proc/${pair.socatPid}/environ`, 'utf8').split('\0');
+      expect(environ.some((entry) => entry.startsWith('PATH='))).toBe(true);
+      expect(environ.filter((entry) => entry.startsWith('STATION_'))).toEqual([]);
+    } finally {
+      await pair.stop();
+    }
   });
 
   it('stops the pair when the device end closes, so the host sees its port vanish', async () => {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { childEnvironment } from '../../src/api/child-environment.js';
 import { StationError } from '../../src/api/errors.js';
 import { openSerialStream, type SerialStream } from '../transport/serial-stream.js';
 
@@ -40,7 +41,7 @@ export async function startPtyPair(): Promise<PtyPair> {
       `pty,raw,echo=0,link=${hostPath}`,
       `pty,raw,echo=0,link=${devicePath}`,
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    { stdio: ['pipe', 'pipe', 'pipe'], env: childEnvironment() },
   );
   live.add(child);
   installExitHook();

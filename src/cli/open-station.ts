@@ -17,12 +17,17 @@ export async function withStation<T>(cli: CliContext, work: (station: Station) =
   }
 }
 
-/** Asks for the key store's PIN or passphrase at a terminal, when the environment does not give it. */
-export function secretPrompts(): Pick<OpenKeyStoreOptions, 'promptPin' | 'promptPassphrase'> {
-  if (!process.stdin.isTTY) return {};
+/**
+ * Asks for the key store's PIN or passphrase at a terminal, when the environment does not give it; prints
+ * the key store's warnings (few HSM PIN tries left) either way.
+ */
+export function secretPrompts(): Pick<OpenKeyStoreOptions, 'promptPin' | 'promptPassphrase' | 'warn'> {
+  const warn = (message: string) => process.stderr.write(`warning: ${message}\n`);
+  if (!process.stdin.isTTY) return { warn };
   return {
     promptPin: () => promptSecret('HSM PIN: '),
-    promptPassphrase: () => promptSecret('Soft key store passphrase: '),
+    promptPassphrase: promptSecret,
+    warn,
   };
 }
 
@@ -39,8 +44,7 @@ export function promptSecret(prompt: string): Promise<string> {
         if (char === '\r' || char === '\n') return finish(() => resolve(value));
         if (char === '\u0003')
           return finish(() => reject(new StationError('input.cancelled', 'cancelled at the prompt')));
-        if (char === '\u007f') value = value.slice(0, -1);
-        else value += char;
+        value = typedIntoSecret(value, char);
       }
     };
     const finish = (settle: () => void) => {
@@ -52,4 +56,14 @@ export function promptSecret(prompt: string): Promise<string> {
     };
     input.on('data', onData);
   });
+}
+
+/**
+ * The secret after one more character at the prompt: terminals send DEL or BS for backspace, and Ctrl+U
+ * clears the line as it does in a shell, so a technician can start again without echo to go by.
+ */
+export function typedIntoSecret(value: string, char: string): string {
+  if (char === '\u007f' || char === '\b') return value.slice(0, -1);
+  if (char === '\u0015') return '';
+  return value + char;
 }

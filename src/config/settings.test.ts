@@ -33,7 +33,7 @@ describe('station.json', () => {
       settingsFile(dir),
       JSON.stringify({
         version: 1,
-        keyStore: { kind: 'pkcs11', module: 'm.so', tokenLabel: 't', pin: '1234' },
+        keyStore: { kind: 'pkcs11', module: '/opt/m.so', tokenLabel: 't', pin: '1234' },
       }),
     );
     await expect(readSettings(dir)).rejects.toMatchObject({ code: 'config.invalid', field: 'keyStore' });
@@ -42,12 +42,33 @@ describe('station.json', () => {
   it('refuses a PKCS#11 choice without a token label, naming the field', async () => {
     await writeFile(
       settingsFile(dir),
-      JSON.stringify({ version: 1, keyStore: { kind: 'pkcs11', module: 'm.so' } }),
+      JSON.stringify({ version: 1, keyStore: { kind: 'pkcs11', module: '/opt/m.so' } }),
     );
     await expect(readSettings(dir)).rejects.toMatchObject({
       code: 'config.invalid',
       field: 'keyStore.tokenLabel',
     });
+  });
+
+  it('refuses a relative PKCS#11 module path, saying it must be absolute', async () => {
+    await writeFile(
+      settingsFile(dir),
+      JSON.stringify({
+        version: 1,
+        keyStore: { kind: 'pkcs11', module: './libsofthsm2.so', tokenLabel: 't' },
+      }),
+    );
+    await expect(readSettings(dir)).rejects.toMatchObject({
+      code: 'config.invalid',
+      field: 'keyStore.module',
+      message: expect.stringMatching(/must be absolute/),
+    });
+    await expect(
+      writeSettings(dir, {
+        version: 1,
+        keyStore: { kind: 'pkcs11', module: 'libsofthsm2.so', tokenLabel: 't' },
+      }),
+    ).rejects.toThrow(/must be absolute/);
   });
 
   it('refuses a file that is not JSON', async () => {

@@ -16,8 +16,17 @@ export const keyStoreSettingsSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('soft') }),
   z.strictObject({
     kind: z.literal('pkcs11'),
-    /** Path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so. */
-    module: z.string().min(1),
+    /**
+     * Absolute path of the PKCS#11 module, e.g. /usr/lib/softhsm/libsofthsm2.so. A relative one would load
+     * whatever library sits in the folder a later run starts in, and that library would see the PIN.
+     */
+    module: z
+      .string()
+      .min(1)
+      .refine((module) => path.isAbsolute(module), {
+        message:
+          'the PKCS#11 module path must be absolute (e.g. /usr/lib/softhsm/libsofthsm2.so): run station init --hsm pkcs11 again in a new data folder, or write the full path here',
+      }),
     tokenLabel: z.string().min(1),
   }),
 ]);

@@ -30,6 +30,12 @@ export interface KeyHandle {
   /** SubjectPublicKeyInfo, DER. */
   readonly publicKeySpki: Uint8Array;
   readonly extractable: boolean;
+  /**
+   * The private value never left the store and cannot: on a token CKA_SENSITIVE and CKA_ALWAYS_SENSITIVE
+   * true, CKA_EXTRACTABLE false and CKA_NEVER_EXTRACTABLE true; in the soft store, a CA key. A CA signs
+   * only with such a key.
+   */
+  readonly neverExtractable: boolean;
 }
 
 export interface GenerateKeyOptions {

@@ -13,8 +13,10 @@ export interface OpenKeyStoreOptions {
   pin?: string;
   promptPin?: () => Promise<string>;
   passphrase?: string;
-  promptPassphrase?: () => Promise<string>;
+  promptPassphrase?: (question: string) => Promise<string>;
   env?: NodeJS.ProcessEnv;
+  /** Told when the HSM token has few PIN tries left. */
+  warn?: (message: string) => void;
 }
 
 /** Opens the key store the data folder's settings (station.json, `station init --hsm ...`) choose. */
@@ -26,6 +28,7 @@ export function openKeyStore(settings: KeyStoreSettings, options: OpenKeyStoreOp
       pin: options.pin,
       promptPin: options.promptPin,
       env: options.env,
+      warn: options.warn,
     });
   }
   return SoftKeyStore.open({

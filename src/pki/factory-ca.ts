@@ -158,6 +158,12 @@ export class FactoryCa {
         { subject: name },
       );
     }
+    checkCaKey(
+      name,
+      key,
+      this.keyStore,
+      `remove that key (station ca discard-key ${name}) and start again with station ca create --name ${name} --intermediate`,
+    );
     const certificates = certificatesInPem(chainPem);
     const leaf = certificates.find((certificate) => sameKey(certificate.spki, key.publicKeySpki));
     if (!leaf) {
@@ -282,6 +288,12 @@ export class FactoryCa {
         { subject: name },
       );
     }
+    checkCaKey(
+      name,
+      key,
+      this.keyStore,
+      `stop using this CA (station ca disable ${name}) and make a new one with station ca create`,
+    );
     const signatureAlgorithm = signatureAlgorithmFor(key.algorithm);
     const issuingCa = {
       subjectName: certificate.subjectName,
@@ -331,6 +343,19 @@ function caExists(name: string): StationError {
   return new StationError('pki.ca-exists', `A CA named '${name}' already exists; choose another name.`, {
     subject: name,
   });
+}
+
+/**
+ * A key found by label or id may have been made outside the station (another tool, a migrated key), and
+ * be readable or once have been: whoever holds a copy could sign as the CA.
+ */
+function checkCaKey(name: string, key: KeyHandle, keyStore: KeyStore, remedy: string): void {
+  if (key.neverExtractable) return;
+  throw new StationError(
+    'pki.ca-key-extractable',
+    `The key of CA '${name}' ('${key.label}' in ${keyStore.description}) is not sensitive and never extractable, so its private value can be or could have been read out; ${remedy}.`,
+    { subject: name, details: { keyId: key.id } },
+  );
 }
 
 function checkCaCertificate(certificate: ParsedCertificate): void {

@@ -11,6 +11,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import pkcs11js from 'pkcs11js';
+import { ecCurves } from '../../src/keys/key-encoding.js';
+import { acquireTokenSession } from '../../src/keys/pkcs11/pkcs11-module.js';
 
 const run = promisify(execFile);
 
@@ -107,4 +110,41 @@ async function release(current: ProcessTokenFolder): Promise<void> {
     else process.env.SOFTHSM2_CONF = previousConf;
   }
   await rm(current.dir, { recursive: true, force: true });
+}
+
+/**
+ * Makes a P-256 key pair on the token the way a tool other than the station might (an administrator's
+ * pkcs11-tool, a migrated key), with the given protection of its private half.
+ */
+export function makeForeignTokenKey(
+  token: SoftHsmToken,
+  label: string,
+  protection: { sensitive: boolean; extractable: boolean },
+): void {
+  const { pkcs11, session, release } = acquireTokenSession(token.module, token.tokenLabel, token.pin);
+  try {
+    const id = randomBytes(8);
+    pkcs11.C_GenerateKeyPair(
+      session,
+      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+        { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from(ecCurves['EC-P256'].paramsDer) },
+      ],
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: protection.sensitive },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: protection.extractable },
+      ],
+    );
+  } finally {
+    release();
+  }
 }

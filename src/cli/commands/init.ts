@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { StationError, invalidInput } from '../../api/errors.js';
 import {
   type KeyStoreSettings,
@@ -53,10 +54,9 @@ export const initCommands: CommandModule = {
   },
 };
 
-export async function initStation(
-  dataDir: string,
-  requested: KeyStoreSettings | undefined,
-): Promise<InitResult> {
+export async function initStation(dataDir: string, given: KeyStoreSettings | undefined): Promise<InitResult> {
+  // Kept absolute: a relative module path would load from the working folder of every later run.
+  const requested = given?.kind === 'pkcs11' ? { ...given, module: path.resolve(given.module) } : given;
   const existing = await readSettings(dataDir);
   if (existing && requested && JSON.stringify(existing.keyStore) !== JSON.stringify(requested)) {
     throw new StationError(

@@ -28,11 +28,7 @@ export function hsmError(error: unknown, tokenLabel: string, action: string): St
         details,
       });
     case 'CKR_PIN_LOCKED':
-      return new StationError(
-        'keys.pin-locked',
-        `The PIN of HSM token '${tokenLabel}' is locked after too many wrong tries: an administrator must unblock it with the SO PIN.`,
-        { subject, details },
-      );
+      return pinLocked(tokenLabel, details);
     case 'CKR_TOKEN_NOT_PRESENT':
     case 'CKR_TOKEN_NOT_RECOGNIZED':
     case 'CKR_DEVICE_REMOVED':
@@ -84,4 +80,12 @@ export function hsmError(error: unknown, tokenLabel: string, action: string): St
         { subject, details, userFault: false, cause: error },
       );
   }
+}
+
+export function pinLocked(tokenLabel: string, details?: Record<string, string>): StationError {
+  return new StationError(
+    'keys.pin-locked',
+    `The PIN of HSM token '${tokenLabel}' is locked after too many wrong tries: an administrator must unblock it with the SO PIN.`,
+    { subject: tokenLabel, ...(details && { details }) },
+  );
 }

@@ -38,6 +38,8 @@ export interface Pkcs11KeyStoreOptions {
   pin?: string;
   promptPin?: () => Promise<string>;
   env?: NodeJS.ProcessEnv;
+  /** Told when the token has few PIN tries left. */
+  warn?: (message: string) => void;
 }
 
 type Template = { type: number; value?: number | boolean | string | Buffer }[];
@@ -58,6 +60,13 @@ function publicKeyParameters(algorithm: KeyAlgorithm): Template {
     { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: rsaPublicExponent },
   ];
 }
+
+const caOnlySigns: Template = [
+  pkcs11js.CKA_DECRYPT,
+  pkcs11js.CKA_UNWRAP,
+  pkcs11js.CKA_DERIVE,
+  pkcs11js.CKA_SIGN_RECOVER,
+].map((type) => ({ type, value: false }));
 
 function readBool(value: Buffer): boolean {
   return value.length > 0 && value[0] !== 0;
@@ -105,6 +114,7 @@ export class Pkcs11KeyStore implements KeyStore {
 
   static async open(options: Pkcs11KeyStoreOptions): Promise<Pkcs11KeyStore> {
     const env = options.env ?? process.env;
+    const fromEnvironment = options.pin === undefined && env.STATION_HSM_PIN !== undefined;
     const pin =
       options.pin ?? env.STATION_HSM_PIN ?? (options.promptPin ? await options.promptPin() : undefined);
     if (pin === undefined || pin.length === 0) {
@@ -114,7 +124,12 @@ export class Pkcs11KeyStore implements KeyStore {
         { subject: options.tokenLabel },
       );
     }
-    return new Pkcs11KeyStore(acquireTokenSession(options.module, options.tokenLabel, pin));
+    return new Pkcs11KeyStore(
+      acquireTokenSession(options.module, options.tokenLabel, pin, {
+        pinSource: fromEnvironment ? 'environment' : 'operator',
+        warn: options.warn,
+      }),
+    );
   }
 
   private get session(): { pkcs11: Pkcs11; session: Pkcs11Handle } {
@@ -161,6 +176,9 @@ export class Pkcs11KeyStore implements KeyStore {
       { type: pkcs11js.CKA_SIGN, value: true },
       { type: pkcs11js.CKA_SENSITIVE, value: isCa },
       { type: pkcs11js.CKA_EXTRACTABLE, value: !isCa },
+      // A CA key only signs: tokens default the other usages to allowed (SoftHSM2 does), and a CA key that
+      // decrypts or unwraps could be made to open what was sealed to it.
+      ...(isCa ? caOnlySigns : []),
     ];
     const mechanism = { mechanism: ec ? pkcs11js.CKM_EC_KEY_PAIR_GEN : pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN };
     let pair: { privateKey: Pkcs11Handle; publicKey: Pkcs11Handle };
@@ -176,6 +194,8 @@ export class Pkcs11KeyStore implements KeyStore {
       purpose: options.purpose,
       publicKeySpki: this.readSpki(pair.publicKey, options.algorithm),
       extractable: !isCa,
+      // Made sensitive and unextractable, so the token keeps CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE.
+      neverExtractable: isCa,
     };
     this.privateHandles.set(handle.id, pair.privateKey);
     if (!persistent) this.generatedPairs.set(handle.id, [pair.privateKey, pair.publicKey]);
@@ -359,17 +379,21 @@ export class Pkcs11KeyStore implements KeyStore {
 
   private describeKey(privateKey: Pkcs11Handle): KeyHandle {
     const action = 'read a key';
-    const [keyType, token, extractable, label, id] = this.readAttributes(
-      privateKey,
-      [
-        pkcs11js.CKA_KEY_TYPE,
-        pkcs11js.CKA_TOKEN,
-        pkcs11js.CKA_EXTRACTABLE,
-        pkcs11js.CKA_LABEL,
-        pkcs11js.CKA_ID,
-      ],
-      action,
-    ) as [Buffer, Buffer, Buffer, Buffer, Buffer];
+    const [keyType, token, extractable, sensitive, alwaysSensitive, neverExtractable, label, id] =
+      this.readAttributes(
+        privateKey,
+        [
+          pkcs11js.CKA_KEY_TYPE,
+          pkcs11js.CKA_TOKEN,
+          pkcs11js.CKA_EXTRACTABLE,
+          pkcs11js.CKA_SENSITIVE,
+          pkcs11js.CKA_ALWAYS_SENSITIVE,
+          pkcs11js.CKA_NEVER_EXTRACTABLE,
+          pkcs11js.CKA_LABEL,
+          pkcs11js.CKA_ID,
+        ],
+        action,
+      ) as [Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer, Buffer];
     const labelText = label.toString('utf8');
     const unsupported = (what: string) =>
       new StationError(
@@ -415,6 +439,12 @@ export class Pkcs11KeyStore implements KeyStore {
       purpose: readBool(token) ? (readBool(extractable) ? 'claim' : 'ca') : 'device',
       publicKeySpki,
       extractable: readBool(extractable),
+      // A key made elsewhere (another tool, a migrated key) may have been readable once, or be readable now.
+      neverExtractable:
+        !readBool(extractable) &&
+        readBool(sensitive) &&
+        readBool(alwaysSensitive) &&
+        readBool(neverExtractable),
     };
     this.privateHandles.set(handle.id, privateKey);
     return handle;

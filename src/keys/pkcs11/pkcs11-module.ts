@@ -3,7 +3,7 @@ import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { StationError } from '../../api/errors.js';
-import { hsmError, isCkr } from './pkcs11-errors.js';
+import { hsmError, isCkr, pinLocked } from './pkcs11-errors.js';
 
 /**
  * Process-wide bookkeeping of PKCS#11 modules and logged-in tokens. PKCS#11 allows one C_Initialize per
@@ -98,20 +98,44 @@ function releaseModule(key: string, loaded: LoadedModule): void {
   }
 }
 
-function findSlot(
-  pkcs11: Pkcs11,
-  tokenLabel: string,
-): { slot: Pkcs11Handle; manufacturer: string; model: string } {
+interface FoundToken {
+  slot: Pkcs11Handle;
+  manufacturer: string;
+  model: string;
+  serialNumber: string;
+  /** CK_TOKEN_INFO flags, as read when the token was found. */
+  flags: number;
+}
+
+function findSlot(pkcs11: Pkcs11, tokenLabel: string): FoundToken {
   const seen: string[] = [];
+  const matches: FoundToken[] = [];
   // Slot ids are random on SoftHSM2 (stack-notes.md section 1): the token is chosen by its label.
   for (const slot of pkcs11.C_GetSlotList(true)) {
     const info = pkcs11.C_GetTokenInfo(slot);
     const label = info.label.trimEnd();
     if (label === tokenLabel) {
-      return { slot, manufacturer: info.manufacturerID.trimEnd(), model: info.model.trimEnd() };
-    }
-    if (label.length > 0) seen.push(label);
+      matches.push({
+        slot,
+        manufacturer: info.manufacturerID.trimEnd(),
+        model: info.model.trimEnd(),
+        serialNumber: info.serialNumber.trimEnd(),
+        flags: info.flags,
+      });
+    } else if (label.length > 0) seen.push(label);
   }
+  // Taking the first of two would be slot order's choice, and a PIN meant for one would count as a wrong try
+  // against the other.
+  if (matches.length > 1) {
+    const serialNumbers = matches.map((match) => match.serialNumber);
+    throw new StationError(
+      'keys.token-ambiguous',
+      `${matches.length} HSM tokens carry the label '${tokenLabel}' (serial numbers ${serialNumbers.join(', ')}): give one of them another label, or unplug the one the station must not use.`,
+      { subject: tokenLabel, details: { serialNumbers } },
+    );
+  }
+  const [match] = matches;
+  if (match) return match;
   throw new StationError(
     'keys.token-not-found',
     `HSM token '${tokenLabel}' not found: is the HSM plugged in and the token label right? ${seen.length > 0 ? `(the module shows ${seen.map((label) => `'${label}'`).join(', ')})` : '(the module shows no token)'}`,
@@ -119,8 +143,42 @@ function findSlot(
   );
 }
 
-function openToken(pkcs11: Pkcs11, tokenLabel: string, pin: string): OpenToken {
-  const { slot, manufacturer, model } = findSlot(pkcs11, tokenLabel);
+/** Where the PIN came from: one in the environment is tried again by every run, unattended. */
+export type PinSource = 'operator' | 'environment';
+
+export interface LoginOptions {
+  pinSource: PinSource;
+  /** Told when few PIN tries remain. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * What the token's PIN flags say about trying a PIN now. A locked PIN is refused before any try; the final
+ * try is left to a PIN the technician types, since a stale STATION_HSM_PIN would lock the token; a low count
+ * gives a warning (returned). Tokens that do not count tries (SoftHSM2) never set these flags.
+ */
+export function checkPinTries(flags: number, tokenLabel: string, pinSource: PinSource): string | undefined {
+  if (flags & pkcs11js.CKF_USER_PIN_LOCKED) throw pinLocked(tokenLabel);
+  if (flags & pkcs11js.CKF_USER_PIN_FINAL_TRY) {
+    if (pinSource === 'environment') {
+      throw new StationError(
+        'keys.pin-final-try',
+        `HSM token '${tokenLabel}' locks its PIN after one more wrong try, so the PIN in STATION_HSM_PIN is not tried: unset STATION_HSM_PIN and type the PIN when asked.`,
+        { subject: tokenLabel, field: 'pin' },
+      );
+    }
+    return `HSM token '${tokenLabel}' locks its PIN after one more wrong try: make sure of the PIN.`;
+  }
+  if (flags & pkcs11js.CKF_USER_PIN_COUNT_LOW) {
+    return `HSM token '${tokenLabel}' has had wrong PIN tries: few remain before it locks its PIN.`;
+  }
+  return undefined;
+}
+
+function openToken(pkcs11: Pkcs11, tokenLabel: string, pin: string, login: LoginOptions): OpenToken {
+  const { slot, manufacturer, model, flags } = findSlot(pkcs11, tokenLabel);
+  const warning = checkPinTries(flags, tokenLabel, login.pinSource);
+  if (warning !== undefined) login.warn?.(warning);
   let session: Pkcs11Handle;
   try {
     session = pkcs11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
@@ -152,7 +210,12 @@ export function probeToken(modulePath: string, tokenLabel: string): { manufactur
 }
 
 /** Opens (or joins) the logged-in session on the token with this label. */
-export function acquireTokenSession(modulePath: string, tokenLabel: string, pin: string): TokenSession {
+export function acquireTokenSession(
+  modulePath: string,
+  tokenLabel: string,
+  pin: string,
+  login: LoginOptions = { pinSource: 'operator' },
+): TokenSession {
   const key = moduleKey(modulePath);
   const loaded = acquireModule(key, modulePath);
   let token = loaded.tokens.get(tokenLabel);
@@ -167,7 +230,7 @@ export function acquireTokenSession(modulePath: string, tokenLabel: string, pin:
       }
       token.users++;
     } else {
-      token = openToken(loaded.pkcs11, tokenLabel, pin);
+      token = openToken(loaded.pkcs11, tokenLabel, pin, login);
       loaded.tokens.set(tokenLabel, token);
     }
   } catch (error) {

@@ -100,6 +100,17 @@ export async function newFileKey(passphrase: string): Promise<SoftKeyFileKey> {
 
 type Envelope = z.infer<typeof envelopeSchema>;
 
+/** Whether the key file is there (a store opened on a missing one creates it). */
+export async function keyFileExists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
 async function readEnvelope(file: string): Promise<Envelope | undefined> {
   let text: string;
   try {

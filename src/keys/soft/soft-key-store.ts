@@ -15,7 +15,14 @@ import {
   type KeyStore,
 } from '../key-store.js';
 import { newKeyId } from '../key-id.js';
-import { newFileKey, readKeyFile, rereadKeyFile, withKeyFileLock, writeKeyFile } from './soft-key-file.js';
+import {
+  keyFileExists,
+  newFileKey,
+  readKeyFile,
+  rereadKeyFile,
+  withKeyFileLock,
+  writeKeyFile,
+} from './soft-key-file.js';
 import type { SoftKeyFileKey, StoredKey } from './soft-key-file.js';
 
 export interface SoftKeyStoreOptions {
@@ -23,7 +30,8 @@ export interface SoftKeyStoreOptions {
   file: string;
   /** Else env STATION_SOFT_PASSPHRASE; else `promptPassphrase`. Only the key derived from it is kept. */
   passphrase?: string;
-  promptPassphrase?: () => Promise<string>;
+  /** Asks the operator `question` and returns the answer (without echoing it). */
+  promptPassphrase?: (question: string) => Promise<string>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -98,6 +106,26 @@ function spkiOfPkcs8(pkcs8: Buffer): Uint8Array {
 }
 
 /**
+ * A typo in a new store's passphrase would lock its CA keys away for good, so a new store's is asked twice
+ * (a passphrase from the environment was written down, not typed).
+ */
+async function askPassphrase(file: string, prompt: (question: string) => Promise<string>): Promise<string> {
+  if (await keyFileExists(file)) return prompt('Soft key store passphrase: ');
+  const first = await prompt(
+    `A new software key store (NOT an HSM) is being created: ${file}\nNew passphrase (${minimumNewPassphraseLength} characters or more): `,
+  );
+  const again = await prompt('The same passphrase again: ');
+  if (first !== again) {
+    throw new StationError(
+      'keys.passphrase-mismatch',
+      'The two passphrases differ, so no key store was created: run the command again and type the same passphrase twice.',
+      { field: 'passphrase' },
+    );
+  }
+  return first;
+}
+
+/**
  * The embedded default when no HSM is configured: node:crypto keys, CA and claim keys kept in a
  * passphrase-encrypted file, device keys only in memory until destroyed. It is not an HSM and says so
  * (design.md section 5).
@@ -129,7 +157,7 @@ export class SoftKeyStore implements KeyStore {
     const passphrase =
       options.passphrase ??
       env.STATION_SOFT_PASSPHRASE ??
-      (options.promptPassphrase ? await options.promptPassphrase() : undefined);
+      (options.promptPassphrase ? await askPassphrase(options.file, options.promptPassphrase) : undefined);
     if (passphrase === undefined || passphrase.length === 0) {
       throw new StationError(
         'keys.passphrase-required',
@@ -176,6 +204,7 @@ export class SoftKeyStore implements KeyStore {
       purpose: options.purpose,
       publicKeySpki: material.spki,
       extractable: options.purpose !== 'ca',
+      neverExtractable: options.purpose === 'ca',
     };
     this.keys.set(handle.id, { handle, pkcs8: material.pkcs8 });
     if (persistent) {
@@ -273,6 +302,7 @@ export class SoftKeyStore implements KeyStore {
       purpose: stored.purpose,
       publicKeySpki: spkiOfPkcs8(pkcs8),
       extractable: stored.purpose === 'claim',
+      neverExtractable: stored.purpose === 'ca',
     };
     this.keys.set(handle.id, { handle, pkcs8 });
   }

@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, verify } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StationError } from '../../../src/api/errors.js';
 import { keyAlgorithms } from '../../../src/keys/key-store.js';
 import type { HashAlgorithm, KeyHandle } from '../../../src/keys/key-store.js';
 import { Pkcs11KeyStore } from '../../../src/keys/pkcs11/pkcs11-key-store.js';
-import { createSoftHsmToken } from '../../helpers/softhsm.js';
+import { acquireTokenSession } from '../../../src/keys/pkcs11/pkcs11-module.js';
+import { createSoftHsmToken, makeForeignTokenKey } from '../../helpers/softhsm.js';
 import type { SoftHsmToken } from '../../helpers/softhsm.js';
 
 let token: SoftHsmToken;
@@ -132,6 +134,62 @@ describe('Pkcs11KeyStore on a SoftHSM2 token', () => {
     expect(entry).toBeDefined();
     expect(entry).toMatch(/Access:.*\bsensitive\b/);
     expect(entry).toMatch(/Access:.*never extractable/);
+  });
+
+  for (const algorithm of ['EC-P256', 'RSA-2048'] as const) {
+    it(`makes a CA key (${algorithm}) that can only sign: no decrypt, unwrap, derive or sign-recover`, async () => {
+      const key = await store.generateKeyPair({ algorithm, label: `ca:usage-${algorithm}`, purpose: 'ca' });
+      const usages = {
+        sign: pkcs11js.CKA_SIGN,
+        decrypt: pkcs11js.CKA_DECRYPT,
+        unwrap: pkcs11js.CKA_UNWRAP,
+        derive: pkcs11js.CKA_DERIVE,
+        signRecover: pkcs11js.CKA_SIGN_RECOVER,
+      };
+      // Read on a session of its own, as any other application on the token would see the key.
+      const session = acquireTokenSession(token.module, token.tokenLabel, token.pin);
+      try {
+        session.pkcs11.C_FindObjectsInit(session.session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+          { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
+        ]);
+        const [handle] = session.pkcs11.C_FindObjects(session.session, 1);
+        session.pkcs11.C_FindObjectsFinal(session.session);
+        const values = session.pkcs11.C_GetAttributeValue(
+          session.session,
+          handle!,
+          Object.values(usages).map((type) => ({ type })),
+        );
+        const allowed = Object.fromEntries(
+          Object.keys(usages).map((name, i) => [name, (values[i]!.value as Buffer)[0] === 1]),
+        );
+        expect(allowed).toEqual({
+          sign: true,
+          decrypt: false,
+          unwrap: false,
+          derive: false,
+          signRecover: false,
+        });
+      } finally {
+        session.release();
+      }
+      await store.destroyKey(key);
+    });
+  }
+
+  it('tells a key that never left the token from one made elsewhere that is or was readable', async () => {
+    const made = await store.generateKeyPair({ algorithm: 'EC-P256', label: 'ca:guarded', purpose: 'ca' });
+    expect(made.neverExtractable).toBe(true);
+    expect(await store.findKey({ id: made.id })).toMatchObject({ neverExtractable: true });
+    const foreign = [
+      { label: 'foreign:guarded', sensitive: true, extractable: false, neverExtractable: true },
+      { label: 'foreign:readable', sensitive: false, extractable: false, neverExtractable: false },
+      { label: 'foreign:exportable', sensitive: true, extractable: true, neverExtractable: false },
+    ];
+    for (const { label, sensitive, extractable, neverExtractable } of foreign) {
+      makeForeignTokenKey(token, label, { sensitive, extractable });
+      expect(await store.findKey({ label }), label).toMatchObject({ neverExtractable });
+    }
   });
 
   it('keeps a claim key on the token as an extractable token object, exportable after reopening', async () => {

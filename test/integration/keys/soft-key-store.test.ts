@@ -340,6 +340,31 @@ describe('SoftKeyStore', () => {
     await expectStationError(openStore({ passphrase: undefined }), 'keys.passphrase-required');
   });
 
+  it("asks a new store's passphrase twice at the prompt, saying a new store is made; an existing one once", async () => {
+    const questions: string[] = [];
+    const prompt = (question: string) => {
+      questions.push(question);
+      return Promise.resolve(passphrase);
+    };
+    await (await openStore({ passphrase: undefined, promptPassphrase: prompt })).close();
+    expect(questions).toHaveLength(2);
+    expect(questions[0]).toMatch(/new software key store/);
+    expect(questions[1]).toMatch(/same passphrase again/);
+    questions.length = 0;
+    await openStore({ passphrase: undefined, promptPassphrase: prompt });
+    expect(questions).toEqual(['Soft key store passphrase: ']);
+  });
+
+  it('creates nothing when the two passphrases typed for a new store differ', async () => {
+    const answers = [passphrase, `${passphrase}!`];
+    const error = await expectStationError(
+      openStore({ passphrase: undefined, promptPassphrase: () => Promise.resolve(answers.shift()!) }),
+      'keys.passphrase-mismatch',
+    );
+    expect(error.message).toMatch(/type the same passphrase twice/);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it('refuses a short passphrase for a new store', async () => {
     await expectStationError(openStore({ passphrase: 'short' }), 'keys.weak-passphrase');
     expect(await readdir(dir)).toEqual([]);

@@ -2,6 +2,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStationError } from '../../../src/api/errors.js';
+import type { KeyQuery, KeyStore } from '../../../src/keys/key-store.js';
+import { requestForKey } from '../../../src/pki/csr-writer.js';
+import { toPem } from '../../../src/pki/pem.js';
+import { Pki } from '../../../src/pki/pki.js';
+import { makeForeignTokenKey } from '../../helpers/softhsm.js';
 import {
   deviceCsr,
   openPkiFixture,
@@ -230,5 +235,54 @@ describe.each<StoreKind>(['pkcs11', 'soft'])('CA lifecycle with the %s key store
     ).toBe('pki.ca-disabled');
     const names = (await fixture.pki.factoryCa.list()).map((entry) => `${entry.name}:${entry.status}`);
     expect(names).toEqual(['corp-root:ACTIVE', 'fenced:DISABLED', 'line-2:ACTIVE', 'line-3:ACTIVE']);
+  });
+});
+
+describe.each<StoreKind>(['pkcs11', 'soft'])('CA keys with the %s key store', (kind) => {
+  let fixture: PkiFixture;
+  let root: { pem: string; pemFile: string; keyFile: string };
+
+  beforeAll(async () => {
+    fixture = await openPkiFixture(kind);
+    root = await opensslRoot(fixture);
+  });
+
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  it('refuses a CA key that can leave the key store, at chain import and when signing', async () => {
+    // A key labelled like a pending intermediate, made outside ca create: readable off the token, or a
+    // claim key (exportable) in the soft store.
+    if (fixture.token) {
+      makeForeignTokenKey(fixture.token, 'ca:line-x', { sensitive: false, extractable: true });
+    } else {
+      await fixture.keyStore.generateKeyPair({ algorithm: 'EC-P256', label: 'ca:line-x', purpose: 'claim' });
+    }
+    const key = (await fixture.keyStore.findKey({ label: 'ca:line-x' }))!;
+    expect(key.neverExtractable).toBe(false);
+    const csrPem = toPem(
+      'CERTIFICATE REQUEST',
+      await requestForKey(fixture.keyStore, key, { commonName: 'Line X CA' }),
+    );
+    const chain = (await opensslSignIntermediate(fixture, root, csrPem, 'line-x')) + root.pem;
+    await expect(fixture.pki.factoryCa.importChain('line-x', chain, actor)).rejects.toMatchObject({
+      code: 'pki.ca-key-extractable',
+      message: expect.stringContaining('station ca discard-key line-x'),
+    });
+    // A CA recorded before the import checked its key (here: through a store that vouched for it).
+    const vouching: KeyStore = Object.create(fixture.keyStore, {
+      findKey: {
+        value: async (query: KeyQuery) => {
+          const found = await fixture.keyStore.findKey(query);
+          return found && { ...found, neverExtractable: true };
+        },
+      },
+    });
+    await new Pki(fixture.registry, vouching).factoryCa.importChain('line-x', chain, actor);
+    await expect(fixture.pki.factoryCa.signingCa('line-x')).rejects.toMatchObject({
+      code: 'pki.ca-key-extractable',
+      message: expect.stringContaining('station ca disable line-x'),
+    });
   });
 });
