@@ -61,11 +61,13 @@ function publicKeyParameters(algorithm: KeyAlgorithm): Template {
   ];
 }
 
+/** Only signing, for good: CKA_MODIFIABLE off, so no one holding the PIN turns the other usages back on. */
 const caOnlySigns: Template = [
   pkcs11js.CKA_DECRYPT,
   pkcs11js.CKA_UNWRAP,
   pkcs11js.CKA_DERIVE,
   pkcs11js.CKA_SIGN_RECOVER,
+  pkcs11js.CKA_MODIFIABLE,
 ].map((type) => ({ type, value: false }));
 
 function readBool(value: Buffer): boolean {

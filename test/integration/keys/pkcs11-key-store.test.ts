@@ -170,9 +170,17 @@ describe('Pkcs11KeyStore on a SoftHSM2 token', () => {
           derive: false,
           signRecover: false,
         });
+        // Nor can anyone on the token allow them again; the key can still be destroyed (ca discard-key).
+        expect(() =>
+          session.pkcs11.C_SetAttributeValue(session.session, handle!, [
+            { type: pkcs11js.CKA_DECRYPT, value: true },
+          ]),
+        ).toThrow(/CKR_ATTRIBUTE_READ_ONLY|CKR_ACTION_PROHIBITED|CKR_VENDOR_DEFINED:27\b/); // 0x1B: ACTION_PROHIBITED
       } finally {
         session.release();
       }
+      await store.destroyKey(key);
+      expect(await store.findKey({ id: key.id })).toBeUndefined();
       await store.destroyKey(key);
     });
   }
